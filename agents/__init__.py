@@ -1,0 +1,1 @@
+"""Ready-to-run example agents (YAML beside this file) and the tools they use."""

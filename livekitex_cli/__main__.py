@@ -1,0 +1,3 @@
+from livekitex_cli.cli import main
+
+main()

@@ -1,0 +1,42 @@
+"""``lkx validate``: check agent files and report every problem of every file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from livekitex_cli.cli.output import console, error_lines, print_error
+from livekitex_cli.errors import ExitCode, InvalidFileError, LkxError
+
+
+def validate(
+    paths: Annotated[list[Path], typer.Argument(help="Agent YAML files or folders of them.")],
+) -> None:
+    """Validate agent definitions: schema, tools, provider options. Exit 1 if any is invalid."""
+    from livekitex_cli.agent import Agent, agent_files
+
+    files = agent_files(paths)
+    if not files:
+        print_error(f"no agent files (*.yaml, *.yml) under {', '.join(map(str, paths))}")
+        raise typer.Exit(int(ExitCode.INVALID_INPUT))
+    failed = 0
+    for file in files:
+        try:
+            agent = Agent.from_yaml(file)
+        except InvalidFileError as exc:
+            failed += 1
+            for line in error_lines(exc):
+                print_error(line)
+            continue
+        except LkxError as exc:
+            failed += 1
+            print_error(f"{file}: {exc}")
+            continue
+        kind = "voice" if agent.spec.is_voice else "text"
+        tools = ", ".join(t.name for t in agent.tools) or "no tools"
+        console.print(f"[green]ok[/] {file}: {agent.name} ({kind}; {tools})")
+    if failed:
+        console.print(f"{failed} of {len(files)} files invalid")
+        raise typer.Exit(int(ExitCode.INVALID_INPUT))

@@ -1,0 +1,81 @@
+"""The agent definition: what an agent YAML file may contain, validated once at the edge."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MAX_INSTRUCTIONS = 10_000
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class ProviderConfig(BaseModel):
+    """``provider:`` plus that provider's own options, checked later by the provider itself."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    provider: str = Field(min_length=1)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class WorkerSection(BaseModel):
+    """Optional ``worker:`` defaults for ``lkx start``; CLI options and the environment win."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_concurrent_jobs: int | None = Field(default=None, ge=1, le=10_000)
+    worker_type: Literal["room", "publisher"] | None = None
+    region: str | None = None
+    drain_timeout: float | None = Field(default=None, gt=0, le=86_400)
+    health_check_port: int | None = Field(default=None, ge=0, le=65_535)
+    load_threshold: float | None = Field(default=None, gt=0, le=1)
+    close_on_participant_leave: bool | None = None
+
+
+class AgentSpec(BaseModel):
+    """One agent definition, as written in YAML."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=NAME_PATTERN)
+    instructions: str
+    greeting: str | None = None
+    tools: list[str] = Field(default_factory=list)
+    llm: ProviderConfig | None = None
+    stt: ProviderConfig | None = None
+    tts: ProviderConfig | None = None
+    vad: ProviderConfig | None = None
+    allow_interruptions: bool = True
+    min_endpointing_delay: float = Field(default=0.5, ge=0.0, le=10.0)
+    max_tool_rounds: int = Field(default=3, ge=0, le=20)
+    fallback_line: str = "Sorry, I ran into a problem. Could you say that again?"
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    worker: WorkerSection | None = None
+
+    @field_validator("instructions")
+    @classmethod
+    def _instructions_fit(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        if len(value) > MAX_INSTRUCTIONS:
+            raise ValueError(f"is {len(value)} characters long, at most {MAX_INSTRUCTIONS} allowed")
+        return value
+
+    @field_validator("tools")
+    @classmethod
+    def _tools_unique(cls, value: list[str]) -> list[str]:
+        seen: set[str] = set()
+        for name in value:
+            if name in seen:
+                raise ValueError(f"tool '{name}' is listed twice")
+            seen.add(name)
+        return value
+
+    @property
+    def is_voice(self) -> bool:
+        """Whether the agent speaks and listens (has both STT and TTS)."""
+        return self.stt is not None and self.tts is not None

@@ -1,0 +1,67 @@
+"""The ``auto`` provider: ``openai`` when an OpenAI key or server is configured, else ``local``.
+
+This is what makes one agent file work both against a hosted API and fully offline::
+
+    llm:
+      provider: auto
+      openai: {model: gpt-4o-mini}
+      local: {max_tokens: 128}
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import pydantic
+
+from livekitex_cli.providers.plugin import (
+    Kind,
+    ProviderFactory,
+    ProviderOptions,
+    ProviderPlugin,
+    default_providers,
+)
+
+
+class AutoOptions(ProviderOptions):
+    openai: dict[str, Any] = pydantic.Field(default_factory=dict)
+    local: dict[str, Any] = pydantic.Field(default_factory=dict)
+
+
+def choose(env: Mapping[str, str] | None = None) -> str:
+    """``openai`` if ``OPENAI_API_KEY`` or ``OPENAI_BASE_URL`` is set, else ``local``."""
+    env = os.environ if env is None else env
+    return "openai" if env.get("OPENAI_API_KEY") or env.get("OPENAI_BASE_URL") else "local"
+
+
+def _factory(kind: Kind) -> ProviderFactory:
+    class Options(AutoOptions):
+        @pydantic.model_validator(mode="after")
+        def _targets_valid(self) -> Options:
+            registry = default_providers()
+            for target in ("openai", "local"):
+                shared = {"timeout": self.timeout, "max_retries": self.max_retries}
+                registry.options(kind, target, {**shared, **getattr(self, target)})
+            return self
+
+    def create(options: AutoOptions) -> Any:
+        target = choose()
+        registry = default_providers()
+        shared = {"timeout": options.timeout, "max_retries": options.max_retries}
+        validated = registry.options(kind, target, {**shared, **getattr(options, target)})
+        return registry.create(kind, target, validated)
+
+    Options.__name__ = f"Auto{kind.upper()}Options"
+    return ProviderFactory(options=Options, create=create)
+
+
+plugin = ProviderPlugin(
+    name="auto",
+    description="openai when OPENAI_API_KEY or OPENAI_BASE_URL is set, otherwise local",
+    llm=_factory("llm"),
+    stt=_factory("stt"),
+    tts=_factory("tts"),
+    vad=None,
+)
