@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from livekitex_cli.tools import RunContext, function_tool
 
-_ORDERS = {
+_ORDERS: dict[str, dict[str, object]] = {
     "A1001": {"status": "shipped", "carrier": "DHL", "eta": "2 days"},
     "A1002": {"status": "processing", "carrier": None, "eta": "5 days"},
     "A1003": {"status": "delivered", "carrier": "UPS", "eta": None},

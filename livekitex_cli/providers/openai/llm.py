@@ -1,0 +1,72 @@
+"""Chat completions, streamed, with tool calls assembled from their streamed fragments."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from livekitex_cli.providers.base import LLM, ChatDelta, ChatMessage, ToolCall
+from livekitex_cli.providers.openai.client import make_client, map_error
+from livekitex_cli.providers.openai.options import OpenAILLMOptions
+from livekitex_cli.tools import FunctionTool, to_openai_format
+
+
+def tool_choice_param(choice: str | None) -> Any:
+    """``auto``/``required``/``none`` as they are; any other string names one tool."""
+    if choice is None or choice in ("auto", "required", "none"):
+        return choice
+    return {"type": "function", "function": {"name": choice}}
+
+
+class OpenAILLM(LLM):
+    provider_name = "openai"
+
+    def __init__(self, options: OpenAILLMOptions) -> None:
+        super().__init__(timeout=options.timeout, max_retries=options.max_retries)
+        self.options = options
+        self.client = make_client(options)
+
+    def __repr__(self) -> str:
+        return f"<OpenAILLM model={self.options.model!r} base_url={str(self.client.base_url)!r}>"
+
+    async def aclose(self) -> None:
+        await self.client.close()
+
+    async def _chat_impl(
+        self, messages: list[ChatMessage], tools: list[FunctionTool], tool_choice: str | None
+    ) -> AsyncIterator[ChatDelta]:
+        params: dict[str, Any] = {"model": self.options.model, "messages": messages, "stream": True}
+        if self.options.temperature is not None:
+            params["temperature"] = self.options.temperature
+        if self.options.max_tokens is not None:
+            params["max_tokens"] = self.options.max_tokens
+        if tools:
+            params["tools"] = to_openai_format(tools)
+            choice = tool_choice_param(tool_choice or self.options.tool_choice)
+            if choice is not None:
+                params["tool_choice"] = choice
+            if self.options.parallel_tool_calls is not None:
+                params["parallel_tool_calls"] = self.options.parallel_tool_calls
+        partial: dict[int, dict[str, str]] = {}
+        try:
+            stream = await self.client.chat.completions.create(**params)
+            async for chunk in stream:
+                if not chunk.choices:
+                    continue
+                delta = chunk.choices[0].delta
+                if delta.content:
+                    yield ChatDelta(text=delta.content)
+                for call in delta.tool_calls or []:
+                    slot = partial.setdefault(call.index, {"id": "", "name": "", "arguments": ""})
+                    if call.id:
+                        slot["id"] = call.id
+                    if call.function is not None:
+                        slot["name"] += call.function.name or ""
+                        slot["arguments"] += call.function.arguments or ""
+        except Exception as exc:  # noqa: BLE001 - every client failure becomes one of ours
+            raise map_error(self.service, exc, self.timeout) from exc
+        for index in sorted(partial):
+            slot = partial[index]
+            if slot["name"]:
+                call_id = slot["id"] or f"call_{index}"
+                yield ChatDelta(tool_call=ToolCall(call_id, slot["name"], slot["arguments"]))

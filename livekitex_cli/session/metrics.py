@@ -1,0 +1,92 @@
+"""Session figures: the contract's counters plus per-stage latencies of every turn."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+STAGES = (
+    "vad_end_of_speech_delay_ms",
+    "stt_duration_ms",
+    "llm_ttft_ms",
+    "llm_tokens_per_second",
+    "tts_ttfb_ms",
+    "response_time_ms",
+)
+
+
+@dataclass
+class TurnMetrics:
+    """One turn's figures; a stage the turn did not use stays ``None``."""
+
+    turn_id: str
+    source: str
+    vad_end_of_speech_delay_ms: float | None = None
+    stt_duration_ms: float | None = None
+    llm_ttft_ms: float | None = None
+    llm_tokens_per_second: float | None = None
+    tts_ttfb_ms: float | None = None
+    response_time_ms: float | None = None
+    tool_calls: int = 0
+    interrupted: bool = False
+    error: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class SessionMetrics:
+    started: float = field(default_factory=time.monotonic)
+    messages_processed: int = 0
+    audio_segments_processed: int = 0
+    tool_calls_executed: int = 0
+    tool_errors: int = 0
+    errors: int = 0
+    interruptions: int = 0
+    turns: list[TurnMetrics] = field(default_factory=list)
+    errors_by_service: dict[str, int] = field(default_factory=dict)
+    keep_turns: int = 500
+
+    def record(self, turn: TurnMetrics) -> None:
+        self.turns.append(turn)
+        if len(self.turns) > self.keep_turns:
+            del self.turns[: len(self.turns) - self.keep_turns]
+
+    def count_error(self, service: str) -> None:
+        self.errors += 1
+        self.errors_by_service[service] = self.errors_by_service.get(service, 0) + 1
+
+    def snapshot(self) -> dict[str, Any]:
+        """The contract's fields, plus ``stages``: median, p95 and last of each stage."""
+        responses = [t.response_time_ms for t in self.turns if t.response_time_ms is not None]
+        stages: dict[str, dict[str, float]] = {}
+        for stage in STAGES:
+            values = [v for t in self.turns if (v := getattr(t, stage)) is not None]
+            if values:
+                stages[stage] = {
+                    "count": len(values),
+                    "median": statistics.median(values),
+                    "p95": _percentile(values, 95),
+                    "last": values[-1],
+                }
+        return {
+            "messages_processed": self.messages_processed,
+            "audio_segments_processed": self.audio_segments_processed,
+            "tool_calls_executed": self.tool_calls_executed,
+            "average_response_time_ms": statistics.fmean(responses) if responses else 0.0,
+            "uptime_seconds": int(time.monotonic() - self.started),
+            "tool_errors": self.tool_errors,
+            "errors": self.errors,
+            "errors_by_service": dict(self.errors_by_service),
+            "interruptions": self.interruptions,
+            "stages": stages,
+        }
+
+
+def _percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
+    return ordered[index]

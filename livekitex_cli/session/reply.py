@@ -1,0 +1,221 @@
+"""One agent reply: LLM rounds with tool calls, sentences to TTS as they complete, playout.
+
+The reply runs as one task; cancelling it is an interruption. Whatever was played by then is
+what the history keeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from livekitex_cli.errors import LkxError
+from livekitex_cli.log import get_logger
+from livekitex_cli.providers.audio import AudioChunk
+from livekitex_cli.providers.base import ToolCall
+from livekitex_cli.session.audio_input import Resampler
+from livekitex_cli.session.events import (
+    AgentAudio,
+    AgentTextDelta,
+    InputSource,
+    SessionError,
+    ToolCallFinished,
+    ToolCallStarted,
+)
+from livekitex_cli.session.metrics import TurnMetrics
+from livekitex_cli.session.speech import SentenceSplitter, frames
+from livekitex_cli.tools import RunContext, error_text, output_text, run_tool
+
+if TYPE_CHECKING:
+    from livekitex_cli.session.session import AgentSession
+
+log = get_logger("session")
+_DONE = object()
+
+
+@dataclass
+class Spoken:
+    """What the user has actually heard (or, for a text agent, been sent) so far."""
+
+    sentences: list[str] = field(default_factory=list)
+    partial: str = ""
+
+    def text(self) -> str:
+        return " ".join([*self.sentences, self.partial]).strip()
+
+
+class Reply:
+    def __init__(self, session: AgentSession, turn: TurnMetrics, source: InputSource) -> None:
+        self.session = session
+        self.turn = turn
+        self.source = source
+        self.turn_id = turn.turn_id
+        self.started = time.perf_counter()
+        self.spoken = Spoken()
+        self.streamed: list[str] = []
+        self._sentences: asyncio.Queue[object] = asyncio.Queue()
+        self._speaker: asyncio.Task[None] | None = None
+        self._first_output: float | None = None
+
+    @property
+    def voiced(self) -> bool:
+        return self.session.tts is not None
+
+    def start_speaker(self) -> None:
+        if self.voiced and self._speaker is None:
+            self._speaker = asyncio.create_task(
+                self._speak_loop(), name=f"lkx-speak-{self.turn_id}"
+            )
+
+    async def finish_speaking(self) -> None:
+        if self._speaker is not None:
+            self._sentences.put_nowait(_DONE)
+            await self._speaker
+
+    def cancel_speaking(self) -> None:
+        if self._speaker is not None and not self._speaker.done():
+            self._speaker.cancel()
+
+    async def say(self, text: str) -> None:
+        """Say a fixed line (greeting, fallback) through the same path as an LLM reply."""
+        self.start_speaker()
+        self._text(text)
+        self._sentence(text)
+
+    async def generate(self) -> None:
+        """LLM rounds until a text answer, running the tools it asks for in between."""
+        session, agent = self.session, self.session.agent
+        splitter = SentenceSplitter()
+        self.start_speaker()
+        rounds = agent.spec.max_tool_rounds
+        for index in range(rounds + 1):
+            offered = agent.tools if index < rounds else []
+            calls: list[ToolCall] = []
+            round_text: list[str] = []
+            started = time.perf_counter()
+            first: float | None = None
+            tokens = 0
+            messages = session.history.messages(agent.instructions)
+            async for delta in session.llm.chat(
+                messages=messages, tools=offered, tool_choice=None if index == 0 else "auto"
+            ):
+                if delta.tool_call is not None:
+                    calls.append(delta.tool_call)
+                if delta.text:
+                    if first is None:
+                        first = time.perf_counter()
+                        if self.turn.llm_ttft_ms is None:
+                            self.turn.llm_ttft_ms = (first - started) * 1000
+                    tokens += delta.completion_tokens or 1
+                    round_text.append(delta.text)
+                    self._text(delta.text)
+                    for sentence in splitter.push(delta.text):
+                        self._sentence(sentence)
+            if first is not None:
+                elapsed = time.perf_counter() - first
+                if elapsed > 0 and tokens > 1:
+                    self.turn.llm_tokens_per_second = (tokens - 1) / elapsed
+            if not calls or not offered:
+                break
+            session.history.add_tool_calls("".join(round_text), calls)
+            await self._run_tools(calls)
+        for sentence in splitter.flush():
+            self._sentence(sentence)
+
+    async def _run_tools(self, calls: list[ToolCall]) -> None:
+        results = await asyncio.gather(*(self._run_tool(call) for call in calls))
+        for call, (output, failed) in zip(calls, results, strict=True):
+            self.session.history.add_tool_result(call, output, error=failed)
+
+    async def _run_tool(self, call: ToolCall) -> tuple[str, bool]:
+        session = self.session
+        session.emit(ToolCallStarted(call.id, call.name, call.arguments))
+        started = time.perf_counter()
+        error: LkxError | None = None
+        try:
+            tool = session.agent.registry.get(call.name)
+            if all(t.name != call.name for t in session.agent.tools):
+                raise LkxError(f"tool '{call.name}' is not offered to this agent")
+            context = RunContext(
+                session=session, agent=session.agent, user_data=session.user_data, call_id=call.id
+            )
+            output = output_text(await run_tool(tool, call.arguments, context))
+        except LkxError as exc:
+            error = exc
+            output = error_text(exc)
+        duration = (time.perf_counter() - started) * 1000
+        session.stats.tool_calls_executed += 1
+        self.turn.tool_calls += 1
+        if error is not None:
+            session.stats.tool_errors += 1
+            log.info("tool call failed", extra={"tool": call.name, "error": str(error)})
+        session.emit(
+            ToolCallFinished(call.id, call.name, output, str(error) if error else None, duration)
+        )
+        return output, error is not None
+
+    def _text(self, text: str) -> None:
+        self.streamed.append(text)
+        self.session.emit(AgentTextDelta(self.turn_id, text))
+        if not self.voiced:
+            self._mark_output()
+            self.session.set_state("speaking")
+
+    def _sentence(self, sentence: str) -> None:
+        if self.voiced:
+            self._sentences.put_nowait(sentence)
+
+    def _mark_output(self) -> None:
+        if self._first_output is None:
+            self._first_output = time.perf_counter()
+            self.turn.response_time_ms = (self._first_output - self.started) * 1000
+
+    async def _speak_loop(self) -> None:
+        session = self.session
+        tts = session.tts
+        assert tts is not None
+        resampler = Resampler(session.output_sample_rate)
+        while True:
+            item = await self._sentences.get()
+            if item is _DONE:
+                return
+            sentence = str(item)
+            words = sentence.split()
+            total = played = 0.0
+            requested = time.perf_counter()
+            try:
+                async for chunk in tts.synthesize(sentence):
+                    if self.turn.tts_ttfb_ms is None:
+                        self.turn.tts_ttfb_ms = (time.perf_counter() - requested) * 1000
+                    total += chunk.duration
+                    resampled = resampler.push(chunk.to_array(), chunk.sample_rate)
+                    out = AudioChunk(resampled.tobytes(), session.output_sample_rate, 1)
+                    for frame in frames(out):
+                        await session.audio_output.capture(frame)
+                        self._mark_output()
+                        session.set_state("speaking")
+                        session.emit(AgentAudio(self.turn_id, frame))
+                        played += frame.duration
+                        # words heard so far, in proportion to the audio played
+                        estimate = max(total, played)
+                        heard = math.ceil(len(words) * played / estimate) if estimate else 0
+                        self.spoken.partial = " ".join(words[:heard])
+            except LkxError as exc:
+                session.report_error(exc)
+                self.spoken.partial = ""
+                continue
+            self.spoken.sentences.append(sentence)
+            self.spoken.partial = ""
+
+    def final_text(self, *, interrupted: bool) -> str:
+        """The whole reply, or when interrupted, only what the user heard (or was sent)."""
+        if interrupted and self.voiced:
+            return self.spoken.text()
+        return "".join(self.streamed).strip()
+
+
+def error_event(exc: LkxError) -> SessionError:
+    return SessionError(str(exc), service=getattr(exc, "service", ""), recoverable=True)

@@ -1,0 +1,251 @@
+"""A scripted OpenAI-compatible HTTP server on 127.0.0.1 for tests and benchmarks.
+
+Chat completions answer from a script of steps (text, tool calls, faults); with no script they
+echo: ``You said: <last user message>``. A user message ``call NAME {json}`` makes the echo
+model call that tool once, then echo the tool's result. Transcriptions return ``transcript``
+(or the next scripted one); speech returns a 24 kHz PCM tone whose length follows the text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import re
+import struct
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+
+@dataclass
+class Text:
+    text: str
+    chunk_chars: int = 8
+    delay: float = 0.0  # between chunks
+
+
+@dataclass
+class ToolCalls:
+    calls: list[tuple[str, str]]  # (name, arguments as a JSON string, possibly invalid)
+    text: str = ""
+
+
+@dataclass
+class Status:
+    code: int
+    message: str = "scripted failure"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Hang:
+    seconds: float
+
+
+@dataclass
+class Reset:
+    """Stream ``text`` partly, then drop the connection."""
+
+    text: str = "This reply will be cut off in the"
+    after_chunks: int = 2
+
+
+@dataclass
+class Malformed:
+    """A chunk that is not JSON, after ``after_chunks`` good ones."""
+
+    after_chunks: int = 1
+
+
+@dataclass
+class Truncated:
+    """A chunk cut mid-JSON, then the stream ends without ``[DONE]``."""
+
+    after_chunks: int = 1
+
+
+Step = Text | ToolCalls | Status | Hang | Reset | Malformed | Truncated
+_CALL = re.compile(r"^call (\w+)\s*(\{.*\})?\s*$", re.S)
+
+
+class ScriptedOpenAI:
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host, self.port = host, port
+        self.chat_script: deque[Step] = deque()
+        self.stt_script: deque[str | Status | Hang] = deque()
+        self.tts_script: deque[Status | Hang] = deque()
+        self.transcript = "hello"
+        self.seconds_per_char = 0.03
+        self.chat_requests: list[dict[str, Any]] = []
+        self.stt_requests = 0
+        self.tts_requests: list[str] = []
+        self._runner: web.AppRunner | None = None
+        self._calls = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    async def start(self) -> str:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/audio/transcriptions", self._transcribe)
+        app.router.add_post("/v1/audio/speech", self._speech)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        return self.base_url
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> ScriptedOpenAI:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    def push(self, *steps: Step) -> None:
+        self.chat_script.extend(steps)
+
+    # chat ----------------------------------------------------------------------------------
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.chat_requests.append(body)
+        step = self.chat_script.popleft() if self.chat_script else self._echo(body)
+        if isinstance(step, Hang):
+            await asyncio.sleep(step.seconds)
+            step = Text("Sorry, I was asleep.")
+        if isinstance(step, Status):
+            payload = {"error": {"message": step.message, "type": "scripted", "code": step.code}}
+            return web.json_response(payload, status=step.code, headers=step.headers)
+        if not body.get("stream"):
+            return web.json_response(self._whole(step))
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for index, chunk in enumerate(self._chunks(step)):
+            if isinstance(step, Reset) and index == step.after_chunks:
+                assert request.transport is not None
+                request.transport.abort()
+                return response
+            if isinstance(step, Malformed) and index == step.after_chunks:
+                await response.write(b"data: {not json at all\n\n")
+                continue
+            if isinstance(step, Truncated) and index == step.after_chunks:
+                await response.write(b'data: {"id": "x", "choices": [{"delta": {"con\n\n')
+                return response
+            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            if isinstance(step, Text) and step.delay:
+                await asyncio.sleep(step.delay)
+        await response.write(b"data: [DONE]\n\n")
+        return response
+
+    def _echo(self, body: dict[str, Any]) -> Step:
+        messages = body.get("messages", [])
+        last = messages[-1] if messages else {}
+        if last.get("role") == "tool":
+            return Text(f"The tool said: {last.get('content', '')}")
+        content = str(last.get("content") or "")
+        match = _CALL.match(content.strip())
+        if match and body.get("tools"):
+            return ToolCalls([(match.group(1), match.group(2) or "{}")])
+        return Text(f"You said: {content}")
+
+    def _chunks(self, step: Step) -> list[dict[str, Any]]:
+        if isinstance(step, ToolCalls):
+            chunks = [self._delta({"content": step.text})] if step.text else []
+            for index, (name, arguments) in enumerate(step.calls):
+                self._calls += 1
+                head = {"index": index, "id": f"call_{self._calls}", "type": "function",
+                        "function": {"name": name, "arguments": ""}}  # fmt: skip
+                chunks.append(self._delta({"tool_calls": [head]}))
+                for start in range(0, len(arguments), 7):
+                    piece = {
+                        "index": index,
+                        "function": {"arguments": arguments[start : start + 7]},
+                    }
+                    chunks.append(self._delta({"tool_calls": [piece]}))
+            chunks.append(self._delta({}, finish="tool_calls"))
+            return chunks
+        text = step.text if isinstance(step, Text | Reset) else "Some words before the fault."
+        size = step.chunk_chars if isinstance(step, Text) else 8
+        chunks = [self._delta({"content": text[i : i + size]}) for i in range(0, len(text), size)]
+        return [*chunks, self._delta({}, finish="stop")]
+
+    @staticmethod
+    def _delta(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {
+            "id": "chatcmpl-scripted",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": "scripted",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+
+    def _whole(self, step: Step) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": ""}
+        if isinstance(step, ToolCalls):
+            message["tool_calls"] = [
+                {"id": f"call_{i}", "type": "function", "function": {"name": n, "arguments": a}}
+                for i, (n, a) in enumerate(step.calls)
+            ]
+        elif isinstance(step, Text):
+            message["content"] = step.text
+        return {
+            "id": "chatcmpl-scripted",
+            "object": "chat.completion",
+            "created": 0,
+            "model": "scripted",
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+        }
+
+    # audio ---------------------------------------------------------------------------------
+
+    async def _transcribe(self, request: web.Request) -> web.Response:
+        await request.read()
+        self.stt_requests += 1
+        step = self.stt_script.popleft() if self.stt_script else self.transcript
+        if isinstance(step, Hang):
+            await asyncio.sleep(step.seconds)
+            step = self.transcript
+        if isinstance(step, Status):
+            payload = {"error": {"message": step.message, "code": step.code}}
+            return web.json_response(payload, status=step.code, headers=step.headers)
+        return web.json_response({"text": step})
+
+    async def _speech(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        text = str(body.get("input", ""))
+        self.tts_requests.append(text)
+        step = self.tts_script.popleft() if self.tts_script else None
+        if isinstance(step, Hang):
+            await asyncio.sleep(step.seconds)
+        if isinstance(step, Status):
+            payload = {"error": {"message": step.message, "code": step.code}}
+            return web.json_response(payload, status=step.code, headers=step.headers)
+        response = web.StreamResponse(headers={"Content-Type": "audio/pcm"})
+        await response.prepare(request)
+        pcm = tone(max(0.1, len(text) * self.seconds_per_char))
+        for start in range(0, len(pcm), 4800):
+            await response.write(pcm[start : start + 4800])
+        return response
+
+
+def tone(seconds: float, *, sample_rate: int = 24_000, hz: float = 220.0) -> bytes:
+    """A quiet sine tone as 16-bit PCM."""
+    count = int(seconds * sample_rate)
+    return struct.pack(
+        f"<{count}h",
+        *(int(8000 * math.sin(2 * math.pi * hz * i / sample_rate)) for i in range(count)),
+    )
