@@ -13,6 +13,7 @@ so every command reports failures the same way.
 | 4    | refused credentials: an API key or token was rejected      |
 | 5    | an external service or a tool failed, or timed out         |
 | 6    | a resource is missing or exhausted (model file, capacity)  |
+| 70   | internal error: a bug in lkx (``LKX_DEBUG=1`` shows it)    |
 | 130  | interrupted (Ctrl-C)                                       |
 """
 
@@ -29,6 +30,7 @@ class ExitCode(IntEnum):
     AUTH = 4
     EXTERNAL = 5
     RESOURCE = 6
+    INTERNAL = 70
     INTERRUPTED = 130
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated
 
 import typer
 
-from livekitex_cli.cli import tools_cmd, validate_cmd
+from livekitex_cli.cli import console_cmd, tools_cmd, validate_cmd
 from livekitex_cli.errors import ExitCode
 
 app = typer.Typer(
@@ -20,6 +21,7 @@ app = typer.Typer(
 )
 app.add_typer(tools_cmd.app, name="tools")
 app.command("validate")(validate_cmd.validate)
+app.command("console")(console_cmd.console_command)
 
 
 def package_version() -> str:
@@ -48,9 +50,21 @@ def root(
 
 
 def main() -> None:
-    """The console script: Typer's exit codes, and 130 on Ctrl-C without a traceback."""
+    """The console script: Typer's exit codes, 130 on Ctrl-C, and never a traceback.
+
+    An exception that escapes a command is a bug in lkx: it is reported on one line (set
+    ``LKX_DEBUG=1`` for the traceback) with exit code 70.
+    """
     try:
         app()
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(int(ExitCode.INTERRUPTED))
+    except Exception as exc:
+        if os.environ.get("LKX_DEBUG"):
+            raise
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        sys.stderr.write(
+            f"error: internal error: {type(exc).__name__}: {first} (LKX_DEBUG=1 shows more)\n"
+        )
+        sys.exit(int(ExitCode.INTERNAL))

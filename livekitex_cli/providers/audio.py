@@ -42,3 +42,35 @@ class AudioChunk:
 
 def silence(seconds: float, sample_rate: int) -> AudioChunk:
     return AudioChunk(bytes(2 * int(seconds * sample_rate)), sample_rate, 1)
+
+
+def read_wav(path: str) -> AudioChunk:
+    """A 16-bit PCM WAV file (any rate, any channel count)."""
+    import wave
+
+    from livekitex_cli.errors import ValidationError
+
+    try:
+        with wave.open(path, "rb") as wav:
+            if wav.getsampwidth() != 2:
+                bits = wav.getsampwidth() * 8
+                raise ValidationError("audio", f"{path}: {bits}-bit audio; only 16-bit PCM is read")
+            data = wav.readframes(wav.getnframes())
+            return AudioChunk(data, wav.getframerate(), wav.getnchannels())
+    except FileNotFoundError:
+        raise ValidationError("audio", f"{path}: file not found") from None
+    except (wave.Error, EOFError) as exc:
+        raise ValidationError("audio", f"{path}: not a PCM WAV file ({exc})") from None
+
+
+def write_wav(path: str, chunks: list[AudioChunk], *, sample_rate: int, channels: int = 1) -> float:
+    """Write chunks (all at ``sample_rate``) as a 16-bit WAV; the duration written."""
+    import wave
+
+    with wave.open(path, "wb") as wav:
+        wav.setnchannels(channels)
+        wav.setsampwidth(2)
+        wav.setframerate(sample_rate)
+        for chunk in chunks:
+            wav.writeframes(chunk.data)
+    return sum(c.duration for c in chunks)

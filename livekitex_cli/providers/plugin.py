@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 import pydantic
 
-from livekitex_cli.errors import InvalidConfigError, ValidationError
+from livekitex_cli.errors import InvalidConfigError, ResourceError, ValidationError
 from livekitex_cli.log import get_logger
 
 ENTRY_POINT_GROUP = "livekitex.providers"
@@ -95,7 +95,13 @@ class ProviderRegistry:
         return self.factory(kind, provider).options.model_validate(raw)
 
     def create(self, kind: Kind, provider: str, options: ProviderOptions) -> Any:
-        return self.factory(kind, provider).create(options)
+        """A provider instance; a missing optional dependency is a ``ResourceError``."""
+        try:
+            return self.factory(kind, provider).create(options)
+        except ImportError as exc:
+            hint = " (pip install -e '.[local]')" if provider in ("local", "auto") else ""
+            reason = f"{kind} provider '{provider}' cannot load: {exc}{hint}"
+            raise ResourceError("provider", reason) from None
 
 
 def describe_options_error(kind: Kind, exc: pydantic.ValidationError) -> ValidationError:

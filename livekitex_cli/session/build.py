@@ -32,12 +32,16 @@ def build_providers(
     stt: STT | None = None,
     tts: TTS | None = None,
     vad: VAD | None = None,
+    speak: bool = True,
 ) -> Providers:
-    """Instances for every section the agent has; explicit instances win over YAML."""
+    """Instances for every section the agent has; explicit instances win over YAML.
+
+    ``speak=False`` leaves TTS out (replies are text only).
+    """
     built_llm = llm or _create(agent, "llm")
     voice = agent.spec.is_voice or stt is not None or tts is not None
     built_stt = stt or (_create(agent, "stt") if agent.spec.stt else None)
-    built_tts = tts or (_create(agent, "tts") if agent.spec.tts else None)
+    built_tts = tts or (_create(agent, "tts") if agent.spec.tts and speak else None)
     built_vad = vad
     if built_vad is None and voice:
         built_vad = _create(agent, "vad") if agent.spec.vad else default_vad()

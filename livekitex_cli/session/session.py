@@ -72,6 +72,7 @@ class AgentSession:
         vad: VAD | None = None,
         audio_output: AudioOutput | None = None,
         output_sample_rate: int = 24_000,
+        speak: bool = True,
     ) -> None:
         self.agent = agent
         self.session_id = f"session_{uuid.uuid4().hex[:12]}"
@@ -83,7 +84,7 @@ class AgentSession:
         self.history = ChatHistory()
         self.stats = SessionMetrics()
         self.state: AgentState = "initializing"
-        providers = build_providers(agent, llm=llm, stt=stt, tts=tts, vad=vad)
+        providers = build_providers(agent, llm=llm, stt=stt, tts=tts, vad=vad, speak=speak)
         self.llm, self.stt, self.tts, self.vad = (
             providers.llm, providers.stt, providers.tts, providers.vad,
         )  # fmt: skip

@@ -1,0 +1,137 @@
+"""``lkx console``: talk to an agent in the terminal, no LiveKit server needed."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from livekitex_cli.cli.logs import LogFormat, setup_logging
+from livekitex_cli.cli.output import console, err_console, fail
+from livekitex_cli.errors import LkxError
+
+
+def console_command(
+    agent_file: Annotated[Path, typer.Argument(help="The agent's YAML file.")],
+    audio_in: Annotated[
+        Path | None, typer.Option("--audio-in", help="Push this WAV through the audio pipeline.")
+    ] = None,
+    audio_out: Annotated[
+        Path | None, typer.Option("--audio-out", help="Write what the agent said to this WAV.")
+    ] = None,
+    message: Annotated[
+        list[str] | None,
+        typer.Option("--message", "-m", help="Send this text and exit (repeatable)."),
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "warning",
+) -> None:
+    """Chat with an agent: typed text in, streamed reply out, tool calls shown."""
+    from livekitex_cli.agent import Agent
+
+    setup_logging(log_level, LogFormat.auto)
+    try:
+        agent = Agent.from_yaml(agent_file)
+        asyncio.run(_run(agent, audio_in, audio_out, message or []))
+    except LkxError as exc:
+        fail(exc)
+
+
+class _Renderer:
+    def __init__(self) -> None:
+        self.in_reply = False
+        self.frames: list[Any] = []
+
+    def __call__(self, event: Any) -> None:
+        kind = event.type
+        if kind == "agent_text":
+            if not self.in_reply:
+                console.print("[bold magenta]agent>[/] ", end="")
+                self.in_reply = True
+            console.print(event.text, end="", markup=False)
+        elif kind == "agent_reply":
+            if self.in_reply:
+                console.print()
+            elif event.text:
+                console.print(f"[bold magenta]agent>[/] {event.text}", markup=True)
+            if event.interrupted:
+                console.print("[dim](interrupted)[/]")
+            self.in_reply = False
+        elif kind == "user_transcript":
+            console.print(f"[bold cyan]you (spoken)>[/] {event.text}")
+        elif kind == "tool_call_started":
+            self._break()
+            console.print(f"[dim]  -> {event.name}({event.arguments})[/]", markup=True)
+        elif kind == "tool_call_finished":
+            shown = event.output if len(event.output) < 200 else event.output[:200] + "..."
+            style = "red" if event.error else "dim"
+            console.print(f"[{style}]  <- {event.name}: {shown}[/]", markup=True)
+        elif kind == "error":
+            self._break()
+            err_console.print(f"[red]error:[/] {event.message}")
+        elif kind == "agent_audio":
+            self.frames.append(event.frame)
+
+    def _break(self) -> None:
+        if self.in_reply:
+            console.print()
+            self.in_reply = False
+
+
+async def _run(
+    agent: Any, audio_in: Path | None, audio_out: Path | None, messages: list[str]
+) -> None:
+    from livekitex_cli.providers.audio import read_wav, write_wav
+    from livekitex_cli.session import AgentSession, PacedOutput
+
+    renderer = _Renderer()
+    wav = read_wav(str(audio_in)) if audio_in else None
+    session = AgentSession(
+        agent=agent,
+        event_callbacks={"*": renderer},
+        user_data={"room": "console"},
+        audio_output=PacedOutput(realtime=False),
+        speak=audio_out is not None,
+    )
+    kind = "voice" if agent.spec.is_voice else "text"
+    console.print(f"[bold]{agent.name}[/] ({kind}) - llm: {session.llm!r}", highlight=False)
+    try:
+        await session.start()
+        await session.wait_idle(120)
+        if wav is not None:
+            step = wav.sample_rate // 50 * 2 * wav.channels
+            for start in range(0, len(wav.data), step):
+                await session.process_audio(
+                    wav.data[start : start + step],
+                    sample_rate=wav.sample_rate,
+                    channels=wav.channels,
+                )
+            await session.end_audio()
+            await session.wait_idle(300)
+        for text in messages:
+            console.print(f"[bold cyan]you>[/] {text}")
+            await session.process_text(text)
+            await session.wait_idle(300)
+        if wav is None and not messages:
+            await _interactive(session)
+    finally:
+        await session.aclose()
+    if audio_out is not None:
+        seconds = write_wav(str(audio_out), renderer.frames, sample_rate=session.output_sample_rate)
+        console.print(f"[dim]wrote {seconds:.1f} s of agent audio to {audio_out}[/]")
+
+
+async def _interactive(session: Any) -> None:
+    console.print("[dim]Type a message; Ctrl-D or 'exit' to quit.[/]")
+    while True:
+        try:
+            text = await asyncio.to_thread(input, "you> ")
+        except EOFError:
+            console.print()
+            return
+        if text.strip().lower() in ("exit", "quit"):
+            return
+        if text.strip():
+            await session.process_text(text)
+            await session.wait_idle(300)

@@ -1,0 +1,64 @@
+"""Log handlers: Rich on a terminal, JSON lines for production (``--log-format json``)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from enum import StrEnum
+from typing import Any
+
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+class LogFormat(StrEnum):
+    auto = "auto"
+    rich = "rich"
+    json = "json"
+    plain = "plain"
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, with ``extra=`` fields as keys."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD and not key.startswith("_"):
+                data[key] = value
+        if record.exc_info and record.exc_info[1] is not None:
+            data["error"] = f"{type(record.exc_info[1]).__name__}: {record.exc_info[1]}"
+        return json.dumps(data, default=str)
+
+
+def setup_logging(level: str = "warning", fmt: LogFormat = LogFormat.auto) -> None:
+    """Install one handler on the root logger (replacing ours from a previous call)."""
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        if old.name == "lkx":
+            root.removeHandler(old)
+    if fmt == LogFormat.auto:
+        fmt = LogFormat.rich if sys.stderr.isatty() else LogFormat.plain
+    handler: logging.Handler
+    if fmt == LogFormat.rich:
+        from rich.logging import RichHandler
+
+        handler = RichHandler(show_path=False, rich_tracebacks=False)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        if fmt == LogFormat.json:
+            handler.setFormatter(JsonFormatter())
+        else:
+            handler.setFormatter(
+                logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+            )
+    handler.set_name("lkx")
+    root.addHandler(handler)
+    root.setLevel(level.upper())
