@@ -11,5 +11,6 @@ def get_logger(name: str) -> logging.Logger:
     """A child of the package logger, e.g. ``get_logger("session")``."""
     return logger.getChild(name)
 
+
 # A library logs nothing by default; the CLI installs the handlers.
 logger.addHandler(logging.NullHandler())

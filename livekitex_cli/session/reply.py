@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from livekitex_cli.errors import LkxError
+from livekitex_cli.errors import ExternalServiceError, LkxError
 from livekitex_cli.log import get_logger
 from livekitex_cli.providers.audio import AudioChunk
 from livekitex_cli.providers.base import ToolCall
@@ -118,6 +118,9 @@ class Reply:
                 elapsed = time.perf_counter() - first
                 if elapsed > 0 and tokens > 1:
                     self.turn.llm_tokens_per_second = (tokens - 1) / elapsed
+            if calls and not offered and not round_text:
+                reason = f"still calling tools after max_tool_rounds ({rounds})"
+                raise ExternalServiceError(session.llm.service, reason)
             if not calls or not offered:
                 break
             session.history.add_tool_calls("".join(round_text), calls)
