@@ -82,7 +82,8 @@ class Provider:
         started = time.perf_counter()
         for attempt in range(self.max_retries + 1):
             try:
-                result = await asyncio.wait_for(make(), self.timeout)
+                async with asyncio.timeout(self.timeout):
+                    result = await make()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - classified just below
@@ -108,7 +109,10 @@ class Provider:
             try:
                 while True:
                     try:
-                        item = await asyncio.wait_for(anext(stream), self.timeout)
+                        # asyncio.timeout, not wait_for: wait_for can swallow a cancellation
+                        # (an interruption) that lands as the item arrives (Python 3.11)
+                        async with asyncio.timeout(self.timeout):
+                            item = await anext(stream)
                     except StopAsyncIteration:
                         self.stats.last_duration = time.perf_counter() - started
                         return

@@ -59,6 +59,7 @@ class Reply:
         self._sentences: asyncio.Queue[object] = asyncio.Queue()
         self._speaker: asyncio.Task[None] | None = None
         self._first_output: float | None = None
+        self.stopped = False
 
     @property
     def voiced(self) -> bool:
@@ -78,6 +79,11 @@ class Reply:
     def cancel_speaking(self) -> None:
         if self._speaker is not None and not self._speaker.done():
             self._speaker.cancel()
+
+    def stop(self) -> None:
+        """Interrupted: play nothing more, even if a cancellation is lost on the way."""
+        self.stopped = True
+        self.cancel_speaking()
 
     async def say(self, text: str) -> None:
         """Say a fixed line (greeting, fallback) through the same path as an LLM reply."""
@@ -102,6 +108,8 @@ class Reply:
             async for delta in session.llm.chat(
                 messages=messages, tools=offered, tool_choice=None if index == 0 else "auto"
             ):
+                if self.stopped:
+                    return
                 if delta.tool_call is not None:
                     calls.append(delta.tool_call)
                 if delta.text:
@@ -197,6 +205,8 @@ class Reply:
                     resampled = resampler.push(chunk.to_array(), chunk.sample_rate)
                     out = AudioChunk(resampled.tobytes(), session.output_sample_rate, 1)
                     for frame in frames(out):
+                        if self.stopped:
+                            return
                         await session.audio_output.capture(frame)
                         self._mark_output()
                         session.set_state("speaking")

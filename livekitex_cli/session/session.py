@@ -197,7 +197,8 @@ class AgentSession:
 
     async def wait_idle(self, timeout: float | None = None) -> None:
         """Wait until every queued input is answered."""
-        await asyncio.wait_for(self._idle.wait(), timeout)
+        async with asyncio.timeout(timeout):
+            await self._idle.wait()
 
     def interrupt(self) -> bool:
         """Stop the agent's current reply now. Whether there was one."""
@@ -205,7 +206,7 @@ class AgentSession:
         if task is None or task.done():
             return False
         if self._current is not None:
-            self._current.cancel_speaking()
+            self._current.stop()
         self.audio_output.clear()
         task.cancel()
         self.stats.interruptions += 1

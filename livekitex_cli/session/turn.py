@@ -33,7 +33,7 @@ async def answer(session: AgentSession, item: _Input) -> None:
                 session.transcript(text, reply.turn_id)
             await _generate(session, reply)
         await reply.finish_speaking()
-        session.finish_turn(reply, interrupted=False, error=reply.turn.error)
+        session.finish_turn(reply, interrupted=reply.stopped, error=reply.turn.error)
     except asyncio.CancelledError:
         reply.cancel_speaking()
         session.finish_turn(reply, interrupted=True)

@@ -51,11 +51,11 @@ async def run_tool(
     if tool.context_param:
         kwargs[tool.context_param] = context or RunContext()
     try:
-        if tool.is_async:
-            return await asyncio.wait_for(tool.fn(**kwargs), tool.timeout)
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(_executor, lambda: tool.fn(**kwargs))
-        return await asyncio.wait_for(future, tool.timeout)
+        async with asyncio.timeout(tool.timeout):
+            if tool.is_async:
+                return await tool.fn(**kwargs)
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(_executor, lambda: tool.fn(**kwargs))
     except TimeoutError:
         raise OperationTimeoutError(f"tool '{tool.name}'", tool.timeout) from None
     except LkxError:
