@@ -40,9 +40,19 @@ class Document:
 
 
 def dotted(loc: Loc) -> str:
-    return ".".join(f"[{part}]" if isinstance(part, int) else part for part in loc).replace(
-        ".[", "["
-    )
+    """``llm.temperature``, ``tools[2]``; odd keys are escaped so a message stays one line."""
+    return ".".join(
+        f"[{part}]" if isinstance(part, int) else printable(part) for part in loc
+    ).replace(".[", "[")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters escaped (``\\n``), for one-line messages."""
+    return text if text.isprintable() else repr(text)[1:-1]
+
+
+def _line_of(text: str, position: int) -> int:
+    return text.count("\n", 0, position) + 1
 
 
 def read_document(path: Path, *, env: Mapping[str, str] | None = None) -> Document:
@@ -61,8 +71,9 @@ def read_document(path: Path, *, env: Mapping[str, str] | None = None) -> Docume
     except (OSError, UnicodeDecodeError) as exc:
         reason = f"cannot read: {exc.strerror if isinstance(exc, OSError) else 'not UTF-8 text'}"
         raise InvalidFileError(shown, [ValidationError("", reason, location=shown)]) from None
-    loader = yaml.SafeLoader(text)
+    loader: yaml.SafeLoader | None = None
     try:
+        loader = yaml.SafeLoader(text)
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
@@ -70,11 +81,16 @@ def read_document(path: Path, *, env: Mapping[str, str] | None = None) -> Docume
         at = f"{shown}:{mark.line + 1}:{mark.column + 1}" if mark else shown
         reason = f"invalid YAML: {exc.problem or exc.context or 'cannot parse'}"
         raise InvalidFileError(shown, [ValidationError("", reason, location=at)]) from None
-    except yaml.YAMLError as exc:
-        reason = f"invalid YAML: {exc}".splitlines()[0]
+    except yaml.reader.ReaderError as exc:
+        at = f"{shown}:{_line_of(text, exc.position)}"
+        reason = f"invalid YAML: {exc.reason} (character {exc.character!r})"
+        raise InvalidFileError(shown, [ValidationError("", reason, location=at)]) from None
+    except (yaml.YAMLError, RecursionError) as exc:
+        reason = f"invalid YAML: {type(exc).__name__}"
         raise InvalidFileError(shown, [ValidationError("", reason, location=shown)]) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if not isinstance(data, dict):
         kind = "empty" if data is None else f"a {type(data).__name__}"
         reason = f"the top level must be a mapping of fields, not {kind}"
@@ -113,7 +129,7 @@ def pydantic_problems(
         loc: Loc = tuple(err["loc"])
         full = prefix + loc
         if err["type"] == "extra_forbidden":
-            key = str(loc[-1])
+            key = printable(str(loc[-1]))
             known = _fields_at(model, loc[:-1])
             close = get_close_matches(key, known, n=1, cutoff=0.6)
             hint = f" (did you mean '{close[0]}'?)" if close else ""

@@ -123,6 +123,7 @@ def validate_arguments(
         problems = []
         for err in exc.errors(include_url=False):
             where = ".".join(str(p) for p in err["loc"]) or "arguments"
+            where = where if where.isprintable() else repr(where)[1:-1]
             message = err["msg"][:1].lower() + err["msg"][1:]
             if err["type"] == "extra_forbidden":
                 message = "is not a parameter of this tool"
