@@ -1,0 +1,113 @@
+"""Jobs: one agent session in one room each, contained so that one job never hurts another."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from livekit import rtc
+from livekit.protocol import agent as proto
+
+from livekitex_cli.agent import Agent
+from livekitex_cli.errors import ConnectError
+from livekitex_cli.log import get_logger
+from livekitex_cli.session import AgentSession
+from livekitex_cli.worker.room_io import OUTPUT_RATE, RoomAudioOutput, RoomIO
+
+log = get_logger("worker")
+JobState = Literal["reserved", "running", "success", "failed", "terminated"]
+CONNECT_TIMEOUT = 20.0
+CLEANUP_TIMEOUT = 5.0
+
+
+@dataclass
+class JobContext:
+    """What a custom ``entry_point`` gets: the job, its room, its agent and its session."""
+
+    job_id: str
+    room: rtc.Room
+    agent: Agent
+    session: AgentSession
+    ended: asyncio.Event
+
+
+@dataclass
+class Job:
+    id: str
+    agent: str
+    room: str = ""
+    state: JobState = "reserved"
+    created: float = field(default_factory=time.time)
+    ended: float | None = None
+    error: str = ""
+    task: asyncio.Task[None] | None = field(default=None, repr=False)
+    session: AgentSession | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "agent": self.agent,
+            "room": self.room,
+            "state": self.state,
+            "created": self.created,
+            "ended": self.ended,
+            "error": self.error,
+        }
+
+
+async def run_job(
+    *,
+    agent: Agent,
+    assignment: proto.JobAssignment,
+    url: str,
+    job: Job,
+    close_on_leave: bool = True,
+    entry_point: Callable[[JobContext], Awaitable[None]] | None = None,
+) -> None:
+    """Join the room, run the session until the room closes or the user leaves."""
+    room = rtc.Room()
+    session: AgentSession | None = None
+    io: RoomIO | None = None
+    try:
+        try:
+            async with asyncio.timeout(CONNECT_TIMEOUT):
+                await room.connect(url, assignment.token)
+        except (TimeoutError, rtc.ConnectError) as exc:
+            raise ConnectError(f"cannot join room '{assignment.job.room.name}': {exc}") from None
+        job.room = room.name
+        source = rtc.AudioSource(OUTPUT_RATE, 1) if agent.spec.is_voice else None
+        session = AgentSession(
+            agent=agent,
+            room_id=room.name,
+            user_data={"room": room.name, "job_id": job.id},
+            audio_output=RoomAudioOutput(source) if source is not None else None,
+            output_sample_rate=OUTPUT_RATE,
+        )
+        job.session = session
+        linked = assignment.job.participant.identity or None
+        io = RoomIO(
+            room=room, session=session, linked_identity=linked, close_on_leave=close_on_leave
+        )
+        await io.start(source)
+        await session.start()
+        if entry_point is not None:
+            await entry_point(JobContext(job.id, room, agent, session, io.ended))
+        await io.ended.wait()
+    finally:
+        await _quietly(io.aclose() if io else None)
+        await _quietly(session.aclose() if session else None)
+        await _quietly(room.disconnect())
+
+
+async def _quietly(closing: Awaitable[None] | None) -> None:
+    """Clean up within a bound; a hung or failing cleanup is logged, not raised."""
+    if closing is None:
+        return
+    try:
+        async with asyncio.timeout(CLEANUP_TIMEOUT):
+            await closing
+    except Exception as exc:  # noqa: BLE001 - cleanup must not fail the worker
+        log.warning("job cleanup failed", extra={"error": f"{type(exc).__name__}: {exc}"})

@@ -1,0 +1,200 @@
+"""A session in a LiveKit room: microphone in, agent voice out, ``lk.chat`` in and out,
+transcriptions on ``lk.transcription``, and the agent's state as ``lk.agent.state``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from livekit import rtc
+
+from livekitex_cli.log import get_logger
+from livekitex_cli.providers import AudioChunk
+from livekitex_cli.session import (
+    AgentReply,
+    AgentSession,
+    AgentTextDelta,
+    SessionEvent,
+    StateChanged,
+    UserTranscript,
+)
+
+log = get_logger("worker")
+TOPIC_CHAT = "lk.chat"
+TOPIC_TRANSCRIPTION = "lk.transcription"
+ATTR_STATE = "lk.agent.state"
+ATTR_FINAL = "lk.transcription_final"
+ATTR_SEGMENT = "lk.segment_id"
+ATTR_TRACK = "lk.transcribed_track_id"
+OUTPUT_RATE = 48_000
+
+
+class RoomAudioOutput:
+    """Agent audio into a published track; ``capture`` returns at real-time pace."""
+
+    def __init__(self, source: rtc.AudioSource) -> None:
+        self.source = source
+
+    async def capture(self, frame: AudioChunk) -> None:
+        await self.source.capture_frame(
+            rtc.AudioFrame(frame.data, frame.sample_rate, frame.channels, frame.samples_per_channel)
+        )
+
+    def clear(self) -> None:
+        self.source.clear_queue()
+
+
+class RoomIO:
+    """Wires one ``AgentSession`` to one connected ``rtc.Room``."""
+
+    def __init__(
+        self,
+        *,
+        room: rtc.Room,
+        session: AgentSession,
+        linked_identity: str | None = None,
+        close_on_leave: bool = True,
+    ) -> None:
+        self.room = room
+        self.session = session
+        self.linked_identity = linked_identity
+        self.close_on_leave = close_on_leave
+        self.ended = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._writer: Any = None
+        self._writer_turn = ""
+        self._mic_track_sid = ""
+        self._state_task: asyncio.Task[None] | None = None
+
+    async def start(self, source: rtc.AudioSource | None) -> None:
+        room = self.room
+        if source is not None:
+            track = rtc.LocalAudioTrack.create_audio_track("agent-voice", source)
+            options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+            await room.local_participant.publish_track(track, options)
+        room.register_text_stream_handler(TOPIC_CHAT, self._on_chat)
+        room.on("track_subscribed", self._on_track)
+        room.on("participant_connected", self._on_participant)
+        room.on("participant_disconnected", self._on_left)
+        room.on("disconnected", lambda *_: self.ended.set())
+        self.session.callbacks["*"] = self._on_event
+        for participant in room.remote_participants.values():
+            self._on_participant(participant)
+            for publication in participant.track_publications.values():
+                if publication.track is not None and publication.subscribed:
+                    self._on_track(publication.track, publication, participant)
+
+    def _is_user(self, participant: rtc.RemoteParticipant) -> bool:
+        if participant.kind == rtc.ParticipantKind.PARTICIPANT_KIND_AGENT:
+            return False
+        return self.linked_identity is None or participant.identity == self.linked_identity
+
+    def _on_participant(self, participant: rtc.RemoteParticipant) -> None:
+        if self.linked_identity is None and self._is_user(participant):
+            self.linked_identity = participant.identity
+            log.info("linked participant", extra={"identity": participant.identity})
+
+    def _on_left(self, participant: rtc.RemoteParticipant) -> None:
+        if participant.identity == self.linked_identity and self.close_on_leave:
+            log.info(
+                "linked participant left, ending the job", extra={"identity": participant.identity}
+            )
+            self.ended.set()
+
+    def _on_track(
+        self,
+        track: rtc.Track,
+        publication: rtc.RemoteTrackPublication,
+        participant: rtc.RemoteParticipant,
+    ) -> None:
+        if track.kind != rtc.TrackKind.KIND_AUDIO or not self._is_user(participant):
+            return
+        if self.linked_identity is None:
+            self.linked_identity = participant.identity
+        if self.session.vad is None:
+            return  # a text-only agent does not listen
+        self._mic_track_sid = publication.sid
+        self._spawn(self._pump_audio(track), "mic")
+
+    async def _pump_audio(self, track: rtc.Track) -> None:
+        stream = rtc.AudioStream.from_track(track=track, sample_rate=OUTPUT_RATE, num_channels=1)
+        try:
+            async for event in stream:
+                frame = event.frame
+                await self.session.process_audio(
+                    bytes(frame.data), sample_rate=frame.sample_rate, channels=frame.num_channels
+                )
+        finally:
+            await stream.aclose()
+
+    def _on_chat(self, reader: rtc.TextStreamReader, sender: str) -> None:
+        if self.linked_identity is not None and sender != self.linked_identity:
+            return
+        self._spawn(self._read_chat(reader), "chat")
+
+    async def _read_chat(self, reader: rtc.TextStreamReader) -> None:
+        text = await reader.read_all()
+        if text.strip():
+            await self.session.process_text(text)
+
+    def _on_event(self, event: SessionEvent) -> None:
+        if isinstance(event, StateChanged):
+            self._spawn(self._set_state(event.new), "state")
+        elif isinstance(event, AgentTextDelta):
+            self._spawn(self._stream_transcript(event.turn_id, event.text), "transcript")
+        elif isinstance(event, AgentReply):
+            self._spawn(self._finish_reply(event), "reply")
+        elif isinstance(event, UserTranscript):
+            attributes = {
+                ATTR_FINAL: "true",
+                ATTR_SEGMENT: event.turn_id,
+                ATTR_TRACK: self._mic_track_sid,
+            }
+            self._spawn(self._send(event.text, TOPIC_TRANSCRIPTION, attributes), "user-transcript")
+
+    async def _set_state(self, state: str) -> None:
+        with contextlib.suppress(Exception):
+            await self.room.local_participant.set_attributes({ATTR_STATE: state})
+
+    async def _stream_transcript(self, turn_id: str, text: str) -> None:
+        if self._writer is None or self._writer_turn != turn_id:
+            await self._close_writer()
+            self._writer_turn = turn_id
+            self._writer = await self.room.local_participant.stream_text(
+                topic=TOPIC_TRANSCRIPTION, attributes={ATTR_SEGMENT: turn_id, ATTR_FINAL: "false"}
+            )
+        await self._writer.write(text)
+
+    async def _close_writer(self) -> None:
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            with contextlib.suppress(Exception):
+                await writer.aclose()
+
+    async def _finish_reply(self, event: AgentReply) -> None:
+        await self._close_writer()
+        if event.source == "text" and event.text:
+            await self._send(event.text, TOPIC_CHAT, {})
+
+    async def _send(self, text: str, topic: str, attributes: dict[str, str]) -> None:
+        try:
+            await self.room.local_participant.send_text(text, topic=topic, attributes=attributes)
+        except Exception as exc:  # noqa: BLE001 - a failed send must not end the job
+            log.warning("sending text failed", extra={"topic": topic, "error": str(exc)})
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.create_task(coro, name=f"lkx-room-{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("room task failed", exc_info=task.exception())
+
+    async def aclose(self) -> None:
+        await self._close_writer()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

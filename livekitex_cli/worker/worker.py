@@ -1,0 +1,219 @@
+"""``Worker``: every agent registered with the server, jobs contained, drain on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections import Counter
+from collections.abc import Awaitable, Callable
+
+from livekit.protocol import agent as proto
+
+from livekitex_cli.agent import Agent
+from livekitex_cli.errors import LkxError
+from livekitex_cli.log import get_logger
+from livekitex_cli.worker.jobs import Job, JobContext, run_job
+from livekitex_cli.worker.options import Accept, WorkerOptions
+from livekitex_cli.worker.protocol import AgentConnection, Availability
+
+log = get_logger("worker")
+
+
+class AgentSlot:
+    """One agent's registration and jobs: the ``JobHandler`` its connection calls."""
+
+    def __init__(self, worker: Worker, agent: Agent, options: WorkerOptions) -> None:
+        self.worker = worker
+        self.agent = agent
+        self.options = options
+        self.jobs: dict[str, Job] = {}
+        self.connection = AgentConnection(options=options, handler=self, version=worker.version)
+
+    @property
+    def active(self) -> int:
+        return sum(1 for job in self.jobs.values() if job.state in ("reserved", "running"))
+
+    @property
+    def load(self) -> float:
+        return min(1.0, self.active / self.options.max_concurrent_jobs)
+
+    def status(self) -> tuple[int, float, int]:
+        full = self.worker.draining or self.active >= self.options.max_concurrent_jobs
+        full = full or self.load >= self.options.load_threshold
+        return (proto.WS_FULL if full else proto.WS_AVAILABLE), self.load, self.active
+
+    def availability(self, request: proto.AvailabilityRequest) -> Availability:
+        verdict = self.options.should_handle_job(
+            {"agent_name": request.job.agent_name, "id": request.job.id},
+            active_jobs=self.active,
+            load=self.load,
+            draining=self.worker.draining,
+        )
+        if not isinstance(verdict, Accept):
+            self.worker.rejected[verdict.reason.split(" (")[0].split(":")[0]] += 1
+            return Availability(False, reason=verdict.reason)
+        self.jobs[request.job.id] = Job(request.job.id, self.agent.name, request.job.room.name)
+        self._status_changed()
+        return Availability(
+            True,
+            identity=f"agent-{request.job.id}",
+            name=self.agent.name,
+            attributes={"lk.agent.name": self.agent.name},
+        )
+
+    def assignment_lost(self, job_id: str) -> None:
+        job = self.jobs.pop(job_id, None)
+        if job is not None:
+            self._status_changed()
+
+    async def assigned(self, assignment: proto.JobAssignment, url: str) -> None:
+        job = self.jobs.get(assignment.job.id)
+        if (
+            job is None
+        ):  # assigned without our acceptance (e.g. after a reconnect): take it if we can
+            if self.active >= self.options.max_concurrent_jobs or self.worker.draining:
+                await self.connection.update_job(assignment.job.id, proto.JS_FAILED, "worker full")
+                return
+            job = self.jobs[assignment.job.id] = Job(assignment.job.id, self.agent.name)
+        job.state = "running"
+        job.task = asyncio.current_task()  # type: ignore[assignment]
+        await self.connection.update_job(job.id, proto.JS_RUNNING)
+        log.info(
+            "job started", extra={"job_id": job.id, "agent": self.agent.name, "room": job.room}
+        )
+        try:
+            await run_job(
+                agent=self.agent,
+                assignment=assignment,
+                url=url,
+                job=job,
+                close_on_leave=self.options.close_on_participant_leave,
+                entry_point=self.worker.entry_point,
+            )
+        except asyncio.CancelledError:
+            job.state = "terminated" if job.state == "running" else job.state
+        except Exception as exc:  # noqa: BLE001 - a failing job is reported, never spread
+            job.state = "failed"
+            job.error = str(exc) if isinstance(exc, LkxError) else f"{type(exc).__name__}: {exc}"
+            log.error("job failed", extra={"job_id": job.id, "error": job.error})
+        else:
+            job.state = "success"
+        finally:
+            await self._finish(job)
+
+    async def _finish(self, job: Job) -> None:
+        import time
+
+        job.ended = time.time()
+        job.session = None
+        self.worker.outcomes[job.state] += 1
+        self.jobs.pop(job.id, None)
+        self.worker.finished.append(job)
+        del self.worker.finished[:-200]
+        status = proto.JS_SUCCESS if job.state in ("success", "terminated") else proto.JS_FAILED
+        await self.connection.update_job(job.id, status, job.error)
+        self._status_changed()
+        log.info("job ended", extra={"job_id": job.id, "state": job.state})
+        self.worker.job_ended.set()
+
+    async def terminate(self, job_id: str) -> None:
+        job = self.jobs.get(job_id)
+        if job is not None and job.task is not None:
+            job.state = "terminated"
+            job.task.cancel()
+
+    def _status_changed(self) -> None:
+        task = asyncio.get_running_loop().create_task(self.connection.update_status())
+        self.worker.keep(task)
+
+
+class Worker:
+    """Serves every given agent from one process."""
+
+    def __init__(
+        self,
+        *,
+        agents: list[Agent],
+        options: dict[str, WorkerOptions],
+        version: str,
+        entry_point: Callable[[JobContext], Awaitable[None]] | None = None,
+    ) -> None:
+        self.version = version
+        self.entry_point = entry_point
+        self.slots = [AgentSlot(self, agent, options[agent.name]) for agent in agents]
+        self.draining = False
+        self.outcomes: Counter[str] = Counter()
+        self.rejected: Counter[str] = Counter()
+        self.finished: list[Job] = []
+        self.job_ended = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._background: set[asyncio.Task[None]] = set()
+
+    @property
+    def drain_timeout(self) -> float:
+        return max(slot.options.drain_timeout for slot in self.slots)
+
+    @property
+    def registered(self) -> bool:
+        return all(slot.connection.registered.is_set() for slot in self.slots)
+
+    def active_jobs(self) -> list[Job]:
+        return [job for slot in self.slots for job in slot.jobs.values()]
+
+    def keep(self, task: asyncio.Task[None]) -> None:
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def drain(self) -> None:
+        """Stop taking jobs, let running ones finish (up to ``drain_timeout``), then stop."""
+        if not self.draining:
+            log.info("draining", extra={"active_jobs": len(self.active_jobs())})
+            self.draining = True
+            for slot in self.slots:
+                self.keep(asyncio.get_running_loop().create_task(slot.connection.update_status()))
+        self._stop.set()
+
+    async def run(self, *, install_signal_handlers: bool = True) -> None:
+        """Register every agent and serve until drained. SIGTERM/SIGINT start the drain."""
+        loop = asyncio.get_running_loop()
+        if install_signal_handlers:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.drain)
+        connections = [
+            asyncio.create_task(slot.connection.run(), name=f"lkx-conn-{slot.agent.name}")
+            for slot in self.slots
+        ]
+        stop = asyncio.create_task(self._stop.wait(), name="lkx-worker-stop")
+        try:
+            done, _ = await asyncio.wait([*connections, stop], return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task is not stop:
+                    task.result()  # a fatal connection error (refused credentials...) ends the run
+            await self._wait_for_jobs()
+        finally:
+            if install_signal_handlers:
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.remove_signal_handler(sig)
+            for task in [*connections, stop]:
+                task.cancel()
+            await asyncio.gather(*connections, stop, return_exceptions=True)
+            for slot in self.slots:
+                await slot.connection.aclose()
+
+    async def _wait_for_jobs(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.drain_timeout
+        while self.active_jobs() and loop.time() < deadline:
+            self.job_ended.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, deadline - loop.time())):
+                    await self.job_ended.wait()
+        left = [job for job in self.active_jobs() if job.task is not None]
+        if left:
+            log.warning("drain timeout: ending jobs", extra={"jobs": [j.id for j in left]})
+            for job in left:
+                job.state = "terminated"
+                assert job.task is not None
+                job.task.cancel()
+            await asyncio.gather(*(job.task for job in left if job.task), return_exceptions=True)
