@@ -9,7 +9,14 @@ from typing import Annotated
 
 import typer
 
-from livekitex_cli.cli import console_cmd, tools_cmd, validate_cmd
+from livekitex_cli.cli import (
+    connect_cmd,
+    console_cmd,
+    start_cmd,
+    token_cmd,
+    tools_cmd,
+    validate_cmd,
+)
 from livekitex_cli.errors import ExitCode
 
 app = typer.Typer(
@@ -22,6 +29,9 @@ app = typer.Typer(
 app.add_typer(tools_cmd.app, name="tools")
 app.command("validate")(validate_cmd.validate)
 app.command("console")(console_cmd.console_command)
+app.command("start")(start_cmd.start_command)
+app.command("connect")(connect_cmd.connect_command)
+app.command("token")(token_cmd.token_command)
 
 
 def package_version() -> str:

@@ -62,3 +62,6 @@ def setup_logging(level: str = "warning", fmt: LogFormat = LogFormat.auto) -> No
     handler.set_name("lkx")
     root.addHandler(handler)
     root.setLevel(level.upper())
+    if level.lower() != "debug":  # per-request and per-connection chatter of our dependencies
+        for noisy in ("httpx", "httpx2", "openai", "livekit", "aiohttp.access"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -12,14 +12,12 @@ from livekit import rtc
 from livekit.protocol import agent as proto
 
 from livekitex_cli.agent import Agent
-from livekitex_cli.errors import ConnectError
 from livekitex_cli.log import get_logger
 from livekitex_cli.session import AgentSession
-from livekitex_cli.worker.room_io import OUTPUT_RATE, RoomAudioOutput, RoomIO
+from livekitex_cli.worker.room_io import OUTPUT_RATE, RoomIO, connect_to_room
 
 log = get_logger("worker")
 JobState = Literal["reserved", "running", "success", "failed", "terminated"]
-CONNECT_TIMEOUT = 20.0
 CLEANUP_TIMEOUT = 5.0
 
 
@@ -66,40 +64,32 @@ async def run_job(
     job: Job,
     close_on_leave: bool = True,
     entry_point: Callable[[JobContext], Awaitable[None]] | None = None,
+    on_turn: Callable[[dict[str, Any]], None] | None = None,
 ) -> None:
     """Join the room, run the session until the room closes or the user leaves."""
-    room = rtc.Room()
-    session: AgentSession | None = None
+    session = AgentSession(
+        agent=agent,
+        room_id=assignment.job.room.name,
+        user_data={"room": assignment.job.room.name, "job_id": job.id},
+        output_sample_rate=OUTPUT_RATE,
+    )
+    job.session = session
+    if on_turn is not None:
+        session.callbacks["metrics"] = lambda event: on_turn(event.metrics)
     io: RoomIO | None = None
     try:
-        try:
-            async with asyncio.timeout(CONNECT_TIMEOUT):
-                await room.connect(url, assignment.token)
-        except (TimeoutError, rtc.ConnectError) as exc:
-            raise ConnectError(f"cannot join room '{assignment.job.room.name}': {exc}") from None
-        job.room = room.name
-        source = rtc.AudioSource(OUTPUT_RATE, 1) if agent.spec.is_voice else None
-        session = AgentSession(
-            agent=agent,
-            room_id=room.name,
-            user_data={"room": room.name, "job_id": job.id},
-            audio_output=RoomAudioOutput(source) if source is not None else None,
-            output_sample_rate=OUTPUT_RATE,
-        )
-        job.session = session
         linked = assignment.job.participant.identity or None
-        io = RoomIO(
-            room=room, session=session, linked_identity=linked, close_on_leave=close_on_leave
+        io = await connect_to_room(
+            session, url, assignment.token, linked_identity=linked, close_on_leave=close_on_leave
         )
-        await io.start(source)
+        job.room = io.room.name
         await session.start()
         if entry_point is not None:
-            await entry_point(JobContext(job.id, room, agent, session, io.ended))
+            await entry_point(JobContext(job.id, io.room, agent, session, io.ended))
         await io.ended.wait()
     finally:
-        await _quietly(io.aclose() if io else None)
-        await _quietly(session.aclose() if session else None)
-        await _quietly(room.disconnect())
+        await _quietly(session.aclose())
+        await _quietly(io.close_room() if io else None)
 
 
 async def _quietly(closing: Awaitable[None] | None) -> None:

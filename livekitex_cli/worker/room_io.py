@@ -9,6 +9,7 @@ from typing import Any
 
 from livekit import rtc
 
+from livekitex_cli.errors import ConnectError
 from livekitex_cli.log import get_logger
 from livekitex_cli.providers import AudioChunk
 from livekitex_cli.session import (
@@ -174,7 +175,8 @@ class RoomIO:
 
     async def _finish_reply(self, event: AgentReply) -> None:
         await self._close_writer()
-        if event.source == "text" and event.text:
+        # typed questions get typed answers; a text-only agent answers everything in chat
+        if event.text and (event.source == "text" or self.session.tts is None):
             await self._send(event.text, TOPIC_CHAT, {})
 
     async def _send(self, text: str, topic: str, attributes: dict[str, str]) -> None:
@@ -198,3 +200,40 @@ class RoomIO:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def close_room(self) -> None:
+        """Stop the I/O tasks and leave the room."""
+        await self.aclose()
+        await self.room.disconnect()
+
+
+async def connect_to_room(
+    session: AgentSession,
+    url: str,
+    token: str,
+    *,
+    linked_identity: str | None = None,
+    close_on_leave: bool = True,
+    timeout: float = 20.0,
+) -> RoomIO:
+    """The contract's ``connect_to_room``: join with ``token`` and wire ``session`` in.
+
+    Returns the ``RoomIO``; wait on ``io.ended`` and then ``await io.close_room()``.
+    """
+    room = rtc.Room()
+    try:
+        async with asyncio.timeout(timeout):
+            await room.connect(url, token)
+    except (TimeoutError, rtc.ConnectError) as exc:
+        with contextlib.suppress(Exception):
+            await room.disconnect()
+        raise ConnectError(f"cannot join the room at {url}: {exc or 'timed out'}") from None
+    source = rtc.AudioSource(OUTPUT_RATE, 1) if session.tts is not None else None
+    if source is not None:
+        session.audio_output = RoomAudioOutput(source)
+        session.output_sample_rate = OUTPUT_RATE
+    io = RoomIO(
+        room=room, session=session, linked_identity=linked_identity, close_on_leave=close_on_leave
+    )
+    await io.start(source)
+    return io

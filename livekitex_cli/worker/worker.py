@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections import Counter
+import time
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from livekit.protocol import agent as proto
 
@@ -77,7 +79,7 @@ class AgentSlot:
                 return
             job = self.jobs[assignment.job.id] = Job(assignment.job.id, self.agent.name)
         job.state = "running"
-        job.task = asyncio.current_task()  # type: ignore[assignment]
+        job.task = asyncio.current_task()
         await self.connection.update_job(job.id, proto.JS_RUNNING)
         log.info(
             "job started", extra={"job_id": job.id, "agent": self.agent.name, "room": job.room}
@@ -90,6 +92,7 @@ class AgentSlot:
                 job=job,
                 close_on_leave=self.options.close_on_participant_leave,
                 entry_point=self.worker.entry_point,
+                on_turn=self.worker.record_turn,
             )
         except asyncio.CancelledError:
             job.state = "terminated" if job.state == "running" else job.state
@@ -103,9 +106,11 @@ class AgentSlot:
             await self._finish(job)
 
     async def _finish(self, job: Job) -> None:
-        import time
-
         job.ended = time.time()
+        if job.session is not None:
+            final = job.session.metrics()
+            self.worker.tool_calls_done += final["tool_calls_executed"]
+            self.worker.errors_done += final["errors"]
         job.session = None
         self.worker.outcomes[job.state] += 1
         self.jobs.pop(job.id, None)
@@ -147,6 +152,9 @@ class Worker:
         self.rejected: Counter[str] = Counter()
         self.finished: list[Job] = []
         self.job_ended = asyncio.Event()
+        self.stage_values: dict[str, deque[float]] = {}
+        self.tool_calls_done = 0
+        self.errors_done = 0
         self._stop = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
 
@@ -160,6 +168,12 @@ class Worker:
 
     def active_jobs(self) -> list[Job]:
         return [job for slot in self.slots for job in slot.jobs.values()]
+
+    def record_turn(self, metrics: dict[str, Any]) -> None:
+        """Keep the latest per-stage figures of every session for /metrics."""
+        for stage, value in metrics.items():
+            if stage.endswith("_ms") and isinstance(value, int | float):
+                self.stage_values.setdefault(stage, deque(maxlen=10_000)).append(float(value))
 
     def keep(self, task: asyncio.Task[None]) -> None:
         self._background.add(task)

@@ -1,0 +1,67 @@
+"""``lkx start``: run the worker in production."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from livekitex_cli.cli.logs import LogFormat, setup_logging
+from livekitex_cli.cli.output import err_console, fail
+from livekitex_cli.errors import LkxError
+
+UrlOption = Annotated[str | None, typer.Option("--url", help="LiveKit server URL [LIVEKIT_URL].")]
+KeyOption = Annotated[str | None, typer.Option("--api-key", help="API key [LIVEKIT_API_KEY].")]
+SecretOption = Annotated[
+    str | None, typer.Option("--api-secret", help="API secret; prefer LIVEKIT_API_SECRET.")
+]
+
+
+def worker_cli_options(**values: Any) -> dict[str, Any]:
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def start_command(
+    paths: Annotated[list[Path], typer.Argument(help="Agent YAML files or folders.")],
+    url: UrlOption = None,
+    api_key: KeyOption = None,
+    api_secret: SecretOption = None,
+    max_jobs: Annotated[
+        int | None, typer.Option("--max-jobs", help="Concurrent jobs per agent.")
+    ] = None,
+    drain_timeout: Annotated[
+        float | None, typer.Option(help="Seconds jobs get on SIGTERM.")
+    ] = None,
+    health_port: Annotated[int | None, typer.Option(help="Health/metrics port (0 = any).")] = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    log_format: Annotated[
+        LogFormat, typer.Option(help="auto, rich, json or plain.")
+    ] = LogFormat.auto,
+) -> None:
+    """Register the agents with a LiveKit server and take jobs until SIGTERM (then drain)."""
+    from livekitex_cli.cli import package_version
+    from livekitex_cli.worker import run_worker
+
+    setup_logging(log_level, log_format)
+    cli = worker_cli_options(
+        server_url=url,
+        api_key=api_key,
+        api_secret=api_secret,
+        max_concurrent_jobs=max_jobs,
+        drain_timeout=drain_timeout,
+        health_check_port=health_port,
+    )
+
+    def ready(worker: Any, port: int) -> None:
+        names = ", ".join(slot.agent.name for slot in worker.slots)
+        err_console.print(
+            f"[green]ready[/]: {names} registered; health on http://127.0.0.1:{port}/health"
+        )
+
+    try:
+        asyncio.run(run_worker(paths=paths, cli=cli, version=package_version(), on_ready=ready))
+    except LkxError as exc:
+        fail(exc)
+    err_console.print("worker stopped")

@@ -1,0 +1,53 @@
+"""What ``lkx start`` runs: load agents, resolve options, serve health, run the worker."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from livekitex_cli.agent import load_agents
+from livekitex_cli.worker.health import HealthServer
+from livekitex_cli.worker.options import WorkerOptions
+from livekitex_cli.worker.room_io import connect_to_room
+from livekitex_cli.worker.worker import Worker
+
+ReadyCallback = Callable[[Worker, int], None]
+
+__all__ = ["connect_to_room", "run_worker"]
+
+
+async def run_worker(
+    *,
+    paths: Sequence[str | Path],
+    cli: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    version: str = "0",
+    on_ready: ReadyCallback | None = None,
+) -> None:
+    """Serve every agent under ``paths`` until SIGTERM/SIGINT has drained the worker.
+
+    Raises ``ValidationError`` (bad files or options), ``ConnectError`` (server unreachable) or
+    ``AuthError`` (credentials refused).
+    """
+    agents = load_agents(paths)
+    options = {
+        agent.name: WorkerOptions.resolve(
+            cli=cli, env=env, yaml_section=agent.spec.worker, agent_name=agent.name
+        ).validate()
+        for agent in agents
+    }
+    worker = Worker(agents=agents, options=options, version=version)
+    first = options[agents[0].name]
+    health = HealthServer(worker, host=first.health_check_host, port=first.health_check_port)
+    port = await health.start()
+    try:
+        running = asyncio.create_task(worker.run(), name="lkx-worker")
+        while not running.done() and not worker.registered:
+            await asyncio.wait([running], timeout=0.05)
+        if not running.done() and on_ready is not None:
+            on_ready(worker, port)
+        await running
+    finally:
+        await health.aclose()

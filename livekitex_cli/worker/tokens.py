@@ -1,0 +1,36 @@
+"""Join tokens for test participants and for ``lkx connect``."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from livekit import api
+
+from livekitex_cli.errors import ValidationError
+
+
+def mint_token(
+    *,
+    api_key: str,
+    api_secret: str,
+    room: str,
+    identity: str,
+    name: str | None = None,
+    ttl: timedelta = timedelta(hours=6),
+    agent: bool = False,
+) -> str:
+    """A join token for one room: publish, subscribe and data, nothing more (no admin grants)."""
+    if not api_key or not api_secret:
+        raise ValidationError(
+            "api_key", "an API key and secret are needed (LIVEKIT_API_KEY/SECRET)"
+        )
+    if not room or not identity:
+        raise ValidationError("room" if not room else "identity", "must not be empty")
+    grants = api.VideoGrants(
+        room_join=True, room=room, can_publish=True, can_subscribe=True, can_publish_data=True,
+        can_update_own_metadata=agent, agent=agent,
+    )  # fmt: skip
+    token = api.AccessToken(api_key, api_secret).with_identity(identity).with_grants(grants)
+    if agent:
+        token = token.with_kind("agent")
+    return token.with_name(name or identity).with_ttl(ttl).to_jwt()
