@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
-import threading
 import wave
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,27 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def threaded_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedOpenAI]:
-    server = ScriptedOpenAI()
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(server.start())
-        ready.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    yield server
-    asyncio.run_coroutine_threadsafe(server.close(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
-    loop.close()
+def threaded_server(threaded_openai: ScriptedOpenAI) -> ScriptedOpenAI:
+    return threaded_openai
 
 
 def test_console_text_with_tool_calls(threaded_server: ScriptedOpenAI) -> None:

@@ -1,0 +1,104 @@
+"""The real LiveKit server (built by scripts/install-livekit-server.sh) on loopback, for tests."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+KEY = "lkx-test-key"
+SECRET = "lkx-test-secret-that-is-long-enough-for-hs256-0123456789"
+
+
+def server_binary() -> str | None:
+    found = shutil.which("livekit-server")
+    if found:
+        return found
+    cache = Path(os.environ.get("LKX_CACHE", Path.home() / ".cache/lkx")) / "bin/livekit-server"
+    return str(cache) if cache.exists() else None
+
+
+needs_server = pytest.mark.skipif(
+    server_binary() is None,
+    reason="livekit-server is not installed (scripts/install-livekit-server.sh builds it)",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LiveKitServer:
+    """One server process with its own ports; ``stop``/``start`` keep the same ports."""
+
+    def __init__(self, folder: Path) -> None:
+        self.port = free_port()
+        self.tcp_port = free_port()
+        base = random.randrange(40_000, 59_000, 100)
+        self.config = folder / "livekit.yaml"
+        self.config.write_text(
+            f"port: {self.port}\n"
+            'bind_addresses: ["127.0.0.1"]\n'
+            "rtc:\n"
+            f"  tcp_port: {self.tcp_port}\n"
+            f"  port_range_start: {base}\n"
+            f"  port_range_end: {base + 99}\n"
+            "  use_external_ip: false\n"
+            "  node_ip: 127.0.0.1\n"
+            f"keys:\n  {KEY}: {SECRET}\n"
+            "logging:\n  level: warn\n"
+        )
+        self.log = folder / "livekit.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 15.0) -> None:
+        binary = server_binary()
+        assert binary is not None
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [binary, "--config", str(self.config)], stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"livekit-server exited: {self.log.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(self.http_url, timeout=1) as answer:
+                    if answer.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("livekit-server did not start in time")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self.process = None
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(5)
+            self.process = None

@@ -1,0 +1,207 @@
+"""A real LiveKit server, ``lkx start`` as a real subprocess, and test participants."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from livekit import api, rtc
+
+from livekitex_cli.testing import ScriptedOpenAI
+from tests.livekit_server import KEY, SECRET, LiveKitServer, free_port, needs_server
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def livekit_server(tmp_path: Path) -> Iterator[LiveKitServer]:
+    if needs_server.args[0]:
+        pytest.skip(needs_server.kwargs["reason"])
+    server = LiveKitServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+class WorkerProcess:
+    """``python -m livekitex_cli start ...`` with its stderr in a file."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.log = log
+        self.health_port = free_port()
+        with log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "livekitex_cli", "start", *args,
+                 "--health-port", str(self.health_port), "--log-format", "json"],
+                env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+            )  # fmt: skip
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_for(self, text: str, timeout: float = 30.0, *, count: int = 1) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.output().count(text) >= count:
+                return
+            if self.process.poll() is not None:
+                raise AssertionError(f"worker exited ({self.process.returncode}): {self.output()}")
+            time.sleep(0.05)
+        raise AssertionError(f"no {text!r} in worker output within {timeout} s: {self.output()}")
+
+    def health(self, path: str) -> tuple[int, Any]:
+        url = f"http://127.0.0.1:{self.health_port}{path}"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as answer:
+                body = answer.read().decode()
+                status = answer.status
+        except urllib.error.HTTPError as err:
+            body, status = err.read().decode(), err.code
+        try:
+            return status, json.loads(body)
+        except ValueError:
+            return status, body
+
+    def signal(self, sig: int = signal.SIGTERM) -> None:
+        self.process.send_signal(sig)
+
+    def wait(self, timeout: float = 30.0) -> int:
+        return self.process.wait(timeout)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+
+@pytest.fixture
+def start_worker(
+    livekit_server: LiveKitServer, threaded_openai: ScriptedOpenAI, tmp_path: Path
+) -> Iterator[Any]:
+    workers: list[WorkerProcess] = []
+
+    def start(*args: str, ready: bool = True, env: dict[str, str] | None = None) -> WorkerProcess:
+        environment = {
+            **os.environ,
+            "LIVEKIT_URL": livekit_server.url,
+            "LIVEKIT_API_KEY": KEY,
+            "LIVEKIT_API_SECRET": SECRET,
+            "OPENAI_BASE_URL": threaded_openai.base_url,
+            **(env or {}),
+        }
+        environment.pop("OPENAI_API_KEY", None)
+        worker = WorkerProcess(list(args), environment, tmp_path / f"worker{len(workers)}.log")
+        workers.append(worker)
+        if ready:
+            worker.wait_for('"msg": "worker registered"')
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+class Participant:
+    """A test user in a room: sends chat, collects what the agent says."""
+
+    def __init__(self, room: rtc.Room) -> None:
+        self.room = room
+        self.chat: asyncio.Queue[str] = asyncio.Queue()
+        self.transcripts: list[tuple[str, str, dict[str, str]]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        room.register_text_stream_handler("lk.chat", self._on_chat)
+        room.register_text_stream_handler("lk.transcription", self._on_transcript)
+
+    def _on_chat(self, reader: rtc.TextStreamReader, sender: str) -> None:
+        self._keep(self._read(reader, self.chat))
+
+    def _on_transcript(self, reader: rtc.TextStreamReader, sender: str) -> None:
+        async def read() -> None:
+            text = await reader.read_all()
+            self.transcripts.append((sender, text, dict(reader.info.attributes or {})))
+
+        self._keep(read())
+
+    async def _read(self, reader: rtc.TextStreamReader, queue: asyncio.Queue[str]) -> None:
+        queue.put_nowait(await reader.read_all())
+
+    def _keep(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def say(self, text: str) -> None:
+        await self.room.local_participant.send_text(text, topic="lk.chat")
+
+    async def next_chat(self, timeout: float = 15.0) -> str:
+        async with asyncio.timeout(timeout):
+            return await self.chat.get()
+
+    def agent(self) -> rtc.RemoteParticipant | None:
+        for participant in self.room.remote_participants.values():
+            if participant.kind == rtc.ParticipantKind.PARTICIPANT_KIND_AGENT:
+                return participant
+        return None
+
+    async def wait_agent(self, timeout: float = 20.0) -> rtc.RemoteParticipant:
+        async with asyncio.timeout(timeout):
+            while (agent := self.agent()) is None:
+                await asyncio.sleep(0.05)
+        return agent
+
+    async def leave(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.room.disconnect()
+
+
+@pytest.fixture
+async def livekit_api(livekit_server: LiveKitServer) -> AsyncIterator[api.LiveKitAPI]:
+    client = api.LiveKitAPI(livekit_server.http_url, KEY, SECRET)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def join(livekit_server: LiveKitServer, livekit_api: api.LiveKitAPI) -> AsyncIterator[Any]:
+    """``await join(room, agent_name)``: create the room, dispatch the agent, join as a user."""
+    people: list[Participant] = []
+
+    async def enter(
+        room_name: str, agent_name: str | None = None, identity: str = "user"
+    ) -> Participant:
+        await livekit_api.room.create_room(api.CreateRoomRequest(name=room_name))
+        if agent_name is not None:
+            await livekit_api.agent_dispatch.create_dispatch(
+                api.CreateAgentDispatchRequest(agent_name=agent_name, room=room_name)
+            )
+        token = (
+            api.AccessToken(KEY, SECRET)
+            .with_identity(identity)
+            .with_grants(api.VideoGrants(room_join=True, room=room_name))
+            .to_jwt()
+        )
+        room = rtc.Room()
+        person = Participant(room)
+        await room.connect(livekit_server.url, token)
+        people.append(person)
+        return person
+
+    yield enter
+    for person in people:
+        await person.leave()
