@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from livekit import rtc
@@ -66,7 +67,7 @@ class RoomIO:
         self._writer: Any = None
         self._writer_turn = ""
         self._mic_track_sid = ""
-        self._state_task: asyncio.Task[None] | None = None
+        self._outbox: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
 
     async def start(self, source: rtc.AudioSource | None) -> None:
         room = self.room
@@ -80,6 +81,7 @@ class RoomIO:
         room.on("participant_disconnected", self._on_left)
         room.on("disconnected", lambda *_: self.ended.set())
         self.session.callbacks["*"] = self._on_event
+        self._spawn(self._send_loop(), "send")
         for participant in room.remote_participants.values():
             self._on_participant(participant)
             for publication in participant.track_publications.values():
@@ -116,6 +118,7 @@ class RoomIO:
         if self.session.vad is None:
             return  # a text-only agent does not listen
         self._mic_track_sid = publication.sid
+        log.info("listening to microphone", extra={"identity": participant.identity})
         self._spawn(self._pump_audio(track), "mic")
 
     async def _pump_audio(self, track: rtc.Track) -> None:
@@ -140,19 +143,28 @@ class RoomIO:
             await self.session.process_text(text)
 
     def _on_event(self, event: SessionEvent) -> None:
+        """Session events to the room, in order (one sender task, see ``_send_loop``)."""
         if isinstance(event, StateChanged):
-            self._spawn(self._set_state(event.new), "state")
+            self._outbox.put_nowait(lambda: self._set_state(event.new))
         elif isinstance(event, AgentTextDelta):
-            self._spawn(self._stream_transcript(event.turn_id, event.text), "transcript")
+            self._outbox.put_nowait(lambda: self._stream_transcript(event.turn_id, event.text))
         elif isinstance(event, AgentReply):
-            self._spawn(self._finish_reply(event), "reply")
+            self._outbox.put_nowait(lambda: self._finish_reply(event))
         elif isinstance(event, UserTranscript):
             attributes = {
                 ATTR_FINAL: "true",
                 ATTR_SEGMENT: event.turn_id,
                 ATTR_TRACK: self._mic_track_sid,
             }
-            self._spawn(self._send(event.text, TOPIC_TRANSCRIPTION, attributes), "user-transcript")
+            self._outbox.put_nowait(lambda: self._send(event.text, TOPIC_TRANSCRIPTION, attributes))
+
+    async def _send_loop(self) -> None:
+        while True:
+            send = await self._outbox.get()
+            try:
+                await send()
+            except Exception as exc:  # noqa: BLE001 - a failed send must not end the job
+                log.warning("sending to the room failed", extra={"error": str(exc)})
 
     async def _set_state(self, state: str) -> None:
         with contextlib.suppress(Exception):
