@@ -38,6 +38,21 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, default=str)
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is now (it may be swapped, e.g. by test runners)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        pass
+
+
 def setup_logging(level: str = "warning", fmt: LogFormat = LogFormat.auto) -> None:
     """Install one handler on the root logger (replacing ours from a previous call)."""
     root = logging.getLogger()
@@ -52,7 +67,7 @@ def setup_logging(level: str = "warning", fmt: LogFormat = LogFormat.auto) -> No
 
         handler = RichHandler(show_path=False, rich_tracebacks=False)
     else:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         if fmt == LogFormat.json:
             handler.setFormatter(JsonFormatter())
         else:

@@ -19,8 +19,10 @@ from livekitex_cli.providers.base import ToolCall
 from livekitex_cli.session.audio_input import Resampler
 from livekitex_cli.session.events import (
     AgentAudio,
+    AgentReply,
     AgentTextDelta,
     InputSource,
+    MetricsUpdated,
     SessionError,
     ToolCallFinished,
     ToolCallStarted,
@@ -222,6 +224,20 @@ class Reply:
                 continue
             self.spoken.sentences.append(sentence)
             self.spoken.partial = ""
+
+    def finish(self, *, interrupted: bool, error: bool = False) -> None:
+        """Record the turn: history keeps what was said (only what was heard if interrupted)."""
+        session = self.session
+        text = self.final_text(interrupted=interrupted)
+        if text:
+            session.history.add(
+                "agent", text, interrupted=interrupted, source=self.source, error=error
+            )
+        self.turn.interrupted = interrupted
+        self.turn.error = error
+        session.emit(AgentReply(self.turn_id, text, interrupted, self.source))
+        session.stats.record(self.turn)
+        session.emit(MetricsUpdated(self.turn.to_dict()))
 
     def final_text(self, *, interrupted: bool) -> str:
         """The whole reply, or when interrupted, only what the user heard (or was sent)."""

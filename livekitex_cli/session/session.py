@@ -8,10 +8,9 @@ starts speaking while the agent talks (and interruptions are allowed), the reply
 from __future__ import annotations
 
 import asyncio
-import inspect
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,23 +27,20 @@ from livekitex_cli.session.audio_input import (
     to_mono,
 )
 from livekitex_cli.session.build import build_providers
+from livekitex_cli.session.bus import EventBus, EventCallback
 from livekitex_cli.session.chat import ChatHistory
 from livekitex_cli.session.events import (
-    AgentReply,
     AgentState,
     InputSource,
-    MetricsUpdated,
     SessionEvent,
     StateChanged,
     UserSpeechStarted,
-    UserTranscript,
 )
 from livekitex_cli.session.metrics import SessionMetrics, TurnMetrics
 from livekitex_cli.session.reply import Reply, error_event
 from livekitex_cli.session.speech import AudioOutput, PacedOutput
 
 log = get_logger("session")
-EventCallback = Callable[[Any], Any]
 MAX_TEXT = 20_000
 
 
@@ -78,7 +74,8 @@ class AgentSession:
         self.session_id = f"session_{uuid.uuid4().hex[:12]}"
         self.room_id = room_id
         self.user_data: dict[str, Any] = dict(user_data or {})
-        self.callbacks = dict(event_callbacks or {})
+        self.bus = EventBus(event_callbacks, self._spawn)
+        self.callbacks = self.bus.callbacks  # event type (or "*") -> callable, may be changed
         self.output_sample_rate = output_sample_rate
         self.audio_output: AudioOutput = audio_output or PacedOutput()
         self.history = ChatHistory()
@@ -96,7 +93,6 @@ class AgentSession:
         self._resampler = Resampler(self.vad.sample_rate if self.vad else 16_000)
         self._carry = bytearray()
         self._inputs: asyncio.Queue[_Input] = asyncio.Queue()
-        self._subscribers: list[asyncio.Queue[SessionEvent | None]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._reply_task: asyncio.Task[None] | None = None
         self._current: Reply | None = None
@@ -139,8 +135,7 @@ class AgentSession:
                 except Exception:  # noqa: BLE001 - closing must not fail
                     log.exception("provider close failed")
         self.set_state("closed")
-        for queue in self._subscribers:
-            queue.put_nowait(None)
+        self.bus.close()
         self._idle.set()
 
     async def __aenter__(self) -> AgentSession:
@@ -228,29 +223,12 @@ class AgentSession:
     def metrics(self) -> dict[str, Any]:
         return self.stats.snapshot()
 
-    async def events(self) -> AsyncIterator[SessionEvent]:
+    def events(self) -> AsyncIterator[SessionEvent]:
         """Every event from now on, until the session closes."""
-        queue: asyncio.Queue[SessionEvent | None] = asyncio.Queue()
-        self._subscribers.append(queue)
-        try:
-            while (event := await queue.get()) is not None:
-                yield event
-        finally:
-            self._subscribers.remove(queue)
+        return self.bus.subscribe()
 
     def emit(self, event: SessionEvent) -> None:
-        for queue in self._subscribers:
-            queue.put_nowait(event)
-        for key in (event.type, "*"):
-            callback = self.callbacks.get(key)
-            if callback is None:
-                continue
-            try:
-                result = callback(event)
-                if inspect.isawaitable(result):
-                    self._spawn(_await(result), f"callback-{key}")
-            except Exception:  # noqa: BLE001 - a broken callback must not break the session
-                log.exception("event callback failed", extra={"event": event.type})
+        self.bus.emit(event)
 
     def set_state(self, state: AgentState) -> None:
         if state != self.state and (not self._closed or state == "closed"):
@@ -308,18 +286,6 @@ class AgentSession:
                     self.set_state("listening")
                     self._idle.set()
 
-    def finish_turn(self, reply: Reply, *, interrupted: bool, error: bool = False) -> None:
-        text = reply.final_text(interrupted=interrupted)
-        if text:
-            self.history.add(
-                "agent", text, interrupted=interrupted, source=reply.source, error=error
-            )
-        reply.turn.interrupted = interrupted
-        reply.turn.error = error
-        self.emit(AgentReply(reply.turn_id, text, interrupted, reply.source))
-        self.stats.record(reply.turn)
-        self.emit(MetricsUpdated(reply.turn.to_dict()))
-
     def new_reply(self, item: _Input) -> Reply:
         turn = TurnMetrics(turn_id=f"turn_{uuid.uuid4().hex[:10]}", source=item.source)
         reply = Reply(self, turn, item.source)
@@ -330,13 +296,6 @@ class AgentSession:
     def drop_reply(self) -> None:
         """Forget the current reply without recording a turn (nothing was said)."""
         self._current = None
-
-    def transcript(self, text: str, turn_id: str) -> None:
-        self.emit(UserTranscript(text, True, turn_id))
-
-
-async def _await(awaitable: Any) -> None:
-    await awaitable
 
 
 async def start_session(agent: Agent, **options: Any) -> AgentSession:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from livekitex_cli.errors import LkxError
 from livekitex_cli.log import get_logger
+from livekitex_cli.session.events import UserTranscript
 from livekitex_cli.session.reply import Reply
 
 if TYPE_CHECKING:
@@ -30,13 +31,13 @@ async def answer(session: AgentSession, item: _Input) -> None:
             session.stats.messages_processed += 1
             session.history.add("user", text, source=item.source)
             if item.source == "audio":
-                session.transcript(text, reply.turn_id)
+                session.emit(UserTranscript(text, True, reply.turn_id))
             await _generate(session, reply)
         await reply.finish_speaking()
-        session.finish_turn(reply, interrupted=reply.stopped, error=reply.turn.error)
+        reply.finish(interrupted=reply.stopped, error=reply.turn.error)
     except asyncio.CancelledError:
         reply.cancel_speaking()
-        session.finish_turn(reply, interrupted=True)
+        reply.finish(interrupted=True)
         raise
 
 
@@ -65,7 +66,7 @@ async def _transcribe(session: AgentSession, reply: Reply, item: _Input) -> str 
         reply.turn.error = True
         await reply.say(session.agent.spec.fallback_line)
         await reply.finish_speaking()
-        session.finish_turn(reply, interrupted=False, error=True)
+        reply.finish(interrupted=False, error=True)
         return None
     reply.turn.stt_duration_ms = (time.perf_counter() - started) * 1000
     text = transcript.text.strip()
