@@ -86,12 +86,16 @@ class AgentConnection:
         version: str,
         connect_attempts: int = 5,
         assignment_timeout: float = 7.5,
+        register_timeout: float = REGISTER_TIMEOUT,
+        max_backoff: float = 10.0,
     ) -> None:
         self.options = options
         self.handler = handler
         self.version = version
         self.connect_attempts = connect_attempts
         self.assignment_timeout = assignment_timeout
+        self.register_timeout = register_timeout
+        self.max_backoff = max_backoff
         self.worker_id = ""
         self.registered = asyncio.Event()
         self.registrations = 0
@@ -125,7 +129,9 @@ class AgentConnection:
                     if self.registrations == 0 and failures >= self.connect_attempts:
                         url = agent_url(self.options.server_url)
                         raise ConnectError(f"cannot reach {url} ({reason})") from None
-                    delay = min(10.0, 0.5 * 2 ** min(failures, 5)) * (0.5 + random.random())
+                    delay = min(self.max_backoff, 0.5 * 2 ** min(failures, 5)) * (
+                        0.5 + random.random()
+                    )
                     log.warning(
                         "connection to the server lost, reconnecting",
                         extra={
@@ -175,7 +181,7 @@ class AgentConnection:
             )  # fmt: skip
         )
         await ws.send_bytes(message.SerializeToString())
-        async with asyncio.timeout(REGISTER_TIMEOUT):
+        async with asyncio.timeout(self.register_timeout):
             raw = await ws.receive()
         if raw.type != aiohttp.WSMsgType.BINARY:
             raise ConnectionError(f"expected the register response, got {raw.type.name}")
