@@ -12,6 +12,7 @@ import typer
 from livekitex_cli.cli import (
     connect_cmd,
     console_cmd,
+    dev_cmd,
     start_cmd,
     token_cmd,
     tools_cmd,
@@ -30,6 +31,7 @@ app.add_typer(tools_cmd.app, name="tools")
 app.command("validate")(validate_cmd.validate)
 app.command("console")(console_cmd.console_command)
 app.command("start")(start_cmd.start_command)
+app.command("dev")(dev_cmd.dev_command)
 app.command("connect")(connect_cmd.connect_command)
 app.command("token")(token_cmd.token_command)
 

@@ -86,9 +86,7 @@ class ToolRegistry:
             except Exception as exc:  # noqa: BLE001 - one broken plugin must not hide the others
                 reason = f"cannot load '{ep.value}': {type(exc).__name__}: {exc}".splitlines()[0]
                 self.problems.append(ToolLoadProblem(ep.name, dist, reason))
-                log.info(
-                    "tool entry point failed to load", extra={"tool": ep.name, "dist": dist}
-                )
+                log.info("tool entry point failed to load", extra={"tool": ep.name, "dist": dist})
                 continue
             found.setdefault(tool.name, []).append(tool)
         for name, tools in sorted(found.items()):

@@ -1,0 +1,94 @@
+"""``lkx dev`` against the real server: YAML and Python edits reload, conversations in progress
+survive, a broken file keeps the last good worker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from livekitex_cli.testing import ScriptedOpenAI, ToolCalls
+from tests.livekit_server import KEY, SECRET, LiveKitServer, needs_server
+
+pytestmark = [needs_server, pytest.mark.livekit]
+ROOT = Path(__file__).resolve().parents[2]
+AGENT = "name: reloader\ninstructions: Test.\ngreeting: {greeting}\ntools: [version_tool]\nllm: {{provider: openai, model: m}}\n"
+TOOL = 'from livekitex_cli.tools import function_tool\n\n@function_tool\ndef version_tool() -> str:\n    """Which code runs."""\n    return "{version}"\n'
+
+
+def make_plugin(folder: Path, version: str) -> None:
+    (folder / "reload_tools.py").write_text(TOOL.format(version=version))
+    info = folder / "reload_tools-1.0.dist-info"
+    info.mkdir(exist_ok=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: reload-tools\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[livekitex.tools]\nversion_tool = reload_tools:version_tool\n"
+    )
+
+
+def wait_output(log: Path, text: str, count: int = 1, timeout: float = 40) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.read_text(errors="replace").count(text) >= count:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"no {text!r} x{count}: {log.read_text(errors='replace')[-3000:]}")
+
+
+async def test_dev_reloads_and_keeps_conversations(
+    livekit_server: LiveKitServer, threaded_openai: ScriptedOpenAI, join: Any, tmp_path: Path
+) -> None:
+    plugin = tmp_path / "plugin"
+    plugin.mkdir()
+    make_plugin(plugin, "v1")
+    agent = tmp_path / "agents" / "reloader.yaml"
+    agent.parent.mkdir()
+    agent.write_text(AGENT.format(greeting="Greeting one."))
+    env = {**os.environ, "LIVEKIT_URL": livekit_server.url, "LIVEKIT_API_KEY": KEY,
+           "LIVEKIT_API_SECRET": SECRET, "OPENAI_BASE_URL": threaded_openai.base_url,
+           "PYTHONPATH": str(plugin)}  # fmt: skip
+    log = tmp_path / "dev.log"
+    with log.open("wb") as out:
+        dev = subprocess.Popen(
+            [sys.executable, "-m", "livekitex_cli", "dev", str(agent.parent), "--watch", str(plugin)],
+            env=env, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path,
+        )  # fmt: skip
+    try:
+        wait_output(log, "worker ready in")
+        first = await join("before-reload", "reloader", identity="first")
+        assert await first.next_chat() == "Greeting one."
+
+        agent.write_text(AGENT.format(greeting="Greeting two."))  # a YAML edit reloads
+        wait_output(log, "reloaded in")
+        assert "changed: agents/reloader.yaml" in log.read_text()
+        second = await join("after-yaml", "reloader", identity="second")
+        assert await second.next_chat() == "Greeting two."
+        await first.say("are you still there?")  # the old worker drains, it does not drop us
+        assert await first.next_chat() == "You said: are you still there?"
+
+        make_plugin(plugin, "v2")  # a Python edit reloads too
+        wait_output(log, "reloaded in", count=2)
+        third = await join("after-python", "reloader", identity="third")
+        assert await third.next_chat() == "Greeting two."
+        threaded_openai.push(ToolCalls([("version_tool", "{}")]))
+        await third.say("which version?")
+        assert await third.next_chat() == "The tool said: v2"
+
+        agent.write_text("name: reloader\ninstruction: broken\n")  # broken: keep the last good
+        wait_output(log, "not reloading, the last good worker keeps serving")
+        assert "did you mean 'instructions'" in log.read_text()
+        fourth = await join("after-broken", "reloader", identity="fourth")
+        assert await fourth.next_chat() == "Greeting two."
+        for person in (first, second, third, fourth):
+            await person.leave()
+    finally:
+        dev.send_signal(signal.SIGTERM)
+        code = dev.wait(40)
+    assert code == 0, log.read_text()[-3000:]
+    assert "Traceback" not in log.read_text()
