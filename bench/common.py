@@ -1,0 +1,229 @@
+"""What every benchmark needs: servers on loopback, worker processes, rooms, RSS, statistics."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from livekit import api, rtc
+
+from livekitex_cli.testing import ScriptedOpenAI
+from livekitex_cli.worker.devserver import LocalServer, start_local_server
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = Path(os.environ.get("LKX_CACHE", Path.home() / ".cache/lkx"))
+LKA_VERSION = "1.8.9"
+LKA_VENV = CACHE / f"lka-{LKA_VERSION}-venv"
+ECHO_AGENT = (
+    "name: bench-echo\ninstructions: Echo.\nllm: {provider: openai, model: scripted}\n"
+    "worker: {max_concurrent_jobs: 200, load_threshold: 1.0}\n"
+)
+
+
+def stats(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    return {
+        "median": round(statistics.median(ordered), 3),
+        "p95": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 3),
+        "min": round(ordered[0], 3),
+        "max": round(ordered[-1], 3),
+        "n": len(ordered),
+    }
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+        todo.extend(children.get(current, []))
+    return total / 1024
+
+
+@contextmanager
+def scripted_openai() -> Iterator[ScriptedOpenAI]:
+    """The scripted OpenAI-compatible server in its own thread: instant echo answers."""
+    server = ScriptedOpenAI()
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(server.start())
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    ready.wait(10)
+    try:
+        yield server
+    finally:
+        asyncio.run_coroutine_threadsafe(server.close(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+
+
+@contextmanager
+def livekit(port: int = 17_980) -> Iterator[LocalServer]:
+    server = start_local_server(port=port)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclass
+class Framework:
+    """How to start one side's worker and how to know it registered."""
+
+    name: str
+    command: list[str]
+    ready_text: str
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def lkx_framework(agent_file: Path) -> Framework:
+    return Framework(
+        "lkx",
+        [sys.executable, "-m", "livekitex_cli", "start", str(agent_file), "--health-port", "0",
+         "--log-format", "json", "--log-level", "info"],
+        '"msg": "worker registered"',
+    )  # fmt: skip
+
+
+def lka_framework() -> Framework:
+    return Framework(
+        "livekit-agents",
+        [str(LKA_VENV / "bin/python"), str(ROOT / "bench/lka/agent.py"), "start"],
+        "registered worker",
+        {"LKA_AGENT_NAME": "bench-echo"},
+    )
+
+
+class WorkerRun:
+    def __init__(
+        self, framework: Framework, server: LocalServer, openai_url: str, log: Path
+    ) -> None:
+        env = {**os.environ, "LIVEKIT_URL": server.url, "LIVEKIT_API_KEY": server.api_key,
+               "LIVEKIT_API_SECRET": server.api_secret, "OPENAI_BASE_URL": openai_url,
+               **framework.env}  # fmt: skip
+        env.pop("OPENAI_API_KEY", None)
+        self.log = log
+        self.framework = framework
+        self.started = time.perf_counter()
+        with log.open("wb") as out:
+            self.process = subprocess.Popen(
+                framework.command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+                start_new_session=True,
+            )  # fmt: skip
+
+    def wait_registered(self, timeout: float = 60) -> float:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.framework.ready_text in self.log.read_text(errors="replace"):
+                return time.perf_counter() - self.started
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.005)
+        raise RuntimeError(
+            f"{self.framework.name} did not register: {self.log.read_text()[-2000:]}"
+        )
+
+    def rss_mb(self) -> float:
+        return tree_rss_mb(self.process.pid)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(5)
+
+
+class Person:
+    """A participant that types on lk.chat and times the agent's first words."""
+
+    def __init__(self, room: rtc.Room) -> None:
+        self.room = room
+        self.first_words: asyncio.Queue[float] = asyncio.Queue()
+        self._tasks: set[Any] = set()
+        room.register_text_stream_handler("lk.transcription", self._on_text)
+
+    def _on_text(self, reader: rtc.TextStreamReader, sender: str) -> None:
+        if sender.startswith("agent") or "agent" in sender:
+            arrived = time.perf_counter()
+            self.first_words.put_nowait(arrived)
+            task = asyncio.ensure_future(self._drain(reader))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _drain(self, reader: rtc.TextStreamReader) -> None:
+        try:
+            await reader.read_all()
+        except Exception:  # noqa: BLE001 - only the arrival time matters here
+            pass
+
+    def agent_here(self) -> bool:
+        return any(
+            p.kind == rtc.ParticipantKind.PARTICIPANT_KIND_AGENT
+            for p in self.room.remote_participants.values()
+        )
+
+    async def turn(self, text: str, timeout: float = 30) -> float:
+        while not self.first_words.empty():
+            self.first_words.get_nowait()
+        sent = time.perf_counter()
+        await self.room.local_participant.send_text(text, topic="lk.chat")
+        async with asyncio.timeout(timeout):
+            arrived = await self.first_words.get()
+        return (arrived - sent) * 1000
+
+
+async def enter_room(server: LocalServer, client: api.LiveKitAPI, room: str, agent: str) -> Person:
+    await client.room.create_room(api.CreateRoomRequest(name=room))
+    await client.agent_dispatch.create_dispatch(
+        api.CreateAgentDispatchRequest(agent_name=agent, room=room)
+    )
+    token = (
+        api.AccessToken(server.api_key, server.api_secret)
+        .with_identity(f"user-{room}")
+        .with_grants(api.VideoGrants(room_join=True, room=room))
+        .to_jwt()
+    )
+    person = Person(rtc.Room())
+    await person.room.connect(server.url, token)
+    return person
+
+
+async def wait_agents(people: list[Person], timeout: float = 120) -> None:
+    async with asyncio.timeout(timeout):
+        while not all(p.agent_here() for p in people):
+            await asyncio.sleep(0.05)
