@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated
 
 import typer
@@ -26,6 +25,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help renders in a third of the time
 )
 app.add_typer(tools_cmd.app, name="tools")
 app.command("validate")(validate_cmd.validate)
@@ -37,6 +37,8 @@ app.command("token")(token_cmd.token_command)
 
 
 def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version("livekitex-cli")
     except PackageNotFoundError:  # pragma: no cover - running from a plain checkout

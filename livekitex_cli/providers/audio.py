@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
-import numpy.typing as npt
+if TYPE_CHECKING:  # numpy loads on first use: a worker registers without it
+    import numpy as np
+    import numpy.typing as npt
 
-Int16Array = npt.NDArray[np.int16]
+    Int16Array = npt.NDArray[np.int16]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +29,8 @@ class AudioChunk:
         return self.samples_per_channel / self.sample_rate
 
     def to_array(self) -> Int16Array:
+        import numpy as np
+
         return np.frombuffer(self.data, dtype=np.int16)
 
     @classmethod
@@ -34,6 +38,8 @@ class AudioChunk:
         cls, samples: npt.NDArray[np.generic], sample_rate: int, channels: int = 1
     ) -> AudioChunk:
         """From int16 samples, or floats in [-1, 1] (clipped)."""
+        import numpy as np
+
         if samples.dtype != np.int16:
             scaled = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0) * 32767.0
             samples = scaled.astype(np.int16)

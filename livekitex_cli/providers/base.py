@@ -13,12 +13,15 @@ import time
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from livekitex_cli.errors import ExternalServiceError, LkxError, OperationTimeoutError
 from livekitex_cli.log import get_logger
-from livekitex_cli.providers.audio import AudioChunk, Int16Array
+from livekitex_cli.providers.audio import AudioChunk
 from livekitex_cli.tools import FunctionTool
+
+if TYPE_CHECKING:
+    from livekitex_cli.providers.audio import Int16Array
 
 log = get_logger("providers")
 T = TypeVar("T")

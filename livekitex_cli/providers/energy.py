@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from pydantic import Field
 
-from livekitex_cli.providers.audio import Int16Array
 from livekitex_cli.providers.base import VAD
 from livekitex_cli.providers.plugin import ProviderFactory, ProviderOptions, ProviderPlugin
+
+if TYPE_CHECKING:
+    from livekitex_cli.providers.audio import Int16Array
 
 
 class EnergyVADOptions(ProviderOptions):

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import soxr
 
 from livekitex_cli.errors import ValidationError
-from livekitex_cli.providers.audio import AudioChunk, Int16Array
+from livekitex_cli.providers.audio import AudioChunk
 from livekitex_cli.providers.base import VAD
+
+if TYPE_CHECKING:
+    from livekitex_cli.providers.audio import Int16Array
 
 MAX_CHANNELS = 8
 

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from livekit import rtc
 from livekit.protocol import agent as proto
 
 from livekitex_cli.agent import Agent
 from livekitex_cli.log import get_logger
-from livekitex_cli.session import AgentSession
-from livekitex_cli.worker.room_io import OUTPUT_RATE, RoomIO, connect_to_room
+
+if TYPE_CHECKING:  # imported on the first job (or by ``warm_up``): not needed to register
+    from livekit import rtc
+
+    from livekitex_cli.session import AgentSession
+    from livekitex_cli.worker.room_io import RoomIO
 
 log = get_logger("worker")
 JobState = Literal["reserved", "running", "success", "failed", "terminated"]
@@ -67,6 +71,9 @@ async def run_job(
     on_turn: Callable[[dict[str, Any]], None] | None = None,
 ) -> None:
     """Join the room, run the session until the room closes or the user leaves."""
+    from livekitex_cli.session import AgentSession
+    from livekitex_cli.worker.room_io import OUTPUT_RATE, connect_to_room
+
     session = AgentSession(
         agent=agent,
         room_id=assignment.job.room.name,
@@ -90,6 +97,26 @@ async def run_job(
     finally:
         await _quietly(session.aclose())
         await _quietly(io.close_room() if io else None)
+
+
+def warm_up(agents: list[Agent]) -> None:
+    """Import what the first job needs (rtc, the session, the providers' clients), so that a
+    worker registers fast and its first job does not wait for imports. Runs in a thread."""
+    modules = ["livekitex_cli.worker.room_io"]
+    for agent in agents:
+        for kind in ("llm", "stt", "tts"):
+            config = getattr(agent.spec, kind)
+            if config is None or config.provider in ("openai", "auto"):
+                modules.append(
+                    "livekitex_cli.providers.openai.llm"
+                    if kind == "llm"
+                    else "livekitex_cli.providers.openai.speech"
+                )
+    for name in dict.fromkeys(modules):
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            log.info("warm-up import failed", extra={"module": name, "error": str(exc)})
 
 
 async def _quietly(closing: Awaitable[None] | None) -> None:

@@ -10,12 +10,11 @@ from typing import Any
 from livekitex_cli.agent import load_agents
 from livekitex_cli.worker.health import HealthServer
 from livekitex_cli.worker.options import WorkerOptions
-from livekitex_cli.worker.room_io import connect_to_room
 from livekitex_cli.worker.worker import Worker
 
 ReadyCallback = Callable[[Worker, int], None]
 
-__all__ = ["connect_to_room", "run_worker"]
+__all__ = ["run_worker"]
 
 
 async def run_worker(

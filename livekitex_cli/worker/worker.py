@@ -15,7 +15,7 @@ from livekit.protocol import agent as proto
 from livekitex_cli.agent import Agent
 from livekitex_cli.errors import LkxError
 from livekitex_cli.log import get_logger
-from livekitex_cli.worker.jobs import Job, JobContext, run_job
+from livekitex_cli.worker.jobs import Job, JobContext, run_job, warm_up
 from livekitex_cli.worker.options import Accept, WorkerOptions
 from livekitex_cli.worker.protocol import AgentConnection, Availability
 
@@ -199,6 +199,7 @@ class Worker:
             for slot in self.slots
         ]
         stop = asyncio.create_task(self._stop.wait(), name="lkx-worker-stop")
+        warming = asyncio.create_task(asyncio.to_thread(warm_up, [s.agent for s in self.slots]))
         try:
             done, _ = await asyncio.wait([*connections, stop], return_when=asyncio.FIRST_COMPLETED)
             for task in done:
@@ -211,7 +212,7 @@ class Worker:
                     loop.remove_signal_handler(sig)
             for task in [*connections, stop]:
                 task.cancel()
-            await asyncio.gather(*connections, stop, return_exceptions=True)
+            await asyncio.gather(*connections, stop, warming, return_exceptions=True)
             for slot in self.slots:
                 await slot.connection.aclose()
 

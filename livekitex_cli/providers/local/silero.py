@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from livekitex_cli.providers.audio import Int16Array
 from livekitex_cli.providers.base import VAD
 from livekitex_cli.providers.local.models import require, shared, silero_path
 from livekitex_cli.providers.local.options import SileroVADOptions
+
+if TYPE_CHECKING:
+    from livekitex_cli.providers.audio import Int16Array
 
 CONTEXT = 64  # samples of the previous frame the model expects before each 512-sample frame
 
