@@ -37,14 +37,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class PortTaken(RuntimeError):
+    pass
+
+
 class LiveKitServer:
     """One server process with its own ports; ``stop``/``start`` keep the same ports."""
 
     def __init__(self, folder: Path) -> None:
+        self.config = folder / "livekit.yaml"
+        self.log = folder / "livekit.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self._choose_ports()
+
+    def _choose_ports(self) -> None:
         self.port = free_port()
         self.tcp_port = free_port()
         base = random.randrange(40_000, 59_000, 100)
-        self.config = folder / "livekit.yaml"
         self.config.write_text(
             f"port: {self.port}\n"
             'bind_addresses: ["127.0.0.1"]\n'
@@ -57,8 +66,6 @@ class LiveKitServer:
             f"keys:\n  {KEY}: {SECRET}\n"
             "logging:\n  level: warn\n"
         )
-        self.log = folder / "livekit.log"
-        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -68,7 +75,21 @@ class LiveKitServer:
     def http_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 15.0) -> None:
+    def start(self, timeout: float = 15.0, *, attempts: int = 3) -> None:
+        """Start; a port taken in the meantime (a race with other processes) means new ports,
+        unless the server ran before (a restart must keep its address)."""
+        for attempt in range(attempts):
+            try:
+                self._start_once(timeout)
+                return
+            except PortTaken:
+                if attempt == attempts - 1 or self.started_once:
+                    raise
+                self._choose_ports()
+
+    started_once = False
+
+    def _start_once(self, timeout: float) -> None:
         binary = server_binary()
         assert binary is not None
         with self.log.open("ab") as log:
@@ -78,10 +99,14 @@ class LiveKitServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"livekit-server exited: {self.log.read_text()[-2000:]}")
+                output = self.log.read_text()[-2000:]
+                if "address already in use" in output:
+                    raise PortTaken(output)
+                raise RuntimeError(f"livekit-server exited: {output}")
             try:
                 with urllib.request.urlopen(self.http_url, timeout=1) as answer:
                     if answer.status == 200:
+                        self.started_once = True
                         return
             except OSError:
                 time.sleep(0.05)

@@ -10,7 +10,7 @@ Where each value comes from, first match wins:
 | max_concurrent_jobs | ``--max-jobs``      | -                  | max_concurrent_jobs | 10      |
 | drain_timeout       | ``--drain-timeout`` | -                  | drain_timeout       | 60 s    |
 | health_check_port   | ``--health-port``   | -                  | health_check_port   | 8081    |
-| load_threshold      | -                   | -                  | load_threshold      | 0.75    |
+| load_threshold      | -                   | -                  | load_threshold      | 1.0     |
 | worker_type, region | -                   | -                  | worker_type, region | room    |
 
 Secrets belong in the environment: YAML has no field for them. With several agent files, the
@@ -32,7 +32,7 @@ from livekitex_cli.errors import ValidationError
 
 DEFAULTS: dict[str, Any] = {
     "max_concurrent_jobs": 10,
-    "load_threshold": 0.75,
+    "load_threshold": 1.0,  # load = running jobs / max_concurrent_jobs
     "drain_timeout": 60.0,
     "health_check_port": 8081,
     "worker_type": "room",
