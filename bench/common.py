@@ -24,7 +24,7 @@ from livekitex_cli.worker.devserver import LocalServer, start_local_server
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("LKX_CACHE", Path.home() / ".cache/lkx"))
 LKA_VERSION = "1.8.9"
-LKA_VENV = CACHE / f"lka-{LKA_VERSION}-venv"
+LKA_VENV = CACHE / "lka-venv"
 ECHO_AGENT = (
     "name: bench-echo\ninstructions: Echo.\nllm: {provider: openai, model: scripted}\n"
     "worker: {max_concurrent_jobs: 200, load_threshold: 1.0}\n"

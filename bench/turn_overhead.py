@@ -104,7 +104,7 @@ async def voice_overhead(turns: int, endpointing: float = 0.2) -> dict[str, floa
     return summary(samples)
 
 
-async def run(turns: int) -> dict[str, Any]:
+async def run(turns: int = 200) -> dict[str, Any]:
     return {"text": await text_overhead(turns), "voice": await voice_overhead(turns)}
 
 
