@@ -43,7 +43,9 @@ def stats(values: list[float]) -> dict[str, float]:
 
 
 def tree_rss_mb(pid: int) -> float:
-    """Resident memory of a process and all its descendants, from /proc."""
+    """Memory of a process and all its descendants, from /proc: the sum of their PSS
+    (proportional set size), so pages that forked processes share are counted once, not once
+    per process as a sum of RSS would."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -56,8 +58,8 @@ def tree_rss_mb(pid: int) -> float:
     while todo:
         current = todo.pop()
         try:
-            for line in Path(f"/proc/{current}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
+            for line in Path(f"/proc/{current}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
                     total += int(line.split()[1])
         except OSError:
             pass

@@ -16,6 +16,7 @@ from livekitex_cli import Agent, LkxError, ToolRegistry, ValidationError, functi
 from livekitex_cli.cli import app
 from livekitex_cli.errors import InvalidFileError
 from livekitex_cli.tools import run_tool
+from tests.faults.tally import TALLY
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = (ROOT / "agents/voice-assistant.yaml").read_text()
@@ -40,6 +41,7 @@ SETTINGS = settings(
 
 def _load(path: Path) -> str:
     """Load a file as the CLI would; the outcome as text. Anything but LkxError fails the test."""
+    TALLY["inputs tried"] += 1
     try:
         agent = Agent.from_yaml(path)
     except InvalidFileError as exc:
@@ -114,6 +116,7 @@ REGISTRY = ToolRegistry([typed])
 @given(arguments=st.one_of(st.dictionaries(st.text(max_size=8), values, max_size=6), values))
 def test_tool_arguments_are_validated_first(arguments: Any) -> None:
     calls = 0
+    TALLY["inputs tried"] += 1
 
     async def attempt() -> None:
         nonlocal calls
@@ -134,6 +137,8 @@ def test_tool_arguments_are_validated_first(arguments: Any) -> None:
 @SETTINGS
 @given(text=st.text(max_size=200))
 def test_tool_arguments_as_raw_llm_text(text: str) -> None:
+    TALLY["inputs tried"] += 1
+
     async def attempt() -> None:
         try:
             await run_tool(REGISTRY.get("typed"), text)
