@@ -8,10 +8,9 @@ import signal
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,28 +66,9 @@ def tree_rss_mb(pid: int) -> float:
     return total / 1024
 
 
-@contextmanager
-def scripted_openai() -> Iterator[ScriptedOpenAI]:
+def scripted_openai() -> AbstractContextManager[ScriptedOpenAI]:
     """The scripted OpenAI-compatible server in its own thread: instant echo answers."""
-    server = ScriptedOpenAI()
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(server.start())
-        ready.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    ready.wait(10)
-    try:
-        yield server
-    finally:
-        asyncio.run_coroutine_threadsafe(server.close(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
+    return ScriptedOpenAI.in_thread()
 
 
 @contextmanager

@@ -16,6 +16,7 @@ from livekit import api
 
 from bench.common import enter_room, stats
 from livekitex_cli.testing import ScriptedOpenAI, ToolCalls
+from livekitex_cli.testing.distributions import write_tool_distribution
 from livekitex_cli.worker.devserver import LocalServer
 
 AGENT = "name: bench-reload\ninstructions: x\ntools: [bench_version]\nllm: {provider: openai, model: m}\n"
@@ -23,13 +24,10 @@ TOOL = 'from livekitex_cli.tools import function_tool\n\n@function_tool\ndef ben
 
 
 def write_plugin(folder: Path, version: str) -> None:
-    (folder / "bench_reload_tool.py").write_text(TOOL.format(version=version))
-    info = folder / "bench_reload_tool-1.0.dist-info"
-    info.mkdir(exist_ok=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: bench-reload-tool\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(
-        "[livekitex.tools]\nbench_version = bench_reload_tool:bench_version\n"
-    )
+    write_tool_distribution(
+        folder, name="bench-reload-tool", module="bench_reload_tool", source=TOOL.format(version=version),
+        tools={"bench_version": "bench_reload_tool:bench_version"},
+    )  # fmt: skip
 
 
 async def ask_version(

@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from livekitex_cli.cli import app
+from livekitex_cli.testing.distributions import write_tool_distribution
 from livekitex_cli.tools import ToolRegistry, reset_default_registry
 
 TOOL_MODULE = '''
@@ -28,13 +29,7 @@ def {name}(text: str, times: int = 1) -> str:
 def make_distribution(
     root: Path, dist: str, module: str, entries: dict[str, str], source: str
 ) -> None:
-    """A minimal installed distribution: a module plus ``<dist>-1.0.dist-info``."""
-    (root / f"{module}.py").write_text(source)
-    info = root / f"{dist.replace('-', '_')}-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
-    lines = "\n".join(f"{name} = {target}" for name, target in entries.items())
-    (info / "entry_points.txt").write_text(f"[livekitex.tools]\n{lines}\n")
+    write_tool_distribution(root, name=dist, module=module, source=source, tools=entries)
 
 
 @pytest.fixture

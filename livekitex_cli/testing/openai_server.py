@@ -13,7 +13,10 @@ import json
 import math
 import re
 import struct
+import threading
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,6 +117,33 @@ class ScriptedOpenAI:
 
     async def __aexit__(self, *_: object) -> None:
         await self.close()
+
+    @classmethod
+    @contextmanager
+    def in_thread(cls) -> Iterator[ScriptedOpenAI]:
+        """A server running in its own thread and event loop, for code that runs its own loop
+        (CLI runs, subprocesses, benchmarks)."""
+        server = cls()
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def serve() -> None:
+            asyncio.set_event_loop(loop)
+            loop.run_until_complete(server.start())
+            ready.set()
+            loop.run_forever()
+
+        thread = threading.Thread(target=serve, name="scripted-openai", daemon=True)
+        thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("the scripted OpenAI server did not start")
+        try:
+            yield server
+        finally:
+            asyncio.run_coroutine_threadsafe(server.close(), loop).result(10)
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(10)
+            loop.close()
 
     def push(self, *steps: Step) -> None:
         self.chat_script.extend(steps)

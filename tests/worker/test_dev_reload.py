@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from livekitex_cli.testing import ScriptedOpenAI, ToolCalls
+from livekitex_cli.testing.distributions import write_tool_distribution
 from tests.livekit_server import KEY, SECRET, LiveKitServer, needs_server
 
 pytestmark = [needs_server, pytest.mark.livekit]
@@ -23,13 +24,10 @@ TOOL = 'from livekitex_cli.tools import function_tool\n\n@function_tool\ndef ver
 
 
 def make_plugin(folder: Path, version: str) -> None:
-    (folder / "reload_tools.py").write_text(TOOL.format(version=version))
-    info = folder / "reload_tools-1.0.dist-info"
-    info.mkdir(exist_ok=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: reload-tools\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(
-        "[livekitex.tools]\nversion_tool = reload_tools:version_tool\n"
-    )
+    write_tool_distribution(
+        folder, name="reload-tools", module="reload_tools", source=TOOL.format(version=version),
+        tools={"version_tool": "reload_tools:version_tool"},
+    )  # fmt: skip
 
 
 def wait_output(log: Path, text: str, count: int = 1, timeout: float = 40) -> None:
