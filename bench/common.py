@@ -205,7 +205,11 @@ async def enter_room(server: LocalServer, client: api.LiveKitAPI, room: str, age
     return person
 
 
-async def wait_agents(people: list[Person], timeout: float = 120) -> None:
-    async with asyncio.timeout(timeout):
-        while not all(p.agent_here() for p in people):
-            await asyncio.sleep(0.05)
+async def wait_agents(people: list[Person], timeout: float = 180) -> int:
+    """Wait until every room has its agent; how many have one when the time is up."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(p.agent_here() for p in people):
+            break
+        await asyncio.sleep(0.05)
+    return sum(p.agent_here() for p in people)

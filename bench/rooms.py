@@ -57,12 +57,23 @@ async def jobs_and_turns(
                     for i in range(count - len(people))
                 ]
                 people += fresh
-                await wait_agents(people)
+                joined = await wait_agents(people)
                 await asyncio.sleep(2)
                 result["rss_mb"][str(count)] = round(run.rss_mb(), 1)
-            counts = [0, *job_counts]
-            sizes = [result["rss_mb"]["idle"], *(result["rss_mb"][str(c)] for c in job_counts)]
-            result["mb_per_job"] = round((sizes[-1] - sizes[1]) / max(1, counts[-1] - counts[1]), 2)
+                if joined < count:
+                    result["rss_mb"][str(count)] = (
+                        f"{result['rss_mb'][str(count)]} ({joined} of {count} jobs joined in 180 s)"
+                    )
+                    result["jobs_reached"] = joined
+                    break
+            measured = [
+                (c, v) for c in job_counts if isinstance(v := result["rss_mb"].get(str(c)), float)
+            ]
+            if len(measured) >= 2:
+                (low, low_mb), (high, high_mb) = measured[0], measured[-1]
+                result["mb_per_job"] = round((high_mb - low_mb) / (high - low), 2)
+            else:
+                result["mb_per_job"] = None
             latencies = []
             speaker = people[0]
             await speaker.turn("warm up")

@@ -114,7 +114,7 @@ def ratios(results: dict[str, Any]) -> dict[str, float]:
     out = {
         "cold_start": lkx["cold_start_s"]["median"] / lka["cold_start_s"]["median"],
         "idle_rss": lkx["rss_mb"]["idle"] / lka["rss_mb"]["idle"],
-        "mb_per_job": lkx["mb_per_job"] / max(lka["mb_per_job"], 1e-9),
+        "mb_per_job": (lkx["mb_per_job"] or 0) / max(lka["mb_per_job"] or 0, 1e-9),
         "chat_first_text_p50": lkx["chat_first_text_ms"]["median"]
         / lka["chat_first_text_ms"]["median"],
         "chat_first_text_p95": lkx["chat_first_text_ms"]["p95"] / lka["chat_first_text_ms"]["p95"],
@@ -161,7 +161,16 @@ def table(results: dict[str, Any]) -> None:
             None,
         ),
         ("CPU s per audio s (48 kHz, resample + VAD)", lkx["audio"]["cpu_s_per_audio_s"], None),
-        ("listening sessions per core", lkx["audio"]["sessions_per_core"], None),
+        (
+            "listening sessions per core (CPU estimate)",
+            lkx["audio"]["sessions_per_core_by_cpu"],
+            None,
+        ),
+        (
+            "listening sessions per core, kept up in real time",
+            lkx["audio"]["sessions_per_core_real_time"],
+            None,
+        ),
         (
             "dev reload: save -> new code answers (s)",
             lkx["reload"]["save_to_new_code_s"]["median"],

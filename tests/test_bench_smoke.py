@@ -36,5 +36,5 @@ def test_bench_quick_runs_and_writes_results(tmp_path: Path) -> None:
         "reload",
         "cli",
     } <= set(lkx)
-    assert lkx["audio"]["confirm_at_80pct"]["sessions"] >= 1
+    assert lkx["audio"]["checks"] and lkx["audio"]["sessions_per_core_by_cpu"] >= 1
     assert "lkx vs livekit-agents" in done.stdout

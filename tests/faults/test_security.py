@@ -79,3 +79,8 @@ def test_logs_carry_no_secret(
     )
     assert result.exit_code == 3
     assert SECRET not in result.output and SECRET not in caplog.text
+
+
+def test_health_server_binds_loopback_by_default() -> None:
+    options = WorkerOptions.resolve(env={})
+    assert options.health_check_host == "127.0.0.1"

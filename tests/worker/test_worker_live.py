@@ -4,13 +4,14 @@ server restarts and health endpoints."""
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 from typing import Any
 
 import pytest
 
 from livekitex_cli.testing import ScriptedOpenAI, ToolCalls
-from tests.livekit_server import LiveKitServer, needs_server
+from tests.livekit_server import SECRET, LiveKitServer, needs_server
 
 pytestmark = [needs_server, pytest.mark.livekit]
 SUPPORT = "agents/support-agent.yaml"
@@ -39,6 +40,8 @@ async def test_dispatch_join_and_chat(
     _, metrics = worker.health("/metrics")
     assert 'lkx_jobs_running{agent="support-agent"} 1' in metrics
     assert 'lkx_stage_latency_ms_count{stage="llm_ttft_ms"}' in metrics
+    _, state_text = worker.health("/worker")
+    assert SECRET not in json.dumps(state_text) + metrics  # the health server shows no secret
     await user.leave()
     worker.wait_for('"msg": "job ended"')
     _, state = worker.health("/worker")
