@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from livekit import api, rtc
 
@@ -185,7 +186,13 @@ async def join(livekit_server: LiveKitServer, livekit_api: api.LiveKitAPI) -> As
     async def enter(
         room_name: str, agent_name: str | None = None, identity: str = "user"
     ) -> Participant:
-        await livekit_api.room.create_room(api.CreateRoomRequest(name=room_name))
+        for attempt in range(2):  # a server restart leaves a stale pooled connection behind
+            try:
+                await livekit_api.room.create_room(api.CreateRoomRequest(name=room_name))
+                break
+            except aiohttp.ClientConnectionError:
+                if attempt:
+                    raise
         if agent_name is not None:
             await livekit_api.agent_dispatch.create_dispatch(
                 api.CreateAgentDispatchRequest(agent_name=agent_name, room=room_name)
