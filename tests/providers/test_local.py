@@ -153,3 +153,16 @@ async def test_full_spoken_round_trip_offline() -> None:
     assert sum(f.duration for f in audio) > 0.3
     metrics = session.metrics()
     assert metrics["audio_segments_processed"] == 1 and metrics["tool_calls_executed"] == 1
+
+
+async def test_llama_free_to_choose_never_answers_with_nothing() -> None:
+    tools = [default_registry().get("get_weather"), default_registry().get("get_time")]
+    llm = LlamaLLM(LlamaLLMOptions(max_tokens=32))
+    messages = [
+        {"role": "system", "content": "You are Nova."},
+        {"role": "assistant", "content": "Hi"},
+        {"role": "user", "content": "What time is it in Paris?"},
+    ]
+    deltas = [d async for d in llm.chat(messages=messages, tools=tools)]
+    text = "".join(d.text for d in deltas).strip()
+    assert text or any(d.tool_call for d in deltas)

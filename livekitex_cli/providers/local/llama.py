@@ -85,7 +85,13 @@ class LlamaLLM(LLM):
                 yield from result
             else:
                 message = result["choices"][0]["message"]
-                yield {"choices": [{"delta": message}]}
+                if message.get("content") or message.get("tool_calls"):
+                    yield {"choices": [{"delta": message}]}
+                    return
+                # Small models often pick neither a message nor a tool when free to choose:
+                # answer without tools rather than say nothing.
+                plain = {k: v for k, v in params.items() if k not in ("tools", "tool_choice")}
+                yield from model.create_chat_completion(**{**plain, "stream": True})
 
     async def _chat_impl(
         self, messages: list[ChatMessage], tools: list[FunctionTool], tool_choice: str | None
