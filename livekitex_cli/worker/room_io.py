@@ -21,6 +21,7 @@ from livekitex_cli.session import (
     StateChanged,
     UserTranscript,
 )
+from livekitex_cli.worker.event_routing import install_batched_delivery, route_room_events
 
 log = get_logger("worker")
 TOPIC_CHAT = "lk.chat"
@@ -68,20 +69,32 @@ class RoomIO:
         self._writer_turn = ""
         self._mic_track_sid = ""
         self._outbox: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
+        self._listening = False
+        self._pumped: set[str] = set()
 
-    async def start(self, source: rtc.AudioSource | None) -> None:
+    def listen(self) -> None:
+        """Register the room handlers; call before ``room.connect``: ``livekit.rtc`` drops a
+        text stream that arrives while its topic has no handler."""
         room = self.room
-        if source is not None:
-            track = rtc.LocalAudioTrack.create_audio_track("agent-voice", source)
-            options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
-            await room.local_participant.publish_track(track, options)
         room.register_text_stream_handler(TOPIC_CHAT, self._on_chat)
         room.on("track_subscribed", self._on_track)
         room.on("participant_connected", self._on_participant)
         room.on("participant_disconnected", self._on_left)
         room.on("disconnected", lambda *_: self.ended.set())
         self.session.callbacks["*"] = self._on_event
+        self._listening = True
+
+    async def start(self, source: rtc.AudioSource | None) -> None:
+        """Once connected: publish the agent's voice, start sending, take who is already in."""
+        room = self.room
+        if not self._listening:
+            self.listen()
+        route_room_events(room)
         self._spawn(self._send_loop(), "send")
+        if source is not None:
+            track = rtc.LocalAudioTrack.create_audio_track("agent-voice", source)
+            options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+            await room.local_participant.publish_track(track, options)
         for participant in room.remote_participants.values():
             self._on_participant(participant)
             for publication in participant.track_publications.values():
@@ -115,8 +128,9 @@ class RoomIO:
             return
         if self.linked_identity is None:
             self.linked_identity = participant.identity
-        if self.session.vad is None:
-            return  # a text-only agent does not listen
+        if self.session.vad is None or publication.sid in self._pumped:
+            return  # a text-only agent does not listen; a track is heard once
+        self._pumped.add(publication.sid)
         self._mic_track_sid = publication.sid
         log.info("listening to microphone", extra={"identity": participant.identity})
         self._spawn(self._pump_audio(track), "mic")
@@ -232,14 +246,8 @@ async def connect_to_room(
 
     Returns the ``RoomIO``; wait on ``io.ended`` and then ``await io.close_room()``.
     """
+    install_batched_delivery()
     room = rtc.Room()
-    try:
-        async with asyncio.timeout(timeout):
-            await room.connect(url, token)
-    except (TimeoutError, rtc.ConnectError) as exc:
-        with contextlib.suppress(Exception):
-            await room.disconnect()
-        raise ConnectError(f"cannot join the room at {url}: {exc or 'timed out'}") from None
     source = rtc.AudioSource(OUTPUT_RATE, 1) if session.tts is not None else None
     if source is not None:
         session.audio_output = RoomAudioOutput(source)
@@ -247,5 +255,13 @@ async def connect_to_room(
     io = RoomIO(
         room=room, session=session, linked_identity=linked_identity, close_on_leave=close_on_leave
     )
+    io.listen()
+    try:
+        async with asyncio.timeout(timeout):
+            await room.connect(url, token)
+    except (TimeoutError, rtc.ConnectError) as exc:
+        with contextlib.suppress(Exception):
+            await room.disconnect()
+        raise ConnectError(f"cannot join the room at {url}: {exc or 'timed out'}") from None
     await io.start(source)
     return io

@@ -19,6 +19,7 @@ import pytest
 from livekit import api, rtc
 
 from livekitex_cli.testing import ScriptedOpenAI
+from livekitex_cli.worker.event_routing import install_batched_delivery, route_room_events
 from tests.livekit_server import KEY, SECRET, LiveKitServer, free_port, needs_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -145,8 +146,9 @@ class Participant:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def say(self, text: str) -> None:
-        await self.room.local_participant.send_text(text, topic="lk.chat")
+    async def say(self, text: str, timeout: float = 30.0) -> None:
+        async with asyncio.timeout(timeout):
+            await self.room.local_participant.send_text(text, topic="lk.chat")
 
     async def next_chat(self, timeout: float = 15.0) -> str:
         async with asyncio.timeout(timeout):
@@ -203,9 +205,12 @@ async def join(livekit_server: LiveKitServer, livekit_api: api.LiveKitAPI) -> As
             .with_grants(api.VideoGrants(room_join=True, room=room_name))
             .to_jwt()
         )
+        install_batched_delivery()  # many rooms in one test process: see event_routing
         room = rtc.Room()
         person = Participant(room)
-        await room.connect(livekit_server.url, token)
+        async with asyncio.timeout(60):
+            await room.connect(livekit_server.url, token)
+        route_room_events(room)
         people.append(person)
         return person
 

@@ -1,0 +1,126 @@
+"""The event delivery shim over ``livekit.rtc``'s private queue: it must be in place with the
+installed ``livekit`` (a silent fallback would cost the worker its capacity) and must lose,
+reorder or cross no event."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import pytest
+from livekit.rtc._ffi_client import FfiClient
+from livekit.rtc._proto import ffi_pb2
+
+from livekitex_cli.worker.event_routing import (
+    _BatchedQueue,
+    install_batched_delivery,
+    route_room_events,
+)
+from tests.livekit_server import needs_server
+
+
+def room_event(handle: int) -> ffi_pb2.FfiEvent:
+    event = ffi_pb2.FfiEvent()
+    event.room_event.room_handle = handle
+    event.room_event.room_metadata_changed.metadata = str(handle)
+    return event
+
+
+def callback(async_id: int) -> ffi_pb2.FfiEvent:
+    event = ffi_pb2.FfiEvent()
+    event.send_text.async_id = async_id
+    return event
+
+
+def put_from_thread(queue: _BatchedQueue, events: list[Any]) -> None:
+    """Events arrive on livekit's native thread, never on the loop's."""
+    thread = threading.Thread(target=lambda: [queue.put(event) for event in events])
+    thread.start()
+    thread.join(5)
+
+
+async def drain(queue: Any, count: int) -> list[Any]:
+    async with asyncio.timeout(5):
+        return [await queue.get() for _ in range(count)]
+
+
+async def test_batched_queue_keeps_order_and_filters_on_the_loop() -> None:
+    queue = _BatchedQueue()
+    everything = queue.subscribe()
+    only_even = queue.subscribe(filter_fn=lambda event: event.send_text.async_id % 2 == 0)
+    broken = queue.subscribe(
+        filter_fn=lambda event: 1 / 0
+    )  # as upstream: a failing filter delivers
+    gone = queue.subscribe()
+    queue.unsubscribe(gone)
+    events = [callback(index) for index in range(200)]
+    put_from_thread(queue, events)
+    assert [e.send_text.async_id for e in await drain(everything, 200)] == list(range(200))
+    assert [e.send_text.async_id for e in await drain(only_even, 100)] == list(range(0, 200, 2))
+    assert len(await drain(broken, 200)) == 200
+    await asyncio.sleep(0.05)
+    assert gone.empty() and only_even.empty() and everything.empty()
+
+
+async def test_batched_queue_wakes_the_loop_once_per_batch() -> None:
+    queue = _BatchedQueue()
+    subscribers = [queue.subscribe() for _ in range(50)]
+    loop = asyncio.get_running_loop()
+    wakeups = 0
+    original = loop.call_soon_threadsafe
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        nonlocal wakeups
+        wakeups += 1
+        return original(*args, **kwargs)
+
+    loop.call_soon_threadsafe = counting  # type: ignore[method-assign]
+    try:
+        put_from_thread(queue, [callback(index) for index in range(100)])
+    finally:
+        del loop.call_soon_threadsafe
+    for subscriber in subscribers:
+        assert len(await drain(subscriber, 100)) == 100
+    # upstream wakes the loop 50 x 100 times; batched it is at most once per event
+    assert 1 <= wakeups <= 100
+
+
+def test_a_closed_loop_does_not_break_delivery_to_others() -> None:
+    queue = _BatchedQueue()
+    closed = asyncio.new_event_loop()
+    queue.subscribe(loop=closed)
+    closed.close()
+    queue.put(callback(1))  # must not raise on the native thread
+    assert queue._pending == {}
+
+
+@needs_server
+@pytest.mark.livekit
+async def test_routing_is_in_place_with_the_installed_livekit(join: Any) -> None:
+    first = await join("routing-a", None, identity="a")
+    second = await join("routing-b", None, identity="b")
+    assert install_batched_delivery() is True  # idempotent, and the join fixture installed it
+    assert isinstance(FfiClient.instance.queue, _BatchedQueue)
+    handles = {}
+    for person in (first, second):
+        assert route_room_events(person.room) is True
+        handles[person.room.name] = person.room._ffi_handle.handle
+    filters = {
+        person.room.name: next(
+            keep for queue, _, keep in FfiClient.instance.queue._subscribers
+            if queue is person.room._ffi_queue
+        )
+        for person in (first, second)
+    }  # fmt: skip
+    a, b = handles["routing-a"], handles["routing-b"]
+    assert filters["routing-a"](room_event(a)) and not filters["routing-a"](room_event(b))
+    assert filters["routing-b"](room_event(b)) and not filters["routing-b"](room_event(a))
+    assert filters["routing-a"](callback(7))  # request callbacks still reach every room
+    # and the rooms still work: chat reaches the users of its own room, and only them
+    neighbour = await join("routing-b", None, identity="b2")
+    await first.say("from room a")
+    await second.say("from room b")
+    assert await neighbour.next_chat(timeout=10) == "from room b"
+    await asyncio.sleep(0.5)
+    assert neighbour.chat.empty() and first.chat.empty()
