@@ -277,7 +277,10 @@ class AgentSession:
             try:
                 await asyncio.shield(self._reply_task)
             except asyncio.CancelledError:
-                if self._closed:
+                # an interrupted reply ends here; a cancelled input loop (aclose, or the
+                # loop shutting down without one) ends too
+                this = asyncio.current_task()
+                if self._closed or (this is not None and this.cancelling()):
                     raise
             finally:
                 self._current = None

@@ -8,6 +8,7 @@ import threading
 from typing import Any
 
 from livekitex_cli import RunContext, ToolRegistry, function_tool
+from livekitex_cli.session import AgentSession
 from livekitex_cli.testing import ScriptedOpenAI, Text, ToolCalls
 from tests.session.conftest import ask, openai_agent
 
@@ -268,3 +269,36 @@ async def test_aclose_is_idempotent_and_leaves_no_task(
     leftover = {t.get_name() for t in asyncio.all_tasks() - before if not t.done()}
     assert {name for name in leftover if name.startswith("lkx-")} == set()
     assert session.state == "closed"
+
+
+async def test_sessions_share_one_client_and_the_last_one_closes_it(
+    openai_server: ScriptedOpenAI, session_factory: Any
+) -> None:
+    agent = openai_agent()
+    (first, _), (second, _) = [await session_factory(agent) for _ in range(2)]
+    other_timeout, _ = await session_factory(openai_agent(llm={"timeout": 7}))
+    client = first.llm.client  # type: ignore[union-attr]
+    assert second.llm.client is client  # type: ignore[union-attr]
+    assert other_timeout.llm.client is not client  # type: ignore[union-attr]
+    await first.aclose()
+    await first.aclose()  # idempotent: hands the client back once
+    assert not client.is_closed()
+    await ask(second, "still there?")
+    assert second.conversation_state()["turns"][-1]["content"] == "You said: still there?"
+    await second.aclose()
+    assert client.is_closed()
+
+
+def test_a_session_never_closed_does_not_hang_the_loop_shutdown(
+    threaded_openai: ScriptedOpenAI,
+) -> None:
+    async def forget() -> str:
+        session = AgentSession(agent=openai_agent(greeting="Hello, I am here."))
+        await session.start()
+        return session.state  # the greeting is under way when the loop shuts down
+
+    finished: list[str] = []
+    runner = threading.Thread(target=lambda: finished.append(asyncio.run(forget())), daemon=True)
+    runner.start()
+    runner.join(20)  # asyncio.run cancels the session's tasks; none may swallow that
+    assert finished == ["listening"]

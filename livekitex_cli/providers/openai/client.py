@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import weakref
 from typing import Any
 
 import openai
@@ -20,7 +22,13 @@ from livekitex_cli.providers.openai.options import OpenAIClientOptions
 
 
 def make_client(options: OpenAIClientOptions) -> openai.AsyncOpenAI:
-    """A client whose own retries are off: the provider base owns retries and timeouts."""
+    """A client whose own retries are off: the provider base owns retries and timeouts.
+
+    Providers on one event loop that talk to the same server with the same key and timeout
+    share one client (its connection pool, and the TLS context that costs ~0.8 MB and ~34 ms
+    to build): a worker with 50 jobs holds one client, not 50. Hand it back with
+    ``release_client``; the last user closes it.
+    """
     base_url = options.base_url or os.environ.get("OPENAI_BASE_URL") or None
     key = os.environ.get(options.api_key_env)
     if not key:
@@ -30,9 +38,47 @@ def make_client(options: OpenAIClientOptions) -> openai.AsyncOpenAI:
                 f"{options.api_key_env} is not set (or set base_url for a local server)",
             )
         key = "not-needed"  # local OpenAI-compatible servers usually ignore the key
-    return openai.AsyncOpenAI(
-        api_key=key, base_url=base_url, max_retries=0, timeout=options.timeout
-    )
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # built outside a loop: nothing to share it with safely
+        return _new_client(key, base_url, options.timeout)
+    clients = _shared.setdefault(loop, {})
+    ident = (base_url, key, options.timeout)
+    entry = clients.get(ident)
+    if entry is None:
+        entry = clients[ident] = _Shared(_new_client(key, base_url, options.timeout))
+    entry.users += 1
+    return entry.client
+
+
+async def release_client(client: openai.AsyncOpenAI) -> None:
+    """Give back a client from ``make_client``; it is closed when nobody uses it any more."""
+    for clients in list(_shared.values()):
+        for ident, entry in list(clients.items()):
+            if entry.client is client:
+                entry.users -= 1
+                if entry.users > 0:
+                    return
+                del clients[ident]
+                break
+    await client.close()
+
+
+class _Shared:
+    __slots__ = ("client", "users")
+
+    def __init__(self, client: openai.AsyncOpenAI) -> None:
+        self.client = client
+        self.users = 0
+
+
+_shared: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[tuple[str | None, str, float], _Shared]
+] = weakref.WeakKeyDictionary()
+
+
+def _new_client(key: str, base_url: str | None, timeout: float) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(api_key=key, base_url=base_url, max_retries=0, timeout=timeout)
 
 
 def map_error(service: str, exc: BaseException, timeout: float) -> LkxError:
