@@ -174,8 +174,11 @@ class Person:
             pass
 
     def agent_here(self) -> bool:
+        """An agent is here once it has published its state (both frameworks do): before
+        that its connection may not be up and data sent to it is dropped."""
         return any(
             p.kind == rtc.ParticipantKind.PARTICIPANT_KIND_AGENT
+            and "lk.agent.state" in p.attributes
             for p in self.room.remote_participants.values()
         )
 

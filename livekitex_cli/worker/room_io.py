@@ -153,6 +153,7 @@ class RoomIO:
 
     async def _read_chat(self, reader: rtc.TextStreamReader) -> None:
         text = await reader.read_all()
+        log.debug("chat received", extra={"room": self.room.name, "chars": len(text)})
         if text.strip():
             await self.session.process_text(text)
 
@@ -208,6 +209,9 @@ class RoomIO:
     async def _send(self, text: str, topic: str, attributes: dict[str, str]) -> None:
         try:
             await self.room.local_participant.send_text(text, topic=topic, attributes=attributes)
+            log.debug(
+                "text sent", extra={"room": self.room.name, "topic": topic, "chars": len(text)}
+            )
         except Exception as exc:  # noqa: BLE001 - a failed send must not end the job
             log.warning("sending text failed", extra={"topic": topic, "error": str(exc)})
 
