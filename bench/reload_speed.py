@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from livekitex_cli.testing import ScriptedOpenAI, ToolCalls
 from livekitex_cli.testing.distributions import write_tool_distribution
 from livekitex_cli.worker.devserver import LocalServer
 
+PAUSE = 3.0  # seconds between saves
 AGENT = "name: bench-reload\ninstructions: x\ntools: [bench_version]\nllm: {provider: openai, model: m}\n"
 TOOL = 'from livekitex_cli.tools import function_tool\n\n@function_tool\ndef bench_version() -> str:\n    """Version."""\n    return "{version}"\n'
 
@@ -71,7 +73,8 @@ async def run(server: LocalServer, openai: ScriptedOpenAI, repeats: int = 3) -> 
     client = api.LiveKitAPI(
         server.url.replace("ws://", "http://"), server.api_key, server.api_secret
     )
-    times = []
+    times: list[float] = []
+    rooms: list[int] = []  # rooms tried until one answered with the new code
     try:
         deadline = time.monotonic() + 30
         while "worker ready" not in (folder / "dev.log").read_text(errors="replace"):
@@ -79,17 +82,27 @@ async def run(server: LocalServer, openai: ScriptedOpenAI, repeats: int = 3) -> 
                 raise RuntimeError("lkx dev did not start")
             await asyncio.sleep(0.05)
         for attempt in range(1, repeats + 1):
+            await asyncio.sleep(PAUSE)  # edits come at a human pace: lkx dev's spare is ready
             saved = time.perf_counter()
             write_plugin(plugin, f"v{attempt}")
+            tries = 0
             while True:
+                tries += 1
                 answer = await ask_version(
                     server, client, openai, f"reload-{attempt}-{time.monotonic_ns()}"
                 )
                 if answer.endswith(f"v{attempt}"):
                     break
             times.append(time.perf_counter() - saved)
+            rooms.append(tries)
     finally:
         dev.send_signal(signal.SIGTERM)
         dev.wait(60)
         await client.aclose()
-    return {"save_to_new_code_s": stats(times)}
+    text = (folder / "dev.log").read_text(errors="replace")
+    reloads = [float(seconds) for seconds in re.findall(r"reloaded in ([0-9.]+) s", text)]
+    return {
+        "save_to_new_code_s": stats(times),
+        "supervisor_reload_s": stats(reloads),
+        "rooms_tried": rooms,
+    }

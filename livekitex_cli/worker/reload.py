@@ -1,14 +1,21 @@
 """``lkx dev``: a supervisor that never imports agent code. It runs the worker as a child
 process, watches agent YAML and Python files, and on a change starts a fresh child; the old one
 drains (finishes its conversations, takes nothing new). A change that does not validate keeps
-the last good child serving."""
+the last good child serving.
+
+To make a reload cost registration rather than a Python start, the supervisor keeps one spare
+child ready (``livekitex_cli.cli.spare``): lkx and its libraries imported, no agent code read.
+A change hands it the ``lkx start`` arguments. A change to lkx itself or to an installed library
+(files the spare has already imported) starts a fresh child instead."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
+import sysconfig
 import time
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -40,18 +47,23 @@ def free_port() -> int:
 class Child:
     """One ``lkx start`` process with its own health port."""
 
-    def __init__(self, process: asyncio.subprocess.Process, port: int) -> None:
+    def __init__(self, process: asyncio.subprocess.Process, port: int, warm: bool) -> None:
         self.process = process
         self.port = port
+        self.warm = warm  # a spare that had lkx imported already
 
     @classmethod
-    async def start(cls, paths: Sequence[str], args: Sequence[str]) -> Child:
+    async def start(
+        cls, paths: Sequence[str], args: Sequence[str], spare: Spare | None = None
+    ) -> Child:
         port = free_port()
+        command = [*paths, *args, "--health-port", str(port)]
+        if spare is not None and await spare.hand(command):
+            return cls(spare.process, port, warm=True)
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "livekitex_cli", "start", *paths, *args,
-            "--health-port", str(port),
-        )  # fmt: skip
-        return cls(process, port)
+            sys.executable, "-m", "livekitex_cli", "start", *command
+        )
+        return cls(process, port, warm=False)
 
     def healthy(self) -> bool:
         try:
@@ -74,6 +86,51 @@ class Child:
         await self.process.wait()
 
 
+class Spare:
+    """A process with lkx imported, waiting on stdin for the arguments of ``lkx start``."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    @classmethod
+    async def start(cls) -> Spare:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "livekitex_cli.cli.spare", stdin=asyncio.subprocess.PIPE
+        )
+        return cls(process)
+
+    async def hand(self, command: Sequence[str]) -> bool:
+        """Give it its command; False if it is gone (then start a fresh child)."""
+        stdin = self.process.stdin
+        if self.process.returncode is not None or stdin is None:
+            return False
+        try:
+            stdin.write(json.dumps(list(command)).encode() + b"\n")
+            await stdin.drain()
+            stdin.close()
+        except (BrokenPipeError, ConnectionResetError):
+            return False
+        return True
+
+    async def discard(self) -> None:
+        if self.process.stdin is not None and not self.process.stdin.is_closing():
+            self.process.stdin.close()  # end of input: it exits
+        try:
+            async with asyncio.timeout(5):
+                await self.process.wait()
+        except TimeoutError:
+            self.process.kill()
+            await self.process.wait()
+
+
+def preloaded(path: str) -> bool:
+    """Is ``path`` among what a spare has already imported (lkx itself, installed libraries)?"""
+    roots = {Path(__file__).resolve().parents[1]}
+    roots |= {Path(sysconfig.get_paths()[key]).resolve() for key in ("purelib", "platlib")}
+    resolved = Path(path).resolve()
+    return path.endswith(".py") and any(resolved.is_relative_to(root) for root in roots)
+
+
 async def supervise(
     *,
     paths: Sequence[str],
@@ -89,17 +146,23 @@ async def supervise(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     current: Child | None = None
+    spare: Spare | None = None
     draining: set[asyncio.Task[None]] = set()
     try:
         started = time.perf_counter()
         current = await _launch(paths, start_args, ready_timeout, say)
         if current is not None:
             say(f"worker ready in {time.perf_counter() - started:.2f} s; watching for changes")
+        spare = await Spare.start()
         async for changes in watchfiles.awatch(*watch, watch_filter=watch_filter, stop_event=stop):
             started = time.perf_counter()
             names = sorted({os.path.relpath(path) for _, path in changes})
             say(f"changed: {', '.join(names)}")
-            fresh = await _launch(paths, start_args, ready_timeout, say)
+            if spare is not None and any(preloaded(path) for _, path in changes):
+                await spare.discard()  # it imported the old version of what changed
+                spare = None
+            fresh = await _launch(paths, start_args, ready_timeout, say, spare)
+            spare = await Spare.start()
             if fresh is None:
                 continue
             if current is not None:
@@ -107,20 +170,23 @@ async def supervise(
                 draining.add(task)
                 task.add_done_callback(draining.discard)
             current = fresh
-            say(f"reloaded in {time.perf_counter() - started:.2f} s")
+            how = " (spare worker)" if fresh.warm else " (fresh worker)"
+            say(f"reloaded in {time.perf_counter() - started:.2f} s{how}")
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+        if spare is not None:
+            await spare.discard()
         if current is not None:
             await current.drain()
         await asyncio.gather(*draining, return_exceptions=True)
 
 
 async def _launch(
-    paths: Sequence[str], args: Sequence[str], timeout: float, say: Say
+    paths: Sequence[str], args: Sequence[str], timeout: float, say: Say, spare: Spare | None = None
 ) -> Child | None:
     """A new child once it is registered; ``None`` if it failed (it printed why)."""
-    child = await Child.start(paths, args)
+    child = await Child.start(paths, args, spare)
     if await child.wait_ready(timeout):
         return child
     await child.drain()

@@ -72,6 +72,7 @@ async def test_dev_reloads_and_keeps_conversations(
 
         make_plugin(plugin, "v2")  # a Python edit reloads too
         wait_output(log, "reloaded in", count=2)
+        assert "(spare worker)" in log.read_text()  # handed to the spare lkx dev keeps ready
         third = await join("after-python", "reloader", identity="third")
         assert await third.next_chat() == "Greeting two."
         threaded_openai.push(ToolCalls([("version_tool", "{}")]))
@@ -90,3 +91,14 @@ async def test_dev_reloads_and_keeps_conversations(
         code = dev.wait(40)
     assert code == 0, log.read_text()[-3000:]
     assert "Traceback" not in log.read_text()
+
+
+def test_changes_to_what_a_spare_imported_need_a_fresh_worker(tmp_path: Path) -> None:
+    import livekitex_cli.session.turn as turn
+    from livekitex_cli.worker.reload import preloaded
+
+    assert preloaded(turn.__file__ or "")  # lkx itself
+    assert preloaded(pytest.__file__ or "")  # an installed library
+    assert not preloaded(str(ROOT / "agents" / "tools.py"))  # agent code: never preloaded
+    assert not preloaded(str(tmp_path / "plugin" / "reload_tools.py"))
+    assert not preloaded(str(ROOT / "livekitex_cli" / "agent.example.yaml"))
