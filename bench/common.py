@@ -1,4 +1,4 @@
-"""What every benchmark needs: servers on loopback, worker processes, rooms, RSS, statistics."""
+"""What every benchmark needs: servers on loopback, worker processes, rooms, memory (PSS), statistics."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def stats(values: list[float]) -> dict[str, float]:
     }
 
 
-def tree_rss_mb(pid: int) -> float:
+def tree_pss_mb(pid: int) -> float:
     """Memory of a process and all its descendants, from /proc: the sum of their PSS
     (proportional set size), so pages that forked processes share are counted once, not once
     per process as a sum of RSS would."""
@@ -137,8 +137,8 @@ class WorkerRun:
             f"{self.framework.name} did not register: {self.log.read_text()[-2000:]}"
         )
 
-    def rss_mb(self) -> float:
-        return tree_rss_mb(self.process.pid)
+    def pss_mb(self) -> float:
+        return tree_pss_mb(self.process.pid)
 
     def stop(self) -> None:
         if self.process.poll() is None:

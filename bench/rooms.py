@@ -37,8 +37,8 @@ async def jobs_and_turns(
     job_counts: list[int],
     turns: int,
 ) -> dict[str, Any]:
-    """RSS idle and at each job count (one participant per room), then chat turn latency."""
-    result: dict[str, Any] = {"rss_mb": {}}
+    """Memory (PSS) idle and at each job count (one participant per room), then chat turn latency."""
+    result: dict[str, Any] = {"pss_mb": {}}
     with tempfile.TemporaryDirectory() as folder:
         run = WorkerRun(framework, server, openai_url, Path(folder) / "worker.log")
         client = api.LiveKitAPI(
@@ -48,7 +48,7 @@ async def jobs_and_turns(
         try:
             run.wait_registered()
             await asyncio.sleep(2)  # let idle processes settle
-            result["rss_mb"]["idle"] = round(run.rss_mb(), 1)
+            result["pss_mb"]["idle"] = round(run.pss_mb(), 1)
             for count in job_counts:
                 fresh = [
                     await enter_room(
@@ -59,15 +59,15 @@ async def jobs_and_turns(
                 people += fresh
                 joined = await wait_agents(people)
                 await asyncio.sleep(2)
-                result["rss_mb"][str(count)] = round(run.rss_mb(), 1)
+                result["pss_mb"][str(count)] = round(run.pss_mb(), 1)
                 if joined < count:
-                    result["rss_mb"][str(count)] = (
-                        f"{result['rss_mb'][str(count)]} ({joined} of {count} jobs joined in 180 s)"
+                    result["pss_mb"][str(count)] = (
+                        f"{result['pss_mb'][str(count)]} ({joined} of {count} jobs joined in 180 s)"
                     )
                     result["jobs_reached"] = joined
                     break
             measured = [
-                (c, v) for c in job_counts if isinstance(v := result["rss_mb"].get(str(c)), float)
+                (c, v) for c in job_counts if isinstance(v := result["pss_mb"].get(str(c)), float)
             ]
             if len(measured) >= 2:
                 (low, low_mb), (high, high_mb) = measured[0], measured[-1]

@@ -113,7 +113,7 @@ def ratios(results: dict[str, Any]) -> dict[str, float]:
         return {}
     out = {
         "cold_start": lkx["cold_start_s"]["median"] / lka["cold_start_s"]["median"],
-        "idle_rss": lkx["rss_mb"]["idle"] / lka["rss_mb"]["idle"],
+        "idle_pss": lkx["pss_mb"]["idle"] / lka["pss_mb"]["idle"],
         "mb_per_job": (lkx["mb_per_job"] or 0) / max(lka["mb_per_job"] or 0, 1e-9),
         "chat_first_text_p50": lkx["chat_first_text_ms"]["median"]
         / lka["chat_first_text_ms"]["median"],
@@ -133,10 +133,10 @@ def table(results: dict[str, Any]) -> None:
             lkx["cold_start_s"]["median"],
             lka.get("cold_start_s", {}).get("median"),
         ),
-        ("RSS idle (MB)", lkx["rss_mb"]["idle"], lka.get("rss_mb", {}).get("idle")),
+        ("memory idle, PSS (MB)", lkx["pss_mb"]["idle"], lka.get("pss_mb", {}).get("idle")),
         *[
-            (f"RSS with {n} jobs (MB)", lkx["rss_mb"][n], lka.get("rss_mb", {}).get(n))
-            for n in lkx["rss_mb"]
+            (f"memory with {n} jobs, PSS (MB)", lkx["pss_mb"][n], lka.get("pss_mb", {}).get(n))
+            for n in lkx["pss_mb"]
             if n != "idle"
         ],
         ("MB per extra job", lkx["mb_per_job"], lka.get("mb_per_job")),

@@ -29,7 +29,7 @@ def test_bench_quick_runs_and_writes_results(tmp_path: Path) -> None:
     lkx = results["lkx"]
     assert {
         "cold_start_s",
-        "rss_mb",
+        "pss_mb",
         "chat_first_text_ms",
         "turn_overhead_ms",
         "audio",

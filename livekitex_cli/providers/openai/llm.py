@@ -40,7 +40,7 @@ class OpenAILLM(LLM):
     ) -> AsyncIterator[ChatDelta]:
         # the history and the tool schemas are plain JSON already: sent as ``extra_body`` they
         # skip the client's per-request type walk over every message (a third of a busy
-        # worker's CPU at 20 turns of history; see BENCHMARKS.md); the body sent is the same
+        # worker's main thread at 20 turns of history; see BENCHMARKS.md); same body sent
         body: dict[str, Any] = {"messages": messages}
         params: dict[str, Any] = {"model": self.options.model, "messages": [], "stream": True}
         if self.options.temperature is not None:
