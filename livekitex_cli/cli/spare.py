@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import signal
 import sys
 
 PRELOAD = (
@@ -24,6 +25,9 @@ PRELOAD = (
 
 
 def main() -> None:
+    # Ctrl-C in the terminal reaches the whole process group; a spare has nothing to stop
+    # (its supervisor ends it by closing stdin), so it must not print a traceback
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     for name in PRELOAD:
         try:
             importlib.import_module(name)
@@ -32,6 +36,7 @@ def main() -> None:
     line = sys.stdin.readline()
     if not line.strip():
         return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.argv = ["lkx", "start", *json.loads(line)]
     from livekitex_cli.cli import main as run
 

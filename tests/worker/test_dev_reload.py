@@ -55,7 +55,7 @@ async def test_dev_reloads_and_keeps_conversations(
     with log.open("wb") as out:
         dev = subprocess.Popen(
             [sys.executable, "-m", "livekitex_cli", "dev", str(agent.parent), "--watch", str(plugin)],
-            env=env, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path,
+            env=env, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path, start_new_session=True,
         )  # fmt: skip
     try:
         wait_output(log, "worker ready in")
@@ -86,11 +86,11 @@ async def test_dev_reloads_and_keeps_conversations(
         assert await fourth.next_chat() == "Greeting two."
         for person in (first, second, third, fourth):
             await person.leave()
-    finally:
-        dev.send_signal(signal.SIGTERM)
+    finally:  # Ctrl-C in a terminal: SIGINT to the whole process group (spare included)
+        os.killpg(dev.pid, signal.SIGINT)
         code = dev.wait(40)
     assert code == 0, log.read_text()[-3000:]
-    assert "Traceback" not in log.read_text()
+    assert "Traceback" not in log.read_text() and "KeyboardInterrupt" not in log.read_text()
 
 
 def test_changes_to_what_a_spare_imported_need_a_fresh_worker(tmp_path: Path) -> None:
