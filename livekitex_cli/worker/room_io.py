@@ -71,6 +71,8 @@ class RoomIO:
         self._outbox: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
         self._listening = False
         self._pumped: set[str] = set()
+        self._state = ""
+        self._state_queued = False
 
     def listen(self) -> None:
         """Register the room handlers; call before ``room.connect``: ``livekit.rtc`` drops a
@@ -160,7 +162,12 @@ class RoomIO:
     def _on_event(self, event: SessionEvent) -> None:
         """Session events to the room, in order (one sender task, see ``_send_loop``)."""
         if isinstance(event, StateChanged):
-            self._outbox.put_nowait(lambda: self._set_state(event.new))
+            # one state update waits in the outbox at a time and sends the newest state: a
+            # busy worker skips states nobody could have seen, and the last one always lands
+            self._state = event.new
+            if not self._state_queued:
+                self._state_queued = True
+                self._outbox.put_nowait(self._flush_state)
         elif isinstance(event, AgentTextDelta):
             self._outbox.put_nowait(lambda: self._stream_transcript(event.turn_id, event.text))
         elif isinstance(event, AgentReply):
@@ -180,6 +187,10 @@ class RoomIO:
                 await send()
             except Exception as exc:  # noqa: BLE001 - a failed send must not end the job
                 log.warning("sending to the room failed", extra={"error": str(exc)})
+
+    async def _flush_state(self) -> None:
+        self._state_queued = False
+        await self._set_state(self._state)
 
     async def _set_state(self, state: str) -> None:
         with contextlib.suppress(Exception):

@@ -19,6 +19,11 @@ ROOMS, TURNS = 50, 20
 AGENT = "name: echo\ninstructions: Echo.\nllm: {provider: openai, model: m}\nworker: {max_concurrent_jobs: 50}\n"
 
 
+def agent_state(person: Any) -> str | None:
+    agent = person.agent()
+    return None if agent is None else agent.attributes.get("lk.agent.state")
+
+
 async def conversation(person: Any, room: str) -> list[str]:
     replies = []
     for turn in range(TURNS):
@@ -45,6 +50,10 @@ async def test_fifty_rooms_twenty_turns(start_worker: Any, join: Any, tmp_path: 
     await asyncio.sleep(0.5)
     for person in people:
         assert person.chat.empty()  # exactly one reply per message
+    # under load the agent's state updates coalesce, but the last one always lands
+    async with asyncio.timeout(10):
+        while any(agent_state(person) != "listening" for person in people):
+            await asyncio.sleep(0.05)
     _, state = worker.health("/worker")
     jobs = state["agents"][0]["jobs"]
     assert len(jobs) == ROOMS and all(job["state"] == "running" for job in jobs)
