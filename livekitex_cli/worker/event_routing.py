@@ -8,13 +8,12 @@ still wakes, forwards it to its participant queue and waits for it to be taken. 
 in a process every event costs N wake-ups: a worker's CPU grows with the square of its jobs
 (50 text rooms kept two cores busy at 13 turns a second).
 
-Two remedies, both here:
+``route_room_events(room)``, called once a room is connected, applies two remedies:
 
-- ``install_batched_delivery()`` replaces the process's event queue with one that wakes each
-  event loop once per batch of events and fans them out on the loop itself;
-- ``route_room_events(room)`` narrows a connected room's subscription so that room events of
-  other rooms are dropped before they are queued. Request callbacks and RPC invocations still
-  reach the room as before.
+- the process's event queue is replaced (once) by one that wakes each event loop once per
+  batch of events and fans them out on the loop itself (``install_batched_delivery``);
+- the room's subscription is narrowed so that room events of other rooms are dropped before
+  they are queued. Request callbacks and RPC invocations still reach the room as before.
 
 The queue and its subscriber list are private to ``livekit.rtc``: both functions check the
 shape they expect and otherwise leave things alone, so a change upstream costs speed, never
@@ -44,7 +43,8 @@ def _ffi_client() -> Any:
 
 
 def install_batched_delivery() -> bool:
-    """Swap in the batching event queue (idempotent); True when it is in place."""
+    """Swap in the batching event queue (idempotent); True when it is in place. Subscribers
+    already there move over, so it may come after rooms have connected."""
     try:
         from livekit.rtc._ffi_client import FfiQueue
 
@@ -65,7 +65,9 @@ def install_batched_delivery() -> bool:
 
 
 def route_room_events(room: rtc.Room) -> bool:
-    """Keep only ``room``'s own room events in its queue; True when the filter is in place."""
+    """Batched delivery for the process, and only ``room``'s own room events in its queue;
+    True when the room's filter is in place."""
+    install_batched_delivery()
     try:
         queue: Any = _ffi_client().queue
         own = room._ffi_queue

@@ -11,6 +11,7 @@ A change hands it the ``lkx start`` arguments. A change to lkx itself or to an i
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import signal
@@ -123,12 +124,17 @@ class Spare:
             await self.process.wait()
 
 
+@functools.cache
+def _preloaded_roots() -> tuple[Path, ...]:
+    """lkx's own package and the installed libraries: what a spare imports ahead."""
+    libraries = {Path(sysconfig.get_paths()[key]).resolve() for key in ("purelib", "platlib")}
+    return (Path(__file__).resolve().parents[1], *sorted(libraries))
+
+
 def preloaded(path: str) -> bool:
     """Is ``path`` among what a spare has already imported (lkx itself, installed libraries)?"""
-    roots = {Path(__file__).resolve().parents[1]}
-    roots |= {Path(sysconfig.get_paths()[key]).resolve() for key in ("purelib", "platlib")}
     resolved = Path(path).resolve()
-    return path.endswith(".py") and any(resolved.is_relative_to(root) for root in roots)
+    return path.endswith(".py") and any(resolved.is_relative_to(r) for r in _preloaded_roots())
 
 
 async def supervise(

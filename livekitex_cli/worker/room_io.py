@@ -21,7 +21,7 @@ from livekitex_cli.session import (
     StateChanged,
     UserTranscript,
 )
-from livekitex_cli.worker.event_routing import install_batched_delivery, route_room_events
+from livekitex_cli.worker.event_routing import route_room_events
 
 log = get_logger("worker")
 TOPIC_CHAT = "lk.chat"
@@ -261,7 +261,6 @@ async def connect_to_room(
 
     Returns the ``RoomIO``; wait on ``io.ended`` and then ``await io.close_room()``.
     """
-    install_batched_delivery()
     room = rtc.Room()
     source = rtc.AudioSource(OUTPUT_RATE, 1) if session.tts is not None else None
     if source is not None:

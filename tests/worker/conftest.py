@@ -19,7 +19,7 @@ import pytest
 from livekit import api, rtc
 
 from livekitex_cli.testing import ScriptedOpenAI
-from livekitex_cli.worker.event_routing import install_batched_delivery, route_room_events
+from livekitex_cli.worker.event_routing import route_room_events
 from tests.livekit_server import KEY, SECRET, LiveKitServer, free_port, needs_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -209,12 +209,11 @@ async def join(livekit_server: LiveKitServer, livekit_api: api.LiveKitAPI) -> As
             .with_grants(api.VideoGrants(room_join=True, room=room_name))
             .to_jwt()
         )
-        install_batched_delivery()  # many rooms in one test process: see event_routing
         room = rtc.Room()
         person = Participant(room)
         async with asyncio.timeout(60):
             await room.connect(livekit_server.url, token)
-        route_room_events(room)
+        route_room_events(room)  # many rooms in one test process: see event_routing
         people.append(person)
         return person
 

@@ -100,7 +100,7 @@ def test_a_closed_loop_does_not_break_delivery_to_others() -> None:
 async def test_routing_is_in_place_with_the_installed_livekit(join: Any) -> None:
     first = await join("routing-a", None, identity="a")
     second = await join("routing-b", None, identity="b")
-    assert install_batched_delivery() is True  # idempotent, and the join fixture installed it
+    assert install_batched_delivery() is True  # idempotent: routing the rooms installed it
     assert isinstance(FfiClient.instance.queue, _BatchedQueue)
     handles = {}
     for person in (first, second):

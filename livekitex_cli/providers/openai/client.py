@@ -64,6 +64,21 @@ async def release_client(client: openai.AsyncOpenAI) -> None:
     await client.close()
 
 
+class UsesClient:
+    """For a provider: ``self.client`` from ``make_client``, handed back once by ``aclose``."""
+
+    client: openai.AsyncOpenAI
+
+    def _take_client(self, options: OpenAIClientOptions) -> None:
+        self.client = make_client(options)
+        self._released = False
+
+    async def aclose(self) -> None:
+        if not self._released:
+            self._released = True
+            await release_client(self.client)
+
+
 class _Shared:
     __slots__ = ("client", "users")
 

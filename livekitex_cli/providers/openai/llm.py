@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from livekitex_cli.providers.base import LLM, ChatDelta, ChatMessage, ToolCall
-from livekitex_cli.providers.openai.client import make_client, map_error, release_client
+from livekitex_cli.providers.openai.client import UsesClient, map_error
 from livekitex_cli.providers.openai.options import OpenAILLMOptions
 from livekitex_cli.tools import FunctionTool, to_openai_format
 
@@ -18,22 +18,16 @@ def tool_choice_param(choice: str | None) -> Any:
     return {"type": "function", "function": {"name": choice}}
 
 
-class OpenAILLM(LLM):
+class OpenAILLM(UsesClient, LLM):
     provider_name = "openai"
 
     def __init__(self, options: OpenAILLMOptions) -> None:
         super().__init__(timeout=options.timeout, max_retries=options.max_retries)
         self.options = options
-        self.client = make_client(options)
-        self._released = False
+        self._take_client(options)
 
     def __repr__(self) -> str:
         return f"<OpenAILLM model={self.options.model!r} base_url={str(self.client.base_url)!r}>"
-
-    async def aclose(self) -> None:
-        if not self._released:
-            self._released = True
-            await release_client(self.client)
 
     async def _chat_impl(
         self, messages: list[ChatMessage], tools: list[FunctionTool], tool_choice: str | None

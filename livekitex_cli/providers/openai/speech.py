@@ -10,7 +10,7 @@ import openai
 
 from livekitex_cli.providers.audio import AudioChunk
 from livekitex_cli.providers.base import STT, TTS, Transcript
-from livekitex_cli.providers.openai.client import make_client, map_error, release_client
+from livekitex_cli.providers.openai.client import UsesClient, map_error
 from livekitex_cli.providers.openai.options import OpenAISTTOptions, OpenAITTSOptions
 
 CHUNK_BYTES = 4_800  # 100 ms of 24 kHz mono int16
@@ -26,22 +26,16 @@ def to_wav(audio: AudioChunk) -> bytes:
     return buffer.getvalue()
 
 
-class OpenAISTT(STT):
+class OpenAISTT(UsesClient, STT):
     provider_name = "openai"
 
     def __init__(self, options: OpenAISTTOptions) -> None:
         super().__init__(timeout=options.timeout, max_retries=options.max_retries)
         self.options = options
-        self.client = make_client(options)
-        self._released = False
+        self._take_client(options)
 
     def __repr__(self) -> str:
         return f"<OpenAISTT model={self.options.model!r}>"
-
-    async def aclose(self) -> None:
-        if not self._released:
-            self._released = True
-            await release_client(self.client)
 
     async def _transcribe_impl(self, audio: AudioChunk, language: str | None) -> Transcript:
         language = language or self.options.language
@@ -58,23 +52,17 @@ class OpenAISTT(STT):
         return Transcript(text=text or "", language=language)
 
 
-class OpenAITTS(TTS):
+class OpenAITTS(UsesClient, TTS):
     provider_name = "openai"
 
     def __init__(self, options: OpenAITTSOptions) -> None:
         super().__init__(timeout=options.timeout, max_retries=options.max_retries)
         self.options = options
         self.sample_rate = options.sample_rate
-        self.client = make_client(options)
-        self._released = False
+        self._take_client(options)
 
     def __repr__(self) -> str:
         return f"<OpenAITTS model={self.options.model!r} voice={self.options.voice!r}>"
-
-    async def aclose(self) -> None:
-        if not self._released:
-            self._released = True
-            await release_client(self.client)
 
     async def _synthesize_impl(self, text: str) -> AsyncIterator[AudioChunk]:
         carry = b""
