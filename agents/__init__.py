@@ -1,1 +1,0 @@
-"""Ready-to-run example agents (YAML beside this file) and the tools they use."""

@@ -1,0 +1,1 @@
+"""Tools used by lkx's example agents (the YAML files beside this package)."""

@@ -1,1 +1,0 @@
-"""Example tools, registered as ``livekitex.tools`` entry points in this project's pyproject."""
