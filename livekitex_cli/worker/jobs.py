@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import random
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -12,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from livekit.protocol import agent as proto
 
 from livekitex_cli.agent import Agent
+from livekitex_cli.errors import ConnectError
 from livekitex_cli.log import get_logger
 
 if TYPE_CHECKING:  # imported on the first job (or by ``warm_up``): not needed to register
@@ -23,6 +26,36 @@ if TYPE_CHECKING:  # imported on the first job (or by ``warm_up``): not needed t
 log = get_logger("worker")
 JobState = Literal["reserved", "running", "success", "failed", "terminated"]
 CLEANUP_TIMEOUT = 5.0
+# a refused join token does not get better by trying again; anything else (refused or reset
+# connections, timeouts on a busy machine, 5xx) may
+_PERMANENT = re.compile(r"\b(401|403)\b|unauthori[sz]ed|forbidden|invalid token", re.I)
+_JWT = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]+")
+
+
+@dataclass(frozen=True)
+class JoinPolicy:
+    """How hard a job tries to join its room. Each attempt is bounded (the first by
+    ``attempt_timeout``, later ones by half as much again each, since a slow join on a busy
+    machine is more likely than a lost one); a timeout or a transient failure is retried after
+    an exponential backoff with jitter; the whole join is bounded by ``budget``."""
+
+    attempt_timeout: float = 20.0
+    budget: float = 90.0
+    first_backoff: float = 0.5
+    max_backoff: float = 5.0
+    min_attempt: float = 1.0  # no attempt is started with less time than this left
+
+    def timeout(self, attempt: int, left: float) -> float:
+        grown: float = self.attempt_timeout * 1.5 ** (attempt - 1)
+        return min(grown, left)
+
+    def backoff(self, attempt: int) -> float:
+        delay: float = min(self.max_backoff, self.first_backoff * 2.0 ** (attempt - 1))
+        return delay * (0.5 + random.random())
+
+
+class JoinGaveUp(ConnectError):
+    """A job's room could not be joined within its ``JoinPolicy``."""
 
 
 @dataclass
@@ -45,6 +78,7 @@ class Job:
     created: float = field(default_factory=time.time)
     ended: float | None = None
     error: str = ""
+    join_attempts: int = 0
     task: asyncio.Task[None] | None = field(default=None, repr=False)
     session: AgentSession | None = field(default=None, repr=False)
 
@@ -57,6 +91,7 @@ class Job:
             "created": self.created,
             "ended": self.ended,
             "error": self.error,
+            "join_attempts": self.join_attempts,
         }
 
 
@@ -69,10 +104,11 @@ async def run_job(
     close_on_leave: bool = True,
     entry_point: Callable[[JobContext], Awaitable[None]] | None = None,
     on_turn: Callable[[dict[str, Any]], None] | None = None,
+    join_policy: JoinPolicy | None = None,
 ) -> None:
     """Join the room, run the session until the room closes or the user leaves."""
     from livekitex_cli.session import AgentSession
-    from livekitex_cli.worker.room_io import OUTPUT_RATE, connect_to_room
+    from livekitex_cli.worker.room_io import OUTPUT_RATE
 
     session = AgentSession(
         agent=agent,
@@ -86,8 +122,14 @@ async def run_job(
     io: RoomIO | None = None
     try:
         linked = assignment.job.participant.identity or None
-        io = await connect_to_room(
-            session, url, assignment.token, linked_identity=linked, close_on_leave=close_on_leave
+        io = await join_room(
+            session,
+            url,
+            assignment.token,
+            job=job,
+            policy=join_policy or JoinPolicy(),
+            linked_identity=linked,
+            close_on_leave=close_on_leave,
         )
         job.room = io.room.name
         await session.start()
@@ -97,6 +139,55 @@ async def run_job(
     finally:
         await _quietly(session.aclose())
         await _quietly(io.close_room() if io else None)
+
+
+async def join_room(
+    session: AgentSession,
+    url: str,
+    token: str,
+    *,
+    job: Job,
+    policy: JoinPolicy,
+    linked_identity: str | None,
+    close_on_leave: bool,
+) -> RoomIO:
+    """``connect_to_room``, retried within ``policy``; raises ``JoinGaveUp`` with the reason
+    (and the number of attempts) when the budget is spent or the failure is permanent."""
+    from livekitex_cli.worker.room_io import connect_to_room
+
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    deadline = started + policy.budget
+    while True:
+        job.join_attempts += 1
+        attempt = job.join_attempts
+        timeout = policy.timeout(attempt, deadline - loop.time())
+        try:
+            return await connect_to_room(
+                session,
+                url,
+                token,
+                linked_identity=linked_identity,
+                close_on_leave=close_on_leave,
+                timeout=timeout,
+            )
+        except ConnectError as exc:
+            reason = _JWT.sub("<token>", exc.reason)  # the SDK's message may quote the token
+            if reason.endswith(": "):  # a timeout carries no text of its own
+                reason += f"timed out after {timeout:.1f} s"
+            delay = policy.backoff(attempt)
+            permanent = _PERMANENT.search(reason) is not None
+            if permanent or loop.time() + delay + policy.min_attempt > deadline:
+                spent = loop.time() - started
+                why = "refused" if permanent else f"no join within {spent:.0f} s"
+                raise JoinGaveUp(
+                    f"gave up joining the room after {attempt} attempt(s), {why}: {reason}"
+                ) from None
+            log.warning(
+                "room join failed, retrying",
+                extra={"job_id": job.id, "attempt": attempt, "error": reason, "retry_in": delay},
+            )
+            await asyncio.sleep(delay)
 
 
 def warm_up(agents: list[Agent]) -> None:

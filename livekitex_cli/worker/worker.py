@@ -15,11 +15,14 @@ from livekit.protocol import agent as proto
 from livekitex_cli.agent import Agent
 from livekitex_cli.errors import LkxError
 from livekitex_cli.log import get_logger
-from livekitex_cli.worker.jobs import Job, JobContext, run_job, warm_up
+from livekitex_cli.worker.jobs import Job, JobContext, JoinGaveUp, JoinPolicy, run_job
 from livekitex_cli.worker.options import Accept, WorkerOptions
 from livekitex_cli.worker.protocol import AgentConnection, Availability
+from livekitex_cli.worker.warmup import warm_up
 
 log = get_logger("worker")
+KEEP_FAILED = 20  # failed jobs stay listed on /worker (with their reason) until newer ones
+LIVE = ("reserved", "running")
 
 
 class AgentSlot:
@@ -34,7 +37,7 @@ class AgentSlot:
 
     @property
     def active(self) -> int:
-        return sum(1 for job in self.jobs.values() if job.state in ("reserved", "running"))
+        return sum(1 for job in self.jobs.values() if job.state in LIVE)
 
     @property
     def load(self) -> float:
@@ -93,13 +96,20 @@ class AgentSlot:
                 close_on_leave=self.options.close_on_participant_leave,
                 entry_point=self.worker.entry_point,
                 on_turn=self.worker.record_turn,
+                join_policy=self.worker.join_policy,
             )
         except asyncio.CancelledError:
             job.state = "terminated" if job.state == "running" else job.state
         except Exception as exc:  # noqa: BLE001 - a failing job is reported, never spread
             job.state = "failed"
             job.error = str(exc) if isinstance(exc, LkxError) else f"{type(exc).__name__}: {exc}"
-            log.error("job failed", extra={"job_id": job.id, "error": job.error})
+            details = {"job_id": job.id, "room": job.room, "error": job.error}
+            if isinstance(exc, JoinGaveUp):
+                log.error(
+                    "job gave up joining its room", extra={**details, "attempts": job.join_attempts}
+                )
+            else:
+                log.error("job failed", extra=details)
         else:
             job.state = "success"
         finally:
@@ -114,6 +124,11 @@ class AgentSlot:
         job.session = None
         self.worker.outcomes[job.state] += 1
         self.jobs.pop(job.id, None)
+        if job.state == "failed":  # listed on /worker with its reason, the newest few only
+            self.jobs[job.id] = job
+            failed = [key for key, kept in self.jobs.items() if kept.state == "failed"]
+            for key in failed[:-KEEP_FAILED]:
+                del self.jobs[key]
         self.worker.finished.append(job)
         del self.worker.finished[:-200]
         status = proto.JS_SUCCESS if job.state in ("success", "terminated") else proto.JS_FAILED
@@ -124,7 +139,7 @@ class AgentSlot:
 
     async def terminate(self, job_id: str) -> None:
         job = self.jobs.get(job_id)
-        if job is not None and job.task is not None:
+        if job is not None and job.task is not None and job.state in LIVE:
             job.state = "terminated"
             job.task.cancel()
 
@@ -143,11 +158,14 @@ class Worker:
         options: dict[str, WorkerOptions],
         version: str,
         entry_point: Callable[[JobContext], Awaitable[None]] | None = None,
+        join_policy: JoinPolicy | None = None,
     ) -> None:
         self.version = version
         self.entry_point = entry_point
+        self.join_policy = join_policy or JoinPolicy()
         self.slots = [AgentSlot(self, agent, options[agent.name]) for agent in agents]
         self.draining = False
+        self.providers_loaded = False  # set once the warm-up has loaded the local models
         self.outcomes: Counter[str] = Counter()
         self.rejected: Counter[str] = Counter()
         self.finished: list[Job] = []
@@ -167,7 +185,7 @@ class Worker:
         return all(slot.connection.registered.is_set() for slot in self.slots)
 
     def active_jobs(self) -> list[Job]:
-        return [job for slot in self.slots for job in slot.jobs.values()]
+        return [job for slot in self.slots for job in slot.jobs.values() if job.state in LIVE]
 
     def record_turn(self, metrics: dict[str, Any]) -> None:
         """Keep the latest per-stage figures of every session for /metrics."""
@@ -199,7 +217,8 @@ class Worker:
             for slot in self.slots
         ]
         stop = asyncio.create_task(self._stop.wait(), name="lkx-worker-stop")
-        warming = asyncio.create_task(asyncio.to_thread(warm_up, [s.agent for s in self.slots]))
+        warming = asyncio.create_task(warm_up([s.agent for s in self.slots]), name="lkx-warm-up")
+        warming.add_done_callback(lambda _: setattr(self, "providers_loaded", True))
         try:
             done, _ = await asyncio.wait([*connections, stop], return_when=asyncio.FIRST_COMPLETED)
             for task in done:

@@ -1,12 +1,15 @@
 """The agent-worker protocol against an in-process fake of the server's ``/agent`` endpoint,
-for what a real server rarely does on demand: silence, refusals, terminations, dropped sockets."""
+for what a real server rarely does on demand: silence, refusals, terminations, dropped sockets,
+and rooms that cannot be joined (refused, hanging, or a real server not accepting yet)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import WSMsgType, web
 from livekit import api
@@ -14,7 +17,11 @@ from livekit.protocol import agent as proto
 
 from livekitex_cli import AuthError, ConnectError, load_agents
 from livekitex_cli.worker import Worker, WorkerOptions
+from livekitex_cli.worker.health import HealthServer
+from livekitex_cli.worker.jobs import JoinPolicy
 from livekitex_cli.worker.protocol import AgentConnection, Availability
+from tests import livekit_server as real
+from tests.livekit_server import LiveKitServer, needs_server
 
 KEY, SECRET = "fake-key", "fake-secret-that-is-long-enough-for-hs256-0123"
 
@@ -125,14 +132,59 @@ def availability(job_id: str, agent_name: str = "support-agent") -> proto.Server
     return message
 
 
-def assignment(job_id: str, url: str) -> proto.ServerMessage:
+def assignment(job_id: str, url: str, token: str = "not-a-real-token") -> proto.ServerMessage:
     message = proto.ServerMessage()
     message.assignment.job.id = job_id
     message.assignment.job.agent_name = "support-agent"
     message.assignment.job.room.name = f"room-{job_id}"
     message.assignment.url = url
-    message.assignment.token = "not-a-real-token"
+    message.assignment.token = token
     return message
+
+
+def room_token(job_id: str, secret: str = real.SECRET) -> str:
+    """The join token the real server would hand out with the assignment."""
+    grants = api.VideoGrants(room_join=True, room=f"room-{job_id}", agent=True)
+    return (
+        api.AccessToken(real.KEY, secret)
+        .with_identity(f"agent-{job_id}")
+        .with_grants(grants)
+        .to_jwt()
+    )
+
+
+async def worker_state(worker: Worker) -> dict[str, Any]:
+    """``GET /worker`` from the worker's own health server."""
+    health = HealthServer(worker, host="127.0.0.1", port=0)
+    port = await health.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{port}/worker") as answer:
+                state: dict[str, Any] = await answer.json()
+                return state
+    finally:
+        await health.aclose()
+
+
+async def hanging_server() -> tuple[asyncio.Server, int, list[asyncio.StreamWriter]]:
+    """Accepts connections and never says a word."""
+    writers: list[asyncio.StreamWriter] = []
+
+    async def accept_and_say_nothing(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+
+    hang = await asyncio.start_server(accept_and_say_nothing, "127.0.0.1", 0)
+    return hang, hang.sockets[0].getsockname()[1], writers
+
+
+async def close_hanging(hang: asyncio.Server, writers: list[asyncio.StreamWriter]) -> None:
+    for writer in writers:
+        writer.close()
+    hang.close()
+    await hang.wait_closed()
+
+
+QUICK = JoinPolicy(attempt_timeout=1.0, budget=3.0, first_backoff=0.05, max_backoff=0.2)
 
 
 async def test_registration_message_and_token(fake: FakeAgentServer, worker: Worker) -> None:
@@ -161,7 +213,10 @@ async def test_availability_accept_reject_and_capacity(
     assert worker.rejected["agent name mismatch"] == 1 and worker.rejected["at capacity"] == 1
 
 
-async def test_failed_job_is_reported_and_contained(fake: FakeAgentServer, worker: Worker) -> None:
+async def test_failed_job_is_reported_and_contained(
+    fake: FakeAgentServer, worker: Worker, caplog: pytest.LogCaptureFixture
+) -> None:
+    worker.join_policy = QUICK
     await fake.send(availability("J1"))
     await fake.wait_for("availability")
     await fake.send(assignment("J1", "ws://127.0.0.1:9"))  # nothing listens there
@@ -170,21 +225,101 @@ async def test_failed_job_is_reported_and_contained(fake: FakeAgentServer, worke
         ("J1", proto.JS_RUNNING),
         ("J1", proto.JS_FAILED),
     ]
-    assert "cannot join" in updates[1].error
+    assert "gave up joining the room after" in updates[1].error
+    assert "cannot join" in updates[1].error and "Connection refused" in updates[1].error
     assert worker.outcomes["failed"] == 1 and worker.registered
+    # given up after retrying, and said so: in the log and on /worker, with the reason
+    retries = [r for r in caplog.records if r.getMessage() == "room join failed, retrying"]
+    gave_up = [r for r in caplog.records if r.getMessage() == "job gave up joining its room"]
+    assert len(retries) >= 1 and len(gave_up) == 1
+    assert gave_up[0].attempts == len(retries) + 1 and gave_up[0].error == updates[1].error
+    listed = (await worker_state(worker))["agents"][0]["jobs"]
+    assert [(j["id"], j["state"], j["error"]) for j in listed] == [
+        ("J1", "failed", updates[1].error)
+    ]
+    assert listed[0]["join_attempts"] == len(retries) + 1
     await fake.send(availability("J2"))  # the slot is free again
     answers = await fake.wait_for("availability", 2)
     assert answers[1].available
 
 
+async def test_join_that_hangs_is_retried_then_given_up(
+    fake: FakeAgentServer, worker: Worker
+) -> None:
+    worker.join_policy = JoinPolicy(
+        attempt_timeout=0.3, budget=2.0, first_backoff=0.05, max_backoff=0.1
+    )
+    hang, port, writers = await hanging_server()
+    try:
+        await fake.send(availability("J1"))
+        await fake.wait_for("availability")
+        await fake.send(assignment("J1", f"ws://127.0.0.1:{port}"))
+        updates = await fake.wait_for("update_job", 2, timeout=30)
+    finally:
+        await close_hanging(hang, writers)
+    assert updates[1].status == proto.JS_FAILED
+    assert "timed out" in updates[1].error and "no join within" in updates[1].error
+    job = worker.slots[0].jobs["J1"]
+    assert job.state == "failed" and job.join_attempts >= 2
+    assert f"after {job.join_attempts} attempt(s)" in updates[1].error
+    assert len(writers) >= 2  # every attempt really knocked again
+
+
+@needs_server
+@pytest.mark.livekit
+async def test_join_is_retried_until_the_server_accepts(
+    fake: FakeAgentServer, worker: Worker, tmp_path: Path
+) -> None:
+    server = LiveKitServer(tmp_path)  # its ports are chosen; nothing listens on them yet
+    worker.join_policy = JoinPolicy(attempt_timeout=10, budget=90, first_backoff=0.2, max_backoff=1)
+    await fake.send(availability("J1"))
+    await fake.wait_for("availability")
+    await fake.send(assignment("J1", server.url, room_token("J1")))
+    job = worker.slots[0].jobs["J1"]
+    async with asyncio.timeout(30):
+        while job.join_attempts < 2:  # the first attempt was refused
+            await asyncio.sleep(0.02)
+    await asyncio.to_thread(server.start)
+    client = api.LiveKitAPI(server.http_url, real.KEY, real.SECRET)
+    try:
+        async with asyncio.timeout(60):
+            while True:
+                people = await client.room.list_participants(
+                    api.ListParticipantsRequest(room="room-J1")
+                )
+                if any(p.identity == "agent-J1" for p in people.participants):
+                    break
+                await asyncio.sleep(0.1)
+        assert job.state == "running" and job.join_attempts >= 2 and not job.error
+        assert [u.status for u in fake.of("update_job")] == [proto.JS_RUNNING]
+        termination = proto.ServerMessage()
+        termination.termination.job_id = "J1"
+        await fake.send(termination)
+        updates = await fake.wait_for("update_job", 2)
+        assert updates[1].status == proto.JS_SUCCESS and worker.outcomes == {"terminated": 1}
+    finally:
+        await client.aclose()
+        await asyncio.to_thread(server.stop)
+
+
+@needs_server
+@pytest.mark.livekit
+async def test_refused_join_token_is_not_retried(
+    fake: FakeAgentServer, worker: Worker, livekit_server: LiveKitServer
+) -> None:
+    bad = room_token("J1", secret="a-wrong-secret-that-is-long-enough-for-hs256-0123")
+    await fake.send(availability("J1"))
+    await fake.wait_for("availability")
+    await fake.send(assignment("J1", livekit_server.url, bad))
+    updates = await fake.wait_for("update_job", 2, timeout=60)
+    assert updates[1].status == proto.JS_FAILED
+    assert "refused" in updates[1].error and "401" in updates[1].error
+    assert worker.slots[0].jobs["J1"].join_attempts == 1  # the same token would be refused again
+    assert bad not in updates[1].error and bad.split(".")[1] not in updates[1].error
+
+
 async def test_termination_ends_the_job(fake: FakeAgentServer, worker: Worker) -> None:
-    writers: list[asyncio.StreamWriter] = []
-
-    async def accept_and_say_nothing(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writers.append(writer)
-
-    hang = await asyncio.start_server(accept_and_say_nothing, "127.0.0.1", 0)
-    port = hang.sockets[0].getsockname()[1]
+    hang, port, writers = await hanging_server()
     try:
         await fake.send(availability("J1"))
         await fake.wait_for("availability")
@@ -197,10 +332,7 @@ async def test_termination_ends_the_job(fake: FakeAgentServer, worker: Worker) -
         assert updates[1].status == proto.JS_SUCCESS
         assert worker.outcomes["terminated"] == 1
     finally:
-        for writer in writers:
-            writer.close()
-        hang.close()
-        await hang.wait_closed()
+        await close_hanging(hang, writers)
 
 
 async def test_drain_reports_full_and_rejects(fake: FakeAgentServer, worker: Worker) -> None:
