@@ -1,5 +1,5 @@
 """The arrows of STYLE.md, read from the imports (``ast``), including imports inside functions:
-cli -> worker -> session -> agent -> providers, tools -> config -> errors, log."""
+cli -> playground -> worker -> session -> agent -> providers, tools -> config -> errors, log."""
 
 from __future__ import annotations
 
@@ -8,7 +8,18 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "livekitex_cli"
 # each layer may import itself and the layers after it in this list
-ORDER = ["cli", "worker", "session", "agent", "providers", "tools", "config", "errors", "log"]
+ORDER = [
+    "cli",
+    "playground",
+    "worker",
+    "session",
+    "agent",
+    "providers",
+    "tools",
+    "config",
+    "errors",
+    "log",
+]
 # the package root re-exports; session and worker only lazily (by name, on first use)
 SIDE = {
     "testing": set(),

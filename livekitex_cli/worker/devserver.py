@@ -1,10 +1,14 @@
-"""A local LiveKit server for ``lkx dev`` when no ``LIVEKIT_URL`` is set (if the binary is here)."""
+"""A local LiveKit server for ``lkx dev`` when no ``LIVEKIT_URL`` is set (if the binary is here).
+
+Every port is free at start (signalling, ICE over TCP, one muxed UDP port for media), so two
+``lkx dev`` runs side by side each get their own server."""
 
 from __future__ import annotations
 
 import os
 import secrets
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -21,6 +25,7 @@ class LocalServer:
     api_key: str
     api_secret: str = field(repr=False)
     process: subprocess.Popen[bytes] = field(repr=False)
+    folder: Path | None = field(default=None, repr=False)  # config (with the secret) and log
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -29,6 +34,10 @@ class LocalServer:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+                self.process.wait(5)
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
 
 
 def find_server() -> str | None:
@@ -37,32 +46,71 @@ def find_server() -> str | None:
     return found or (str(cached) if cached.exists() else None)
 
 
-def start_local_server(port: int = 7880, timeout: float = 15.0) -> LocalServer:
-    """Start ``livekit-server`` on 127.0.0.1 with a fresh key and secret."""
+def free_port(kind: socket.SocketKind = socket.SOCK_STREAM) -> int:
+    """A port free on 127.0.0.1 right now (TCP, or UDP with ``socket.SOCK_DGRAM``)."""
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class _PortTaken(Exception):
+    pass
+
+
+def start_local_server(
+    port: int | None = None, timeout: float = 15.0, *, attempts: int = 3
+) -> LocalServer:
+    """Start ``livekit-server`` on 127.0.0.1 with a fresh key and secret, on free ports (or
+    signalling on ``port``). A port taken between choosing and binding means new ports."""
     binary = find_server()
     if binary is None:
         reason = "no LIVEKIT_URL and no livekit-server binary (scripts/install-livekit-server.sh)"
         raise ResourceError("server", reason)
     key, secret = "dev-" + secrets.token_hex(4), secrets.token_urlsafe(32)
     folder = Path(tempfile.mkdtemp(prefix="lkx-dev-"))
+    try:
+        for attempt in range(attempts):
+            chosen = port or free_port()
+            try:
+                process = _start_once(binary, folder, chosen, key, secret, timeout)
+            except _PortTaken:
+                if attempt == attempts - 1 or port:
+                    reason = f"port {chosen} or another it chose is taken"
+                    raise ResourceError("server", reason) from None
+                continue
+            return LocalServer(f"ws://127.0.0.1:{chosen}", key, secret, process, folder)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _start_once(
+    binary: str, folder: Path, port: int, key: str, secret: str, timeout: float
+) -> subprocess.Popen[bytes]:
     config = folder / "livekit.yaml"
+    tcp, udp = free_port(), free_port(socket.SOCK_DGRAM)
     config.write_text(
         f"port: {port}\nbind_addresses: [127.0.0.1]\n"
-        f"rtc: {{tcp_port: {port + 1}, port_range_start: 50000, port_range_end: 50200, "
-        "use_external_ip: false, node_ip: 127.0.0.1}\n"
+        f"rtc: {{tcp_port: {tcp}, udp_port: {udp}, use_external_ip: false, node_ip: 127.0.0.1}}\n"
         f"keys:\n  {key}: {secret}\nlogging: {{level: warn}}\n"
     )
     config.chmod(0o600)
-    log = (folder / "livekit.log").open("wb")
-    process = subprocess.Popen([binary, "--config", str(config)], stdout=log, stderr=log)
+    log_path = folder / "livekit.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen([binary, "--config", str(config)], stdout=log, stderr=log)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise ResourceError("server", f"livekit-server exited; see {folder / 'livekit.log'}")
+            output = log_path.read_text(errors="replace")
+            if "address already in use" in output:
+                raise _PortTaken(output)
+            raise ResourceError("server", f"livekit-server exited: {output[-500:].strip()}")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}", timeout=1):
-                return LocalServer(f"ws://127.0.0.1:{port}", key, secret, process)
+                return process
         except OSError:
             time.sleep(0.05)
     process.kill()
+    process.wait(5)
     raise ResourceError("server", "livekit-server did not start in time")

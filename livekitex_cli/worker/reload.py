@@ -145,9 +145,14 @@ async def supervise(
     say: Say,
     ready_timeout: float = 30.0,
     stop: asyncio.Event | None = None,
+    on_worker: Callable[[int | None], None] | None = None,
 ) -> None:
-    """Run until ``stop`` is set (or SIGINT/SIGTERM): reload on every change."""
+    """Run until ``stop`` is set (or SIGINT/SIGTERM): reload on every change.
+
+    ``on_worker`` hears the health port of each worker that takes over (``None`` at the end).
+    """
     stop = stop or asyncio.Event()
+    serving = on_worker or (lambda _: None)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
@@ -158,6 +163,7 @@ async def supervise(
         started = time.perf_counter()
         current = await _launch(paths, start_args, ready_timeout, say)
         if current is not None:
+            serving(current.port)
             say(f"worker ready in {time.perf_counter() - started:.2f} s; watching for changes")
         spare = await Spare.start()
         async for changes in watchfiles.awatch(*watch, watch_filter=watch_filter, stop_event=stop):
@@ -176,9 +182,11 @@ async def supervise(
                 draining.add(task)
                 task.add_done_callback(draining.discard)
             current = fresh
+            serving(current.port)
             how = " (spare worker)" if fresh.warm else " (fresh worker)"
             say(f"reloaded in {time.perf_counter() - started:.2f} s{how}")
     finally:
+        serving(None)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         if spare is not None:

@@ -1,4 +1,5 @@
-"""Join tokens for test participants and for ``lkx connect``."""
+"""Join tokens for test participants, for ``lkx connect`` and for ``lkx dev`` (whose tokens
+bring an agent along: the dispatch rides in the token's room configuration)."""
 
 from __future__ import annotations
 
@@ -18,8 +19,15 @@ def mint_token(
     name: str | None = None,
     ttl: timedelta = timedelta(hours=6),
     agent: bool = False,
+    dispatch: str | None = None,
+    dispatch_metadata: str = "",
 ) -> str:
-    """A join token for one room: publish, subscribe and data, nothing more (no admin grants)."""
+    """A join token for one room: publish, subscribe and data, nothing more (no admin grants).
+
+    ``dispatch`` names an agent: when the room is created by this token's join, LiveKit
+    dispatches that agent to it (agents that register with a name get explicit dispatches
+    only, so a plain token would wait for an agent forever).
+    """
     if not api_key or not api_secret:
         raise ValidationError(
             "api_key", "an API key and secret are needed (LIVEKIT_API_KEY/SECRET)"
@@ -33,4 +41,7 @@ def mint_token(
     token = api.AccessToken(api_key, api_secret).with_identity(identity).with_grants(grants)
     if agent:
         token = token.with_kind("agent")
+    if dispatch:
+        agents = [api.RoomAgentDispatch(agent_name=dispatch, metadata=dispatch_metadata)]
+        token = token.with_room_config(api.RoomConfiguration(agents=agents))
     return token.with_name(name or identity).with_ttl(ttl).to_jwt()

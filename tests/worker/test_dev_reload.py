@@ -3,6 +3,7 @@ survive, a broken file keeps the last good worker."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -102,3 +103,88 @@ def test_changes_to_what_a_spare_imported_need_a_fresh_worker(tmp_path: Path) ->
     assert not preloaded(str(ROOT / "agents" / "tools.py"))  # agent code: never preloaded
     assert not preloaded(str(tmp_path / "plugin" / "reload_tools.py"))
     assert not preloaded(str(ROOT / "livekitex_cli" / "agent.example.yaml"))
+
+
+DEV_AGENT = "name: {name}\ninstructions: Test.\ngreeting: I am {name}.\nllm: {{provider: openai, model: m}}\n"
+
+
+class DevRun:
+    """``lkx dev`` with no ``LIVEKIT_URL``: it starts its own server and prints a token."""
+
+    def __init__(self, folder: Path, log: Path, env: dict[str, str], *args: str) -> None:
+        self.log = log
+        with log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "livekitex_cli", "dev", str(folder), *args],
+                env=env, stdout=out, stderr=subprocess.STDOUT, cwd=folder, start_new_session=True,
+            )  # fmt: skip
+
+    def token(self) -> tuple[str, str]:
+        wait_output(self.log, "worker ready in")
+        lines = self.log.read_text().splitlines()
+        url = next(line for line in lines if "local LiveKit server at" in line).split()[-1]
+        return url, lines[next(i for i, line in enumerate(lines) if "with this token:" in line) + 1]
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGINT)
+        return self.process.wait(40)
+
+
+async def test_dev_token_brings_an_agent_and_two_runs_side_by_side(
+    threaded_openai: ScriptedOpenAI, tmp_path: Path
+) -> None:
+    """Agents register with a name, so LiveKit sends them explicit dispatches only: the token
+    ``lkx dev`` prints carries one. Two runs at once each get a server on free ports."""
+    from livekit import rtc
+
+    folder = tmp_path / "agents"
+    folder.mkdir()
+    for name in ("alpha", "beta"):
+        (folder / f"{name}.yaml").write_text(DEV_AGENT.format(name=name))
+    env = {**os.environ, "OPENAI_BASE_URL": threaded_openai.base_url}
+    for name in ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET", "OPENAI_API_KEY"):
+        env.pop(name, None)
+    runs = [
+        DevRun(folder, tmp_path / "first.log", env, "--no-playground"),
+        DevRun(folder, tmp_path / "second.log", env, "--agent", "beta", "--playground-port", "0"),
+    ]
+    rooms: list[rtc.Room] = []
+    try:
+        tokens = [run.token() for run in runs]
+        assert tokens[0][0] != tokens[1][0]  # two servers, two ports
+        assert "agent 'alpha' joins it" in runs[0].log.read_text()  # the first served agent
+        assert "agent 'beta' joins it" in runs[1].log.read_text()  # or --agent NAME
+        assert "playground at" not in runs[0].log.read_text()
+        assert "playground at http://127.0.0.1:" in runs[1].log.read_text()
+        for (url, token), expected in zip(tokens, ("alpha", "beta"), strict=True):
+            room = rtc.Room()
+            rooms.append(room)
+            greetings: list[str] = []
+
+            def on_chat(
+                reader: rtc.TextStreamReader, sender: str, into: list[str] = greetings
+            ) -> None:
+                async def read() -> None:
+                    into.append(await reader.read_all())
+
+                asyncio.ensure_future(read())
+
+            room.register_text_stream_handler("lk.chat", on_chat)
+            await asyncio.wait_for(room.connect(url, token), 20)
+            agent = None
+            for _ in range(300):  # bounded: 15 s for the dispatched agent to be ready
+                agent = next((p for p in room.remote_participants.values()
+                              if "lk.agent.state" in p.attributes), None)  # fmt: skip
+                if agent is not None and greetings:
+                    break
+                await asyncio.sleep(0.05)
+            assert agent is not None, runs[0].log.read_text()[-2000:]
+            assert agent.kind == rtc.ParticipantKind.PARTICIPANT_KIND_AGENT
+            assert agent.attributes.get("lk.agent.name") == expected
+            assert greetings == [f"I am {expected}."]
+    finally:
+        for room in rooms:
+            await room.disconnect()
+        codes = [run.stop() for run in runs]
+    assert codes == [0, 0], [run.log.read_text()[-2000:] for run in runs]
