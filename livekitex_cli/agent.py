@@ -23,6 +23,7 @@ from livekitex_cli.errors import (
     ValidationError,
 )
 from livekitex_cli.providers import KINDS, ProviderOptions, ProviderRegistry, default_providers
+from livekitex_cli.providers.preflight import ProviderProblem
 from livekitex_cli.tools import FunctionTool, ToolRegistry, default_registry
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -57,6 +58,24 @@ class Agent:
     @property
     def name(self) -> str:
         return self.spec.name
+
+    def preflight(self) -> list[ProviderProblem]:
+        """What would stop this agent's providers from working (missing keys, models,
+        packages; unreachable servers), checked cheaply, without loading anything."""
+        problems = []
+        for kind in KINDS:
+            config = getattr(self.spec, kind)
+            if config is None and kind != "llm":
+                continue  # not used, or a default that falls back by itself (VAD)
+            provider = config.provider if config is not None else "auto"
+            options = self.provider_options.get(kind) or self.providers.options(kind, provider, {})
+            try:
+                self.providers.check(kind, provider, options)
+            except Exception as exc:  # noqa: BLE001 - a plugin's check may raise anything
+                problems.append(
+                    ProviderProblem(agent=self.name, kind=kind, provider=provider, error=exc)
+                )
+        return problems
 
     @property
     def instructions(self) -> str:

@@ -148,6 +148,17 @@ class ResourceError(LkxError):
         super().__init__(f"{type}: {reason}")
 
 
+class PreflightError(LkxError):
+    """Agents whose providers cannot work (found before registering); ``lines`` has one line
+    per agent and cause, and the exit code is the first problem's."""
+
+    def __init__(self, lines: list[str], exit_code: ExitCode) -> None:
+        self.lines = lines
+        self.exit_code = exit_code
+        more = f" (and {len(lines) - 1} more)" if len(lines) > 1 else ""
+        super().__init__(f"{lines[0]}{more}" if lines else "preflight failed")
+
+
 def retryable_status(status: int) -> bool:
     """Whether an HTTP status is worth retrying: 408, 409, 429 and 5xx; other 4xx never."""
     return status in (408, 409, 429) or status >= 500

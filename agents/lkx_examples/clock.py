@@ -28,7 +28,7 @@ def find_zone(place: str) -> ZoneInfo:
         pass
     zone = _zones_by_city().get(name.split(",")[0].strip().lower())
     if zone is None:
-        raise ValueError(f"unknown city or time zone '{place}'; try an IANA name like Asia/Tokyo")
+        raise ValueError(f"unknown time zone '{place}' (give a city, Tokyo, or a zone, Asia/Tokyo)")
     return ZoneInfo(zone)
 
 

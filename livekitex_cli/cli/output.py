@@ -9,7 +9,7 @@ from typing import Any, NoReturn
 import typer
 from rich.console import Console
 
-from livekitex_cli.errors import ExitCode, InvalidFileError, LkxError
+from livekitex_cli.errors import ExitCode, InvalidFileError, LkxError, PreflightError
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -19,22 +19,25 @@ def error_lines(error: LkxError) -> list[str]:
     """One line per problem: files list each of theirs."""
     if isinstance(error, InvalidFileError) and error.problems:
         return [str(problem) for problem in error.problems]
+    if isinstance(error, PreflightError) and error.lines:
+        return error.lines
     return [str(error)]
 
 
 def print_error(line: str) -> None:
-    err_console.print(f"[bold red]error:[/] {line}", markup=True, highlight=False)
+    """``error: LINE`` on stderr; ``line`` is plain text (brackets in it are printed as is)."""
+    err_console.print(f"[bold red]error:[/] {_escape(line)}", markup=True, highlight=False)
 
 
 def fail(error: LkxError) -> NoReturn:
     """Report ``error`` as one line per problem and exit with its code."""
     for line in error_lines(error):
-        print_error(_escape(line))
+        print_error(line)
     raise typer.Exit(int(error.exit_code))
 
 
 def usage_error(message: str) -> NoReturn:
-    print_error(_escape(message))
+    print_error(message)
     raise typer.Exit(int(ExitCode.USAGE))
 
 

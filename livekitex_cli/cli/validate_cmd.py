@@ -13,15 +13,25 @@ from livekitex_cli.errors import ExitCode, InvalidFileError, LkxError
 
 def validate(
     paths: Annotated[list[Path], typer.Argument(help="Agent YAML files or folders of them.")],
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Also run the preflight of lkx start: keys, models, packages, reachable servers.",
+        ),
+    ] = False,
 ) -> None:
-    """Validate agent definitions: schema, tools, provider options. Exit 1 if any is invalid."""
+    """Validate agent definitions: schema, tools, provider options. Exit 1 if any is invalid
+    (with --check, the exit code of the first provider that cannot work)."""
     from livekitex_cli.agent import Agent, agent_files
+    from livekitex_cli.providers.preflight import preflight_error
 
     files = agent_files(paths)
     if not files:
         print_error(f"no agent files (*.yaml, *.yml) under {', '.join(map(str, paths))}")
         raise typer.Exit(int(ExitCode.INVALID_INPUT))
     failed = 0
+    refused: list[LkxError] = []
     for file in files:
         try:
             agent = Agent.from_yaml(file)
@@ -34,9 +44,16 @@ def validate(
             failed += 1
             print_error(f"{file}: {exc}")
             continue
+        problems = agent.preflight() if check else []
+        if problems:
+            refused.append(error := preflight_error(problems))
+            for line in error.lines:
+                print_error(f"{file}: {line}")
+            continue
         kind = "voice" if agent.spec.is_voice else "text"
         tools = ", ".join(t.name for t in agent.tools) or "no tools"
         console.print(f"[green]ok[/] {file}: {agent.name} ({kind}; {tools})")
-    if failed:
-        console.print(f"{failed} of {len(files)} files invalid")
-        raise typer.Exit(int(ExitCode.INVALID_INPUT))
+    if failed or refused:
+        console.print(f"{failed + len(refused)} of {len(files)} files invalid or not ready")
+        code = ExitCode.INVALID_INPUT if failed else refused[0].exit_code
+        raise typer.Exit(int(code))

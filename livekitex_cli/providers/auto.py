@@ -46,15 +46,20 @@ def _factory(kind: Kind) -> ProviderFactory:
                 registry.options(kind, target, {**shared, **getattr(self, target)})
             return self
 
-    def create(options: AutoOptions) -> Any:
-        target = choose()
-        registry = default_providers()
+    def target(options: AutoOptions) -> tuple[str, ProviderOptions]:
+        chosen = choose()
         shared = {"timeout": options.timeout, "max_retries": options.max_retries}
-        validated = registry.options(kind, target, {**shared, **getattr(options, target)})
-        return registry.create(kind, target, validated)
+        raw = {**shared, **getattr(options, chosen)}
+        return chosen, default_providers().options(kind, chosen, raw)
+
+    def create(options: AutoOptions) -> Any:
+        return default_providers().create(kind, *target(options))
+
+    def check(options: AutoOptions) -> None:
+        default_providers().check(kind, *target(options))
 
     Options.__name__ = f"Auto{kind.upper()}Options"
-    return ProviderFactory(options=Options, create=create)
+    return ProviderFactory(options=Options, create=create, check=check)
 
 
 plugin = ProviderPlugin(

@@ -33,10 +33,15 @@ class ProviderFactory:
     """One kind of one plugin: its options model and how to build an instance from them.
 
     ``create`` should import heavy libraries itself, so listing plugins stays cheap.
+    ``check`` is the preflight ``lkx start``, ``lkx dev`` and ``lkx validate --check`` run before
+    anything registers: it raises an ``LkxError`` whose text names the fix (a missing key, model
+    or package; an unreachable server). It must be cheap: no model loads, no imports of heavy
+    libraries.
     """
 
     options: type[ProviderOptions]
     create: Callable[[Any], Any]
+    check: Callable[[Any], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,12 @@ class ProviderRegistry:
     def options(self, kind: Kind, provider: str, raw: dict[str, Any]) -> ProviderOptions:
         """Validate ``raw`` options for ``provider``; ``pydantic.ValidationError`` on failure."""
         return self.factory(kind, provider).options.model_validate(raw)
+
+    def check(self, kind: Kind, provider: str, options: ProviderOptions) -> None:
+        """The provider's preflight; raises an ``LkxError`` that names the fix."""
+        check = self.factory(kind, provider).check
+        if check is not None:
+            check(options)
 
     def create(self, kind: Kind, provider: str, options: ProviderOptions) -> Any:
         """A provider instance; a missing optional dependency is a ``ResourceError``."""

@@ -52,10 +52,13 @@ class HealthServer:
         return web.Response(text="OK" if ok else "not registered", status=200 if ok else 503)
 
     async def _ready(self, _: web.Request) -> web.Response:
-        slots = self.worker.slots
+        worker = self.worker
+        slots = worker.slots
         data = {
-            "ready": self.worker.registered and not self.worker.draining,
-            "draining": self.worker.draining,
+            "ready": worker.registered and worker.providers_loaded and not worker.draining,
+            "registered": worker.registered,
+            "providers_loaded": worker.providers_loaded,
+            "draining": worker.draining,
             "active_jobs": sum(slot.active for slot in slots),
             "max_jobs": sum(slot.options.max_concurrent_jobs for slot in slots),
             "load": max((slot.load for slot in slots), default=0.0),

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from livekitex_cli.agent import load_agents
+from livekitex_cli.errors import ValidationError
+from livekitex_cli.providers.preflight import preflight_error
 from livekitex_cli.worker.health import HealthServer
 from livekitex_cli.worker.options import WorkerOptions
 from livekitex_cli.worker.worker import Worker
@@ -24,13 +26,21 @@ async def run_worker(
     env: Mapping[str, str] | None = None,
     version: str = "0",
     on_ready: ReadyCallback | None = None,
+    preflight: bool = True,
 ) -> None:
     """Serve every agent under ``paths`` until SIGTERM/SIGINT has drained the worker.
 
-    Raises ``ValidationError`` (bad files or options), ``ConnectError`` (server unreachable) or
+    Raises ``ValidationError`` (bad files or options), ``PreflightError`` (an agent's providers
+    cannot work: a missing key, model or package), ``ConnectError`` (server unreachable) or
     ``AuthError`` (credentials refused).
     """
     agents = load_agents(paths)
+    if not agents:
+        where = ", ".join(map(str, paths))
+        raise ValidationError("paths", f"no agent files (*.yaml, *.yml) under {where}")
+    problems = [problem for agent in agents for problem in agent.preflight()] if preflight else []
+    if problems:
+        raise preflight_error(problems)
     options = {
         agent.name: WorkerOptions.resolve(
             cli=cli, env=env, yaml_section=agent.spec.worker, agent_name=agent.name

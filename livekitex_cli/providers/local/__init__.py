@@ -41,11 +41,46 @@ def _llm(options: LlamaLLMOptions) -> Any:
     return LlamaLLM(options)
 
 
+def _check_vad(options: SileroVADOptions) -> None:
+    from livekitex_cli.providers.local import models
+
+    _needs("onnxruntime")
+    models.silero_path(options.model_path)
+
+
+def _check_stt(options: WhisperSTTOptions) -> None:
+    from livekitex_cli.providers.local import models
+
+    _needs("faster_whisper")
+    models.whisper_model(options.model)
+
+
+def _check_tts(options: PiperTTSOptions) -> None:
+    from livekitex_cli.providers.local import models
+
+    _needs("piper_onnx")
+    models.piper_voice(options.voice, options.config)
+
+
+def _check_llm(options: LlamaLLMOptions) -> None:
+    from livekitex_cli.providers.local import models
+
+    _needs(*models.LLAMA_RUNTIMES)
+    models.gguf_path(options.model_path)
+
+
+def _needs(*modules: str) -> None:
+    from livekitex_cli.providers.local.models import INSTALL_HINT
+    from livekitex_cli.providers.preflight import require_any_module
+
+    require_any_module(modules, install=INSTALL_HINT)
+
+
 plugin = ProviderPlugin(
     name="local",
     description="offline models from packages: Silero VAD, faster-whisper, piper, llama.cpp",
-    llm=ProviderFactory(options=LlamaLLMOptions, create=_llm),
-    stt=ProviderFactory(options=WhisperSTTOptions, create=_stt),
-    tts=ProviderFactory(options=PiperTTSOptions, create=_tts),
-    vad=ProviderFactory(options=SileroVADOptions, create=_vad),
+    llm=ProviderFactory(options=LlamaLLMOptions, create=_llm, check=_check_llm),
+    stt=ProviderFactory(options=WhisperSTTOptions, create=_stt, check=_check_stt),
+    tts=ProviderFactory(options=PiperTTSOptions, create=_tts, check=_check_tts),
+    vad=ProviderFactory(options=SileroVADOptions, create=_vad, check=_check_vad),
 )

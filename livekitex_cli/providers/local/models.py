@@ -12,7 +12,10 @@ from typing import Any, TypeVar
 from livekitex_cli.errors import ResourceError
 
 T = TypeVar("T")
-INSTALL_HINT = "pip install -e '.[local]'"
+INSTALL_HINT = "run scripts/setup.sh, or pip install 'livekitex-cli[local]'"
+# the modules a llama.cpp runtime may come from, checked by the preflight (first one preferred)
+LLAMA_RUNTIMES = ("llama_cpp",)
+SILERO_ASSET = "assets/silero_vad_v6.onnx"
 _cache: dict[tuple[str, ...], Any] = {}
 _lock = threading.Lock()
 
@@ -35,6 +38,14 @@ def require(module: str, *, package: str | None = None) -> Any:
         raise ResourceError("package", f"'{name}' is not installed ({INSTALL_HINT})") from None
 
 
+def package_folder(module: str) -> Path:
+    """Where an installed package lives, found without importing it."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise ResourceError("package", f"'{module}' is not installed ({INSTALL_HINT})")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
 def existing(path: str | Path, what: str) -> Path:
     found = Path(path).expanduser()
     if not found.exists():
@@ -46,8 +57,7 @@ def silero_path(configured: str | None) -> Path:
     """The Silero VAD ONNX file: configured, or the one faster-whisper ships."""
     if configured:
         return existing(configured, "Silero VAD model")
-    assets = require("faster_whisper.utils", package="faster-whisper").get_assets_path()
-    return existing(Path(assets) / "silero_vad_v6.onnx", "Silero VAD model")
+    return existing(package_folder("faster_whisper") / SILERO_ASSET, "Silero VAD model")
 
 
 def whisper_model(configured: str | None) -> str:
