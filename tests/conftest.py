@@ -1,12 +1,49 @@
-"""Fixtures shared by every test folder."""
+"""Fixtures shared by every test folder, and the hooks that keep the suite honest:
+
+- in CI (``CI=true``) a skipped test fails, unless it is marked ``optional``: a missing server
+  binary, espeak-ng or extra must not turn a green run into a run that tested less;
+- the faults summary counts every fault test, wherever it lives (``faults`` or ``fault(kind)``
+  marker, or a file of ``FAULT_FILES``): run, survived, failed, errored and skipped, the distinct
+  fault kinds survived, the bad inputs tried and the load test's messages and replies;
+- hypothesis runs with a fixed seed in CI (profile ``ci``), a random one locally (``dev``), and
+  ``HYPOTHESIS_PROFILE=deep`` digs ten times deeper.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import os
+from collections.abc import Generator, Iterator
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from livekitex_cli.testing import ScriptedOpenAI
+from tests.faults.tally import TALLY
+
+FAULT_FILES = (
+    "tests/faults/",
+    "tests/session/test_provider_faults.py",
+    "tests/session/test_voice.py",
+    "tests/worker/test_protocol_fake.py",
+    "tests/worker/test_worker_live.py",
+)
+EXAMPLES = 1_500  # per property test and run; ``inputs tried`` in the summary counts them
+_COMMON: dict[str, Any] = {
+    "deadline": None,
+    "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+}
+settings.register_profile("ci", max_examples=EXAMPLES, derandomize=True, **_COMMON)
+settings.register_profile("dev", max_examples=EXAMPLES, **_COMMON)
+settings.register_profile("deep", max_examples=EXAMPLES * 10, **_COMMON)
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if in_ci() else "dev"))
 
 
 @pytest.fixture
@@ -17,3 +54,107 @@ def threaded_openai(monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedOpenAI]
         monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
         monkeypatch.delenv("OPENAI_API_KEY", raising=False)
         yield server
+
+
+# a skip is a failure in CI ---------------------------------------------------------------------
+
+
+def _skip_reason(longrepr: Any) -> str:
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if (
+        report.skipped
+        and not hasattr(report, "wasxfail")
+        and in_ci()
+        and item.get_closest_marker("optional") is None
+    ):
+        reason = _skip_reason(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = (
+            f"skipped in CI, where nothing may be skipped unless marked optional: {reason}"
+        )
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    report = yield
+    if report.outcome == "skipped" and in_ci():
+        reason = _skip_reason(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = (
+            f"a whole module skipped in CI: {reason} (skip only the tests that need it)"
+        )
+    return report
+
+
+# the faults summary -----------------------------------------------------------------------------
+
+_KINDS: dict[str, tuple[str, ...]] = {}  # nodeid -> the fault kinds the test injects
+_OUTCOMES: dict[str, str] = {}  # nodeid -> survived | failed | errored | skipped
+
+
+def _is_fault_test(item: pytest.Item) -> bool:
+    path = str(item.path).replace("\\", "/")
+    in_file = any(part in path for part in FAULT_FILES)
+    return in_file or item.get_closest_marker("fault") is not None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _is_fault_test(item):
+            item.add_marker(pytest.mark.faults)
+            kinds = [str(kind) for mark in item.iter_markers("fault") for kind in mark.args]
+            _KINDS[item.nodeid] = tuple(kinds)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.nodeid not in _KINDS:
+        return
+    before = _OUTCOMES.get(report.nodeid)
+    if report.failed:
+        now = "failed" if report.when == "call" else "errored"
+        if before != "failed":  # a test that failed and then errored in teardown: failed
+            _OUTCOMES[report.nodeid] = now
+    elif report.skipped:
+        _OUTCOMES[report.nodeid] = "skipped"
+    elif report.when == "call" and before is None:
+        _OUTCOMES[report.nodeid] = "survived"
+
+
+def faults_summary() -> dict[str, Any]:
+    outcomes = list(_OUTCOMES.values())
+    ran = [outcome for outcome in outcomes if outcome != "skipped"]
+    ran_kinds = [
+        (kind, outcome) for nodeid, outcome in _OUTCOMES.items() for kind in _KINDS[nodeid]
+    ]
+    injected = {kind for kind, outcome in ran_kinds if outcome != "skipped"}
+    failed_kinds = {kind for kind, outcome in ran_kinds if outcome in ("failed", "errored")}
+    summary: dict[str, Any] = {
+        "fault tests run": len(ran),
+        "fault tests survived": outcomes.count("survived"),
+        "fault tests failed": outcomes.count("failed"),
+        "fault tests errored": outcomes.count("errored"),
+        "fault tests skipped": outcomes.count("skipped"),
+        "fault kinds injected": len(injected),
+        "fault kinds survived": len(injected - failed_kinds),
+        **TALLY,
+    }
+    if "load messages sent" in TALLY:
+        summary["load replies lost"] = TALLY["load messages sent"] - TALLY["load replies received"]
+    return dict(sorted(summary.items()))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _OUTCOMES or TALLY:
+        terminalreporter.write_line("faults summary: " + json.dumps(faults_summary()))
