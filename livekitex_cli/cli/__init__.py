@@ -12,6 +12,7 @@ from livekitex_cli.cli import (
     connect_cmd,
     console_cmd,
     dev_cmd,
+    dispatch_cmd,
     start_cmd,
     token_cmd,
     tools_cmd,
@@ -28,6 +29,7 @@ app = typer.Typer(
     rich_markup_mode=None,  # plain help renders in a third of the time
 )
 app.add_typer(tools_cmd.app, name="tools")
+app.add_typer(dispatch_cmd.app, name="dispatch")
 app.command("validate")(validate_cmd.validate)
 app.command("console")(console_cmd.console_command)
 app.command("start")(start_cmd.start_command)
