@@ -67,7 +67,6 @@ class Playground:
         self.worker_port = worker_port  # the current worker's health port (None: none yet)
         self._runner: web.AppRunner | None = None
         self._client: ClientSession | None = None
-        self._baselines: dict[str, tuple[int | None, int]] = {}  # room -> (worker, failed jobs)
 
     @property
     def url(self) -> str:
@@ -159,8 +158,6 @@ class Playground:
             session = self.new_session(name)
         except LkxError as exc:
             return _problem(400 if isinstance(exc, ValidationError) else 500, str(exc))
-        state = await self._worker_state()
-        self._baselines[session["room"]] = (state.port, state.failed_jobs)
         log.info("playground session", extra={"room": session["room"], "agent": name})
         return web.json_response(session)
 
@@ -185,10 +182,8 @@ class Playground:
     async def _status(self, request: web.Request) -> web.Response:
         room = request.query.get("room", "")
         agent = request.query.get("agent", "")
-        down = await self._server_problem()
-        state = await self._worker_state()
-        port, before = self._baselines.get(room, (state.port, state.failed_jobs))
-        failed_since = state.failed_jobs - (before if port == state.port else 0)
+        down, state = await asyncio.gather(self._server_problem(), self._worker_state())
+        job = state.job(agent, room)
         return web.json_response(
             {
                 "server": {"ok": not down, "error": down},
@@ -198,8 +193,8 @@ class Playground:
                     "serving": agent in state.agents,
                 },
                 "job": {
-                    "active": room in state.rooms.get(agent, set()),
-                    "failed_since_join": max(0, failed_since),
+                    "state": job.state if job else "none",
+                    "error": job.error if job else "",
                 },
             }
         )

@@ -1,5 +1,6 @@
 """What the dev worker is doing, from its own ``/worker`` endpoint: registered or not, which
-agents, which rooms have a job, how many jobs failed. Lets the page say why no agent came."""
+agents, and the job of each room (failed jobs stay listed with their reason). Lets the page say
+why no agent came."""
 
 from __future__ import annotations
 
@@ -9,13 +10,21 @@ from typing import Any
 from aiohttp import ClientError, ClientSession
 
 
+@dataclass(frozen=True)
+class JobState:
+    state: str  # reserved, running or failed
+    error: str = ""
+
+
 @dataclass
 class WorkerState:
     port: int | None = None  # the worker's health port; None: no worker is running
     ready: bool = False
     agents: set[str] = field(default_factory=set)  # registered with the server
-    rooms: dict[str, set[str]] = field(default_factory=dict)  # agent -> rooms with a job
-    failed_jobs: int = 0
+    jobs: dict[tuple[str, str], JobState] = field(default_factory=dict)  # (agent, room) -> job
+
+    def job(self, agent: str, room: str) -> JobState | None:
+        return self.jobs.get((agent, room))
 
 
 async def read_worker_state(client: ClientSession, port: int | None) -> WorkerState:
@@ -32,9 +41,11 @@ async def read_worker_state(client: ClientSession, port: int | None) -> WorkerSt
         port=port,
         ready=bool(data.get("registered")) and not data.get("draining"),
         agents={str(a.get("name")) for a in agents if a.get("registered")},
-        rooms={
-            str(a.get("name")): {str(job.get("room")) for job in a.get("jobs") or []}
+        jobs={
+            (str(a.get("name")), str(job.get("room"))): JobState(
+                str(job.get("state")), str(job.get("error") or "")
+            )
             for a in agents
+            for job in a.get("jobs") or []
         },
-        failed_jobs=int((data.get("jobs_total") or {}).get("failed", 0)),
     )

@@ -1,0 +1,111 @@
+"""``lkx dev`` with its playground as a real subprocess, and Debian's chromium driving the page
+through Node (tests/browser, installed by scripts/install-browser-tests.sh)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DRIVER = ROOT / "tests" / "browser" / "playground.mjs"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def browser_missing() -> str:
+    """Why the browser tests cannot run here, or ``""``."""
+    if not Path(CHROMIUM).exists():
+        return "chromium is not installed (scripts/install-browser-tests.sh)"
+    if shutil.which("node") is None:
+        return "node is not installed (scripts/install-browser-tests.sh)"
+    if not (DRIVER.parent / "node_modules" / "puppeteer-core").is_dir():
+        return "tests/browser has no node_modules (scripts/install-browser-tests.sh)"
+    return ""
+
+
+needs_browser = pytest.mark.skipif(bool(browser_missing()), reason=browser_missing() or "-")
+
+
+class DevProcess:
+    """``python -m livekitex_cli dev ...`` with its output in a file."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path, cwd: Path) -> None:
+        self.log = log
+        with log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "livekitex_cli", "dev", *args],
+                env=env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, start_new_session=True,
+            )  # fmt: skip
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_for(self, text: str, timeout: float = 40.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in (out := self.output()):
+                return out
+            if self.process.poll() is not None:
+                raise AssertionError(f"lkx dev exited ({self.process.returncode}): {out[-3000:]}")
+            time.sleep(0.05)
+        raise AssertionError(
+            f"no {text!r} from lkx dev within {timeout} s: {self.output()[-3000:]}"
+        )
+
+    def playground_url(self) -> str:
+        out = self.wait_for("playground at ")
+        return out.split("playground at ", 1)[1].split()[0]
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGINT)  # Ctrl-C, as in a terminal
+        try:
+            return self.process.wait(40)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            return self.process.wait(10)
+
+
+@pytest.fixture
+def start_dev(tmp_path: Path) -> Iterator[Any]:
+    runs: list[DevProcess] = []
+
+    def start(folder: Path, *args: str, env: dict[str, str]) -> DevProcess:
+        run = DevProcess(
+            [str(folder), "--playground-port", "0", *args],
+            env,
+            tmp_path / f"dev{len(runs)}.log",
+            folder,
+        )
+        runs.append(run)
+        return run
+
+    yield start
+    for run in runs:
+        run.stop()
+
+
+def drive(config: dict[str, Any], tmp_path: Path, timeout: float = 120.0) -> dict[str, Any]:
+    """Run the Node driver with ``config`` (a fresh browser profile each time); its JSON."""
+    profile = tempfile.mkdtemp(prefix="chromium-", dir=tmp_path)
+    path = tmp_path / f"drive-{config['scenario']}.json"
+    path.write_text(json.dumps({"chromium": CHROMIUM, "profile": profile, **config}))
+    done = subprocess.run(
+        ["node", str(DRIVER), str(path)], capture_output=True, text=True, timeout=timeout, cwd=ROOT
+    )
+    lines = done.stdout.strip().splitlines()
+    assert done.returncode == 0 and lines, (
+        f"driver failed ({done.returncode}): {done.stderr[-3000:]}"
+    )
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result

@@ -1,0 +1,139 @@
+"""The playground in a real browser (Debian's chromium, a fake microphone playing real speech)
+against ``lkx dev``, its local LiveKit server and a worker on the scripted OpenAI server."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from livekitex_cli.providers.audio import write_wav
+from livekitex_cli.testing import ScriptedOpenAI
+from tests.livekit_server import free_port, needs_server
+from tests.playground.conftest import drive, needs_browser
+from tests.speech import needs_espeak, silence_chunk, speech_chunk
+
+pytestmark = [needs_server, needs_browser, pytest.mark.livekit]
+faster_whisper = pytest.importorskip("faster_whisper", reason="the local extra (whisper) is needed")
+VOICE = """\
+name: playground-voice
+instructions: Be brief.
+greeting: Hello from the playground.
+llm: {provider: openai, model: scripted}
+stt: {provider: local}
+tts: {provider: openai}
+vad: {provider: energy, threshold_db: -35}
+min_endpointing_delay: 0.4
+"""
+BROKEN = """\
+name: playground-broken
+instructions: Be brief.
+llm: {provider: openai, model: scripted}
+stt: {provider: openai}
+tts: {provider: openai}
+vad: {provider: local, model_path: MODEL}
+"""
+QUESTION = "What is the weather in Paris?"
+
+
+def agents(tmp_path: Path) -> Path:
+    folder = tmp_path / "agents"
+    folder.mkdir()
+    (folder / "voice.yaml").write_text(VOICE)
+    garbage = tmp_path / "garbage.onnx"  # a file, so preflight passes; no model, so the job fails
+    garbage.write_bytes(b"not an onnx model")
+    (folder / "broken.yaml").write_text(BROKEN.replace("MODEL", str(garbage)))
+    return folder
+
+
+def dev_env(openai: ScriptedOpenAI, **extra: str) -> dict[str, str]:
+    env = {**os.environ, "OPENAI_BASE_URL": openai.base_url, **extra}
+    for name in ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET", "OPENAI_API_KEY"):
+        if name not in extra:
+            env.pop(name, None)
+    return env
+
+
+@needs_espeak
+def test_a_spoken_and_typed_conversation_in_the_browser(
+    start_dev, threaded_openai: ScriptedOpenAI, tmp_path: Path
+) -> None:
+    wav = tmp_path / "question.wav"
+    # the microphone opens once the agent is ready; the question starts after 1.5 s of quiet
+    speech = [
+        silence_chunk(1.5, 48_000),
+        speech_chunk(QUESTION, 48_000),
+        silence_chunk(2.0, 48_000),
+    ]
+    write_wav(str(wav), speech, sample_rate=48_000)
+    dev = start_dev(agents(tmp_path), env=dev_env(threaded_openai))
+    url = dev.playground_url()
+    dev.wait_for("worker ready in")
+    shot = tmp_path / "playground.png"
+    result = drive(
+        {
+            "scenario": "conversation",
+            "url": url,
+            "wav": str(wav),
+            "agent": "playground-voice",
+            "expectUser": "weather in paris",
+            "expectAgent": "You said: What is the weather in Paris?",
+            "message": "hello from the keyboard",
+            "expectReply": "You said: hello from the keyboard",
+            "screenshot": str(shot),
+        },
+        tmp_path,
+    )
+    assert "error" not in result, (result, dev.output()[-3000:])
+    texts = [(line["speaker"], line["kind"], line["text"]) for line in result["lines"]]
+    assert ("agent", "speech", "Hello from the playground.") in texts  # the greeting, spoken
+    assert ("user", "chat", "hello from the keyboard") in texts
+    # the typed answer is shown once, although lkx sends it as chat and as transcription
+    assert sum("hello from the keyboard" in t and s == "agent" for s, _, t in texts) == 1
+    assert result["agentPeak"] > 0.01  # the agent's track, measured by an AnalyserNode
+    assert {"listening", "thinking", "speaking"} <= set(result["agentStates"])
+    assert result["muted"] is True and result["phase"] == "left"
+    assert result["problems"] == []
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if target := os.environ.get("LKX_PLAYGROUND_SCREENSHOT"):
+        shutil.copyfile(shot, target)  # scripts/playground-screenshot.sh keeps it under docs/
+    print("playground timings (ms after the click):", result["timings"], result["steps"])
+    print("timeline:", result["timeline"])
+    print("streams:", json.dumps(result["streams"], indent=1))
+
+
+def test_the_page_says_when_the_agent_fails(
+    start_dev, threaded_openai: ScriptedOpenAI, tmp_path: Path
+) -> None:
+    dev = start_dev(agents(tmp_path), env=dev_env(threaded_openai))
+    url = dev.playground_url()
+    dev.wait_for("worker ready in")
+    result = drive(
+        {"scenario": "failure", "url": url, "wav": "/dev/null", "agent": "playground-broken"},
+        tmp_path,
+    )
+    assert "error" not in result, result
+    assert result["phase"] == "failed"
+    assert "The agent 'playground-broken' failed to start in this room: " in result["notice"]
+    assert "garbage.onnx" in result["notice"]  # the worker's reason, from its /worker endpoint
+
+
+def test_the_page_says_when_the_server_is_down(
+    start_dev, threaded_openai: ScriptedOpenAI, tmp_path: Path
+) -> None:
+    dead = f"ws://127.0.0.1:{free_port()}"
+    secret = "a-secret-long-enough-for-hs256-0123456789abcdef"
+    env = dev_env(
+        threaded_openai, LIVEKIT_URL=dead, LIVEKIT_API_KEY="key", LIVEKIT_API_SECRET=secret
+    )
+    dev = start_dev(agents(tmp_path), env=env)
+    url = dev.playground_url()
+    result = drive(
+        {"scenario": "failure", "url": url, "wav": "/dev/null", "agent": "playground-voice"},
+        tmp_path,
+    )
+    assert "error" not in result, result
+    assert f"the LiveKit server at {dead} is not reachable" in result["notice"]
