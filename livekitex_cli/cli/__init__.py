@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated
+from typing import Annotated, Any, NoReturn
 
 import typer
+from typer.core import TyperGroup
 
 from livekitex_cli.cli import (
     connect_cmd,
@@ -20,8 +21,23 @@ from livekitex_cli.cli import (
 )
 from livekitex_cli.errors import ExitCode
 
+
+class LkxGroup(TyperGroup):
+    """Typer's group, with the exit code of our table for a bad option value: 1 (invalid
+    input), where Click says 2; a missing or unknown option or command stays 2 (usage)."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except typer.BadParameter as exc:
+            if type(exc) is typer.BadParameter:  # not its MissingParameter subclass
+                exc.exit_code = int(ExitCode.INVALID_INPUT)
+            raise
+
+
 app = typer.Typer(
     name="lkx",
+    cls=LkxGroup,
     help="Run LiveKit voice and text AI agents defined in YAML.",
     no_args_is_help=True,
     add_completion=False,
@@ -66,16 +82,20 @@ def root(
 
 
 def main() -> None:
-    """The console script: Typer's exit codes, 130 on Ctrl-C, and never a traceback.
+    """The console script: the exit-code table, 130 on Ctrl-C, and never a traceback.
 
     An exception that escapes a command is a bug in lkx: it is reported on one line (set
     ``LKX_DEBUG=1`` for the traceback) with exit code 70.
     """
     try:
-        app()
-    except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
-        sys.exit(int(ExitCode.INTERRUPTED))
+        code = app(standalone_mode=False)  # Click's standalone mode turns Ctrl-C into exit 1
+    except (KeyboardInterrupt, typer.Abort):
+        _interrupted()
+    except typer.TyperException as exc:  # Click's usage and parameter errors
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show()
+        sys.exit(int(getattr(exc, "exit_code", ExitCode.USAGE)))
     except Exception as exc:
         if os.environ.get("LKX_DEBUG"):
             raise
@@ -84,3 +104,15 @@ def main() -> None:
             f"error: internal error: {type(exc).__name__}: {first} (LKX_DEBUG=1 shows more)\n"
         )
         sys.exit(int(ExitCode.INTERNAL))
+    if code == ExitCode.INTERRUPTED:  # Typer turns Ctrl-C into Exit(130)
+        _interrupted()
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _interrupted() -> NoReturn:
+    # every ``finally`` has run on the way here; leave without the interpreter's shutdown,
+    # which would wait for (or crash on) a thread still blocked reading the terminal
+    sys.stderr.write("interrupted\n")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(int(ExitCode.INTERRUPTED))

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from livekitex_cli.cli.logs import LogFormat, setup_logging
+from livekitex_cli.cli.logs import LogFormat, LogLevel, LogLevelOption, setup_logging
 from livekitex_cli.cli.output import err_console, fail
 from livekitex_cli.cli.start_cmd import KeyOption, SecretOption, UrlOption
 from livekitex_cli.errors import LkxError, ValidationError
@@ -21,7 +21,7 @@ def connect_command(
     url: UrlOption = None,
     api_key: KeyOption = None,
     api_secret: SecretOption = None,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    log_level: LogLevelOption = LogLevel.info,
 ) -> None:
     """Join ROOM as the agent and talk to whoever is there, until the room closes or Ctrl-C."""
     setup_logging(log_level, LogFormat.auto)

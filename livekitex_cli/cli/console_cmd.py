@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from livekitex_cli.cli.logs import LogFormat, setup_logging
+from livekitex_cli.cli.logs import LogFormat, LogLevel, LogLevelOption, setup_logging
 from livekitex_cli.cli.output import console, err_console, fail
 from livekitex_cli.errors import LkxError
 
@@ -25,7 +27,7 @@ def console_command(
         list[str] | None,
         typer.Option("--message", "-m", help="Send this text and exit (repeatable)."),
     ] = None,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "warning",
+    log_level: LogLevelOption = LogLevel.warning,
 ) -> None:
     """Chat with an agent: typed text in, streamed reply out, tool calls shown."""
     from livekitex_cli.agent import Agent
@@ -126,7 +128,7 @@ async def _interactive(session: Any) -> None:
     console.print("[dim]Type a message; Ctrl-D or 'exit' to quit.[/]")
     while True:
         try:
-            text = await asyncio.to_thread(input, "you> ")
+            text = await _read_line("you> ")
         except EOFError:
             console.print()
             return
@@ -135,3 +137,25 @@ async def _interactive(session: Any) -> None:
         if text.strip():
             await session.process_text(text)
             await session.wait_idle(300)
+
+
+async def _read_line(prompt: str) -> str:
+    """``input()`` off the loop in a daemon thread: on Ctrl-C the loop ends at once, where a
+    thread of the default executor would keep ``asyncio.run`` waiting for the next line."""
+    loop = asyncio.get_running_loop()
+    line: asyncio.Future[str] = loop.create_future()
+
+    def settle(text: str | None, error: BaseException | None) -> None:
+        if not line.done():
+            line.set_exception(error) if error is not None else line.set_result(text or "")
+
+    def read() -> None:
+        try:
+            text, error = input(prompt), None
+        except BaseException as exc:  # noqa: BLE001 - EOFError and friends go to the awaiter
+            text, error = None, exc
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
+            loop.call_soon_threadsafe(settle, text, error)
+
+    threading.Thread(target=read, name="lkx-console-input", daemon=True).start()
+    return await line

@@ -7,9 +7,21 @@ import logging
 import sys
 import time
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
+
+import typer
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+class LogLevel(StrEnum):
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+
+
+LogLevelOption = Annotated[LogLevel, typer.Option(help="debug, info, warning or error.")]
 
 
 class LogFormat(StrEnum):

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from livekitex_cli.cli.logs import LogFormat, setup_logging
+from livekitex_cli.cli.logs import LogFormat, LogLevel, LogLevelOption, setup_logging
 from livekitex_cli.cli.output import err_console, fail
 from livekitex_cli.errors import LkxError
 
@@ -35,7 +35,7 @@ def start_command(
         float | None, typer.Option(help="Seconds jobs get on SIGTERM.")
     ] = None,
     health_port: Annotated[int | None, typer.Option(help="Health/metrics port (0 = any).")] = None,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    log_level: LogLevelOption = LogLevel.info,
     log_format: Annotated[
         LogFormat, typer.Option(help="auto, rich, json or plain.")
     ] = LogFormat.auto,

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from livekitex_cli.errors import ResourceError
+
 if TYPE_CHECKING:
     from livekitex_cli.worker.worker import Worker
 
@@ -36,7 +38,15 @@ class HealthServer:
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            await self.aclose()
+            reason = (
+                f"health port {self.host}:{self.port} cannot be used ({exc.strerror or exc}): "
+                "choose another with --health-port or worker.health_check_port (0 = any free port)"
+            )
+            raise ResourceError("port", reason) from None
         sockets = getattr(site._server, "sockets", None) or []
         if sockets:
             self.port = int(sockets[0].getsockname()[1])
