@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import random
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,6 +41,49 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@contextlib.contextmanager
+def closed_port() -> Iterator[int]:
+    """A port where nothing listens and nothing can start to: bound, never listening, so a
+    connection is refused (unlike a fixed port such as 8081, which another process may hold)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
+
+
+UDP_RANGE = 100
+_UDP_BASES = range(10_000, 32_000, UDP_RANGE)  # below the kernel's ephemeral ports (32768-)
+_LOCKS = Path(tempfile.gettempdir()) / "lkx-test-udp-ranges"
+
+
+def claim_udp_range() -> tuple[int, int]:
+    """A UDP port range for one server: free now, and claimed (an flock held for as long as the
+    returned descriptor is open) against every other test server on this machine, since the
+    server binds its UDP ports only when participants connect. Returns (base, lock fd)."""
+    _LOCKS.mkdir(exist_ok=True)
+    bases = list(_UDP_BASES)
+    random.shuffle(bases)
+    for base in bases:
+        fd = os.open(_LOCKS / f"{base}.lock", os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        if all(_udp_free(port) for port in range(base, base + UDP_RANGE)):
+            return base, fd
+        os.close(fd)
+    raise RuntimeError("no free UDP port range for livekit-server")
+
+
+def _udp_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 class PortTaken(RuntimeError):
     pass
 
@@ -48,19 +95,22 @@ class LiveKitServer:
         self.config = folder / "livekit.yaml"
         self.log = folder / "livekit.log"
         self.process: subprocess.Popen[bytes] | None = None
+        self._udp_lock: int | None = None
         self._choose_ports()
 
     def _choose_ports(self) -> None:
         self.port = free_port()
         self.tcp_port = free_port()
-        base = random.randrange(40_000, 59_000, 100)
+        self._release_udp()
+        base, self._udp_lock = claim_udp_range()
+        self.udp_ports = range(base, base + UDP_RANGE)
         self.config.write_text(
             f"port: {self.port}\n"
             'bind_addresses: ["127.0.0.1"]\n'
             "rtc:\n"
             f"  tcp_port: {self.tcp_port}\n"
             f"  port_range_start: {base}\n"
-            f"  port_range_end: {base + 99}\n"
+            f"  port_range_end: {base + UDP_RANGE - 1}\n"
             "  use_external_ip: false\n"
             "  node_ip: 127.0.0.1\n"
             f"keys:\n  {KEY}: {SECRET}\n"
@@ -111,6 +161,16 @@ class LiveKitServer:
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError("livekit-server did not start in time")
+
+    def _release_udp(self) -> None:
+        if self._udp_lock is not None:
+            os.close(self._udp_lock)
+            self._udp_lock = None
+
+    def close(self) -> None:
+        """Stop for good and give the UDP range back (``stop`` keeps it for a restart)."""
+        self.stop()
+        self._release_udp()
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

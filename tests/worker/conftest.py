@@ -32,11 +32,13 @@ def livekit_server(tmp_path: Path) -> Iterator[LiveKitServer]:
     server = LiveKitServer(tmp_path)
     server.start()
     yield server
-    server.stop()
+    server.close()
 
 
 class WorkerProcess:
-    """``python -m livekitex_cli start ...`` with its stderr in a file."""
+    """``python -m livekitex_cli start ...`` with its stderr in a file. In async tests use the
+    async forms (``until``, ``get``, ``exited``): the blocking ones would stall the test's loop,
+    and with it every room of the test participants."""
 
     def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
         self.log = log
@@ -60,6 +62,32 @@ class WorkerProcess:
                 raise AssertionError(f"worker exited ({self.process.returncode}): {self.output()}")
             time.sleep(0.05)
         raise AssertionError(f"no {text!r} in worker output within {timeout} s: {self.output()}")
+
+    async def until(self, text: str, timeout: float = 30.0, *, count: int = 1) -> None:
+        """``wait_for`` without blocking the loop."""
+        async with asyncio.timeout(timeout):
+            while self.output().count(text) < count:
+                if self.process.poll() is not None:
+                    raise AssertionError(
+                        f"worker exited ({self.process.returncode}): {self.output()}"
+                    )
+                await asyncio.sleep(0.05)
+
+    async def get(self, path: str) -> tuple[int, Any]:
+        """``health`` without blocking the loop."""
+        return await asyncio.to_thread(self.health, path)
+
+    async def exited(self, timeout: float = 30.0) -> int:
+        """``wait`` without blocking the loop."""
+        return await asyncio.to_thread(self.process.wait, timeout)
+
+    def jobs_started(self) -> list[str]:
+        """The rooms of every job this worker started, from its JSON log."""
+        rooms = []
+        for line in self.output().splitlines():
+            if '"msg": "job started"' in line:
+                rooms.append(str(json.loads(line).get("room", "")))
+        return rooms
 
     def health(self, path: str) -> tuple[int, Any]:
         url = f"http://127.0.0.1:{self.health_port}{path}"

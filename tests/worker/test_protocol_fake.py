@@ -21,7 +21,7 @@ from livekitex_cli.worker.health import HealthServer
 from livekitex_cli.worker.jobs import JoinPolicy
 from livekitex_cli.worker.protocol import AgentConnection, Availability
 from tests import livekit_server as real
-from tests.livekit_server import LiveKitServer, needs_server
+from tests.livekit_server import LiveKitServer, closed_port, needs_server
 
 KEY, SECRET = "fake-key", "fake-secret-that-is-long-enough-for-hs256-0123"
 
@@ -213,14 +213,16 @@ async def test_availability_accept_reject_and_capacity(
     assert worker.rejected["agent name mismatch"] == 1 and worker.rejected["at capacity"] == 1
 
 
+@pytest.mark.fault("room join refused")
 async def test_failed_job_is_reported_and_contained(
     fake: FakeAgentServer, worker: Worker, caplog: pytest.LogCaptureFixture
 ) -> None:
     worker.join_policy = QUICK
     await fake.send(availability("J1"))
     await fake.wait_for("availability")
-    await fake.send(assignment("J1", "ws://127.0.0.1:9"))  # nothing listens there
-    updates = await fake.wait_for("update_job", 2, timeout=30)
+    with closed_port() as port:  # nothing listens there
+        await fake.send(assignment("J1", f"ws://127.0.0.1:{port}"))
+        updates = await fake.wait_for("update_job", 2, timeout=30)
     assert [(u.job_id, u.status) for u in updates] == [
         ("J1", proto.JS_RUNNING),
         ("J1", proto.JS_FAILED),
@@ -243,6 +245,7 @@ async def test_failed_job_is_reported_and_contained(
     assert answers[1].available
 
 
+@pytest.mark.fault("room join hangs")
 async def test_join_that_hangs_is_retried_then_given_up(
     fake: FakeAgentServer, worker: Worker
 ) -> None:
@@ -267,6 +270,7 @@ async def test_join_that_hangs_is_retried_then_given_up(
 
 @needs_server
 @pytest.mark.livekit
+@pytest.mark.fault("LiveKit server not accepting when a job joins")
 async def test_join_is_retried_until_the_server_accepts(
     fake: FakeAgentServer, worker: Worker, tmp_path: Path
 ) -> None:
@@ -299,11 +303,12 @@ async def test_join_is_retried_until_the_server_accepts(
         assert updates[1].status == proto.JS_SUCCESS and worker.outcomes == {"terminated": 1}
     finally:
         await client.aclose()
-        await asyncio.to_thread(server.stop)
+        await asyncio.to_thread(server.close)
 
 
 @needs_server
 @pytest.mark.livekit
+@pytest.mark.fault("refused room join token")
 async def test_refused_join_token_is_not_retried(
     fake: FakeAgentServer, worker: Worker, livekit_server: LiveKitServer
 ) -> None:
@@ -318,6 +323,7 @@ async def test_refused_join_token_is_not_retried(
     assert bad not in updates[1].error and bad.split(".")[1] not in updates[1].error
 
 
+@pytest.mark.fault("job terminated while joining")
 async def test_termination_ends_the_job(fake: FakeAgentServer, worker: Worker) -> None:
     hang, port, writers = await hanging_server()
     try:
@@ -364,6 +370,7 @@ def connection(fake: FakeAgentServer, **extra: Any) -> AgentConnection:
     return AgentConnection(options=options(fake.url), handler=NullHandler(), version="t", **extra)
 
 
+@pytest.mark.fault("refused worker credentials")
 async def test_refused_token_is_an_auth_error(fake: FakeAgentServer) -> None:
     fake.mode = "refuse"
     with pytest.raises(AuthError, match="HTTP 401"):
@@ -371,6 +378,7 @@ async def test_refused_token_is_an_auth_error(fake: FakeAgentServer) -> None:
     assert len(fake.tokens) == 1  # refused credentials are not retried
 
 
+@pytest.mark.fault("agent server accepts and never answers")
 async def test_silent_server_gives_connect_error(fake: FakeAgentServer) -> None:
     fake.mode = "silent"
     conn = connection(fake, connect_attempts=2, register_timeout=0.3, max_backoff=0.2)
@@ -379,6 +387,7 @@ async def test_silent_server_gives_connect_error(fake: FakeAgentServer) -> None:
     assert len(fake.of("register")) == 2
 
 
+@pytest.mark.fault("worker socket dropped")
 async def test_dropped_socket_reconnects(fake: FakeAgentServer) -> None:
     fake.mode = "drop"
     conn = connection(fake, max_backoff=0.2)
