@@ -14,6 +14,7 @@ from livekitex_cli.cli import (
     console_cmd,
     dev_cmd,
     dispatch_cmd,
+    schema_cmd,
     start_cmd,
     token_cmd,
     tools_cmd,
@@ -52,6 +53,7 @@ app.command("start")(start_cmd.start_command)
 app.command("dev")(dev_cmd.dev_command)
 app.command("connect")(connect_cmd.connect_command)
 app.command("token")(token_cmd.token_command)
+app.command("schema")(schema_cmd.schema_command)
 
 
 def package_version() -> str:

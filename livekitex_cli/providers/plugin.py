@@ -73,6 +73,9 @@ class ProviderRegistry:
     def names(self) -> list[str]:
         return sorted(self._plugins)
 
+    def plugin(self, name: str) -> ProviderPlugin:
+        return self._plugins[name]
+
     def discover(self, group: str = ENTRY_POINT_GROUP) -> None:
         for ep in entry_points(group=group):
             try:
