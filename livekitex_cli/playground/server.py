@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiohttp import ClientError, ClientSession, ClientTimeout, web
+from aiohttp import ClientConnectorError, ClientError, ClientSession, ClientTimeout, web
 
 from livekitex_cli.errors import LkxError, ResourceError, ValidationError
 from livekitex_cli.log import get_logger
@@ -207,7 +207,12 @@ class Playground:
                 if answer.status < 500:
                     return ""
                 reason = f"HTTP {answer.status}"
-        except (ClientError, TimeoutError, OSError) as exc:
+        except ClientConnectorError as exc:
+            refused = isinstance(exc.os_error, ConnectionRefusedError)
+            reason = "connection refused" if refused else exc.strerror or "cannot connect"
+        except TimeoutError:
+            reason = "no answer in time"
+        except (ClientError, OSError) as exc:
             reason = str(exc) or type(exc).__name__
         return f"the LiveKit server at {self.livekit.url} is not reachable ({reason})"
 
