@@ -19,6 +19,8 @@ from livekitex_cli.worker.event_routing import (
 )
 from tests.livekit_server import needs_server
 
+END = 10_000  # an even id, after every other
+
 
 def room_event(handle: int) -> ffi_pb2.FfiEvent:
     event = ffi_pb2.FfiEvent()
@@ -34,10 +36,12 @@ def callback(async_id: int) -> ffi_pb2.FfiEvent:
 
 
 def put_from_thread(queue: _BatchedQueue, events: list[Any]) -> None:
-    """Events arrive on livekit's native thread, never on the loop's."""
+    """Events arrive on livekit's native thread, never on the loop's. The loop's thread waits
+    here, so every event is put before the loop can run again: a burst, as under load."""
     thread = threading.Thread(target=lambda: [queue.put(event) for event in events])
     thread.start()
     thread.join(5)
+    assert not thread.is_alive()
 
 
 async def drain(queue: Any, count: int) -> list[Any]:
@@ -56,10 +60,12 @@ async def test_batched_queue_keeps_order_and_filters_on_the_loop() -> None:
     queue.unsubscribe(gone)
     events = [callback(index) for index in range(200)]
     put_from_thread(queue, events)
-    assert [e.send_text.async_id for e in await drain(everything, 200)] == list(range(200))
-    assert [e.send_text.async_id for e in await drain(only_even, 100)] == list(range(0, 200, 2))
-    assert len(await drain(broken, 200)) == 200
-    await asyncio.sleep(0.05)
+    put_from_thread(queue, [callback(END)])  # the last event: nothing may come after it
+    assert [e.send_text.async_id for e in await drain(everything, 201)] == [*range(200), END]
+    assert [e.send_text.async_id for e in await drain(only_even, 101)] == [*range(0, 200, 2), END]
+    assert len(await drain(broken, 201)) == 201
+    # the end marker reached every subscriber in the same fan-out on the loop, so anything
+    # meant for the unsubscribed queue would be there by now
     assert gone.empty() and only_even.empty() and everything.empty()
 
 
@@ -81,9 +87,10 @@ async def test_batched_queue_wakes_the_loop_once_per_batch() -> None:
     finally:
         del loop.call_soon_threadsafe
     for subscriber in subscribers:
-        assert len(await drain(subscriber, 100)) == 100
-    # upstream wakes the loop 50 x 100 times; batched it is at most once per event
-    assert 1 <= wakeups <= 100
+        assert [e.send_text.async_id for e in await drain(subscriber, 100)] == list(range(100))
+    # upstream wakes the loop 50 x 100 times, once per subscriber and event; the burst came
+    # while the loop was busy, so batched it is one wake-up for all 100 events
+    assert wakeups == 1
 
 
 def test_a_closed_loop_does_not_break_delivery_to_others() -> None:
@@ -119,8 +126,15 @@ async def test_routing_is_in_place_with_the_installed_livekit(join: Any) -> None
     assert filters["routing-a"](callback(7))  # request callbacks still reach every room
     # and the rooms still work: chat reaches the users of its own room, and only them
     neighbour = await join("routing-b", None, identity="b2")
+    fellow = await join("routing-a", None, identity="a2")
     await first.say("from room a")
+    assert await fellow.next_chat(timeout=10) == "from room a"
     await second.say("from room b")
     assert await neighbour.next_chat(timeout=10) == "from room b"
-    await asyncio.sleep(0.5)
+    # last words in each room: had "from room a" crossed into room b (or "from room b" into
+    # room a), it would have been queued before these, which were sent after it arrived
+    await second.say("end of b")
+    await fellow.say("end of a")
+    assert await neighbour.next_chat(timeout=10) == "end of b"
+    assert await first.next_chat(timeout=10) == "end of a"
     assert neighbour.chat.empty() and first.chat.empty()
