@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,6 +82,12 @@ class AgentSession:
         self.stats = SessionMetrics()
         self.state: AgentState = "initializing"
         providers = build_providers(agent, llm=llm, stt=stt, tts=tts, vad=vad, speak=speak)
+        if providers.vad is None and providers.stt is not None:
+            # hearing needs no voice: an agent with STT and no TTS still listens (with the VAD
+            # its YAML names, or the default one), and answers in text
+            providers = build_providers(
+                agent, llm=providers.llm, stt=providers.stt, tts=providers.tts, speak=speak
+            )
         self.llm, self.stt, self.tts, self.vad = (
             providers.llm, providers.stt, providers.tts, providers.vad,
         )  # fmt: skip
@@ -100,6 +106,11 @@ class AgentSession:
         self._idle.set()
         self._closed = False
         self._started = False
+
+    @property
+    def closed(self) -> bool:
+        """True from the moment ``aclose`` begins: inputs are refused from then on."""
+        return self._closed
 
     def __repr__(self) -> str:
         return f"<AgentSession {self.session_id} agent={self.agent.name!r} state={self.state}>"
@@ -166,7 +177,7 @@ class AgentSession:
         if not isinstance(pcm16, bytes | bytearray | memoryview):
             raise ValidationError("pcm16", f"must be bytes, not {type(pcm16).__name__}")
         if self._detector is None:
-            raise ValidationError("audio", f"agent '{self.agent.name}' is text-only (no stt/tts)")
+            raise ValidationError("audio", f"agent '{self.agent.name}' is text-only (no stt)")
         mono = to_mono(bytes(pcm16), channels, self._carry)
         if mono.size == 0:
             return
@@ -224,8 +235,14 @@ class AgentSession:
         return self.stats.snapshot()
 
     def events(self) -> AsyncIterator[SessionEvent]:
-        """Every event from now on, until the session closes."""
+        """Every event from this call on, until the session closes (events emitted before the
+        first ``async for`` step are kept)."""
         return self.bus.subscribe()
+
+    def on(self, event_type: str, callback: Callable[[Any], Any]) -> Callable[[], None]:
+        """Add a listener for ``event_type`` (``"*"``: every event) beside any others;
+        returns a function that removes it."""
+        return self.bus.on(event_type, callback)
 
     def emit(self, event: SessionEvent) -> None:
         self.bus.emit(event)

@@ -118,7 +118,7 @@ async def run_job(
     )
     job.session = session
     if on_turn is not None:
-        session.callbacks["metrics"] = lambda event: on_turn(event.metrics)
+        session.on("metrics", lambda event: on_turn(event.metrics))
     io: RoomIO | None = None
     try:
         linked = assignment.job.participant.identity or None

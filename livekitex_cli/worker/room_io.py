@@ -1,10 +1,18 @@
 """A session in a LiveKit room: microphone in, agent voice out, ``lk.chat`` in and out,
-transcriptions on ``lk.transcription``, and the agent's state as ``lk.agent.state``."""
+transcriptions on ``lk.transcription``, and the agent's state as ``lk.agent.state``.
+
+What front ends read follows LiveKit's own agents: a transcription is a text stream sent under
+the identity of the participant it transcribes (the user's words under the user's identity),
+with ``lk.segment_id`` (one per speaker and turn), ``lk.transcribed_track_id`` (the track the
+words were heard on or spoken into) and ``lk.transcription_final``, ``"true"`` when the
+segment is complete (an agent's streamed reply says so when its stream closes).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -31,10 +39,12 @@ ATTR_FINAL = "lk.transcription_final"
 ATTR_SEGMENT = "lk.segment_id"
 ATTR_TRACK = "lk.transcribed_track_id"
 OUTPUT_RATE = 48_000
+FFI_DOUBLE_DROP = "Attempted to drop unknown FFI handle"
 
 
 class RoomAudioOutput:
-    """Agent audio into a published track; ``capture`` returns at real-time pace."""
+    """Agent audio into a published track. The source accepts up to a second of audio ahead
+    of playout: ``queued`` and ``wait_for_playout`` say where playout really is."""
 
     def __init__(self, source: rtc.AudioSource) -> None:
         self.source = source
@@ -46,6 +56,37 @@ class RoomAudioOutput:
 
     def clear(self) -> None:
         self.source.clear_queue()
+
+    @property
+    def queued(self) -> float:
+        return self.source.queued_duration
+
+    async def wait_for_playout(self) -> None:
+        await self.source.wait_for_playout()
+
+
+def segment_id(turn_id: str, speaker: str) -> str:
+    """The ``lk.segment_id`` of one speaker's words in one turn (front ends key on it, so the
+    user's question and the agent's answer must not share one)."""
+    return f"SG_{turn_id.removeprefix('turn_')}_{speaker}"
+
+
+class _NoDoubleDropWarnings(logging.Filter):
+    """livekit 1.2's native layer forgets a remote track's handle when the track is
+    unsubscribed (its participant left), and the Python track object drops the same handle
+    again when it is garbage-collected: one "Attempted to drop unknown FFI handle" warning
+    per track, at every end of a call, with nothing of ours holding the track (a bare
+    ``rtc.Room`` that never touches the track shows it too). The drop is harmless."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return FFI_DOUBLE_DROP not in record.getMessage()
+
+
+def quiet_double_drop_warnings() -> None:
+    """Silence that one message of the ``livekit`` logger (idempotent); others still show."""
+    library = logging.getLogger("livekit")
+    if not any(isinstance(f, _NoDoubleDropWarnings) for f in library.filters):
+        library.addFilter(_NoDoubleDropWarnings())
 
 
 class RoomIO:
@@ -68,6 +109,8 @@ class RoomIO:
         self._writer: Any = None
         self._writer_turn = ""
         self._mic_track_sid = ""
+        self._mic_identity = ""
+        self._voice_track_sid = ""
         self._outbox: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
         self._listening = False
         self._pumped: set[str] = set()
@@ -83,7 +126,7 @@ class RoomIO:
         room.on("participant_connected", self._on_participant)
         room.on("participant_disconnected", self._on_left)
         room.on("disconnected", lambda *_: self.ended.set())
-        self.session.callbacks["*"] = self._on_event
+        self.session.on("*", self._on_event)
         self._listening = True
 
     async def start(self, source: rtc.AudioSource | None) -> None:
@@ -96,7 +139,8 @@ class RoomIO:
         if source is not None:
             track = rtc.LocalAudioTrack.create_audio_track("agent-voice", source)
             options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
-            await room.local_participant.publish_track(track, options)
+            published = await room.local_participant.publish_track(track, options)
+            self._voice_track_sid = published.sid
         for participant in room.remote_participants.values():
             self._on_participant(participant)
             for publication in participant.track_publications.values():
@@ -131,9 +175,10 @@ class RoomIO:
         if self.linked_identity is None:
             self.linked_identity = participant.identity
         if self.session.vad is None or publication.sid in self._pumped:
-            return  # a text-only agent does not listen; a track is heard once
+            return  # an agent without STT does not listen; a track is heard once
         self._pumped.add(publication.sid)
         self._mic_track_sid = publication.sid
+        self._mic_identity = participant.identity
         log.info("listening to microphone", extra={"identity": participant.identity})
         self._spawn(self._pump_audio(track), "mic")
 
@@ -141,6 +186,8 @@ class RoomIO:
         stream = rtc.AudioStream.from_track(track=track, sample_rate=OUTPUT_RATE, num_channels=1)
         try:
             async for event in stream:
+                if self.session.closed:
+                    break  # the call is over: the session takes no more audio
                 frame = event.frame
                 await self.session.process_audio(
                     bytes(frame.data), sample_rate=frame.sample_rate, channels=frame.num_channels
@@ -150,12 +197,19 @@ class RoomIO:
 
     def _on_chat(self, reader: rtc.TextStreamReader, sender: str) -> None:
         if self.linked_identity is not None and sender != self.linked_identity:
+            reader.close()  # unread, it would stay subscribed to every native event
             return
         self._spawn(self._read_chat(reader), "chat")
 
     async def _read_chat(self, reader: rtc.TextStreamReader) -> None:
-        text = await reader.read_all()
+        try:
+            text = await reader.read_all()
+        except rtc.StreamError as exc:  # the sender left (or gave up) in the middle
+            log.debug("chat stream broken off", extra={"room": self.room.name, "error": str(exc)})
+            return
         log.debug("chat received", extra={"room": self.room.name, "chars": len(text)})
+        if self.session.closed:
+            return  # it arrived as the call ended (a last word before leaving)
         if text.strip():
             await self.session.process_text(text)
 
@@ -173,12 +227,7 @@ class RoomIO:
         elif isinstance(event, AgentReply):
             self._outbox.put_nowait(lambda: self._finish_reply(event))
         elif isinstance(event, UserTranscript):
-            attributes = {
-                ATTR_FINAL: "true",
-                ATTR_SEGMENT: event.turn_id,
-                ATTR_TRACK: self._mic_track_sid,
-            }
-            self._outbox.put_nowait(lambda: self._send(event.text, TOPIC_TRANSCRIPTION, attributes))
+            self._outbox.put_nowait(lambda: self._user_transcript(event))
 
     async def _send_loop(self) -> None:
         while True:
@@ -196,20 +245,40 @@ class RoomIO:
         with contextlib.suppress(Exception):
             await self.room.local_participant.set_attributes({ATTR_STATE: state})
 
+    async def _user_transcript(self, event: UserTranscript) -> None:
+        """The user's words, sent as the user: LiveKit's convention for a transcription."""
+        attributes = {
+            ATTR_FINAL: "true" if event.final else "false",
+            ATTR_SEGMENT: segment_id(event.turn_id, "user"),
+        }
+        if self._mic_track_sid:
+            attributes[ATTR_TRACK] = self._mic_track_sid
+        await self._send(
+            event.text, TOPIC_TRANSCRIPTION, attributes, sender=self._mic_identity or None
+        )
+
+    def _agent_attributes(self, turn_id: str, *, final: bool) -> dict[str, str]:
+        attributes = {ATTR_SEGMENT: segment_id(turn_id, "agent"), ATTR_FINAL: str(final).lower()}
+        if self._voice_track_sid:
+            attributes[ATTR_TRACK] = self._voice_track_sid
+        return attributes
+
     async def _stream_transcript(self, turn_id: str, text: str) -> None:
         if self._writer is None or self._writer_turn != turn_id:
             await self._close_writer()
             self._writer_turn = turn_id
             self._writer = await self.room.local_participant.stream_text(
-                topic=TOPIC_TRANSCRIPTION, attributes={ATTR_SEGMENT: turn_id, ATTR_FINAL: "false"}
+                topic=TOPIC_TRANSCRIPTION, attributes=self._agent_attributes(turn_id, final=False)
             )
         await self._writer.write(text)
 
     async def _close_writer(self) -> None:
+        """End the agent's segment; its closing attributes mark it final."""
         if self._writer is not None:
             writer, self._writer = self._writer, None
+            final = self._agent_attributes(self._writer_turn, final=True)
             with contextlib.suppress(Exception):
-                await writer.aclose()
+                await writer.aclose(attributes=final)
 
     async def _finish_reply(self, event: AgentReply) -> None:
         await self._close_writer()
@@ -217,9 +286,20 @@ class RoomIO:
         if event.text and (event.source == "text" or self.session.tts is None):
             await self._send(event.text, TOPIC_CHAT, {})
 
-    async def _send(self, text: str, topic: str, attributes: dict[str, str]) -> None:
+    async def _send(
+        self, text: str, topic: str, attributes: dict[str, str], *, sender: str | None = None
+    ) -> None:
+        """One whole text; ``sender`` sends it under another identity (a transcription)."""
+        local = self.room.local_participant
         try:
-            await self.room.local_participant.send_text(text, topic=topic, attributes=attributes)
+            if sender is None:
+                await local.send_text(text, topic=topic, attributes=attributes)
+            else:
+                writer = await local.stream_text(
+                    topic=topic, attributes=attributes, sender_identity=sender
+                )
+                await writer.write(text)
+                await writer.aclose()
             log.debug(
                 "text sent", extra={"room": self.room.name, "topic": topic, "chars": len(text)}
             )
@@ -234,7 +314,9 @@ class RoomIO:
     def _done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            log.warning("room task failed", exc_info=task.exception())
+            log.warning(
+                "room task failed", extra={"task": task.get_name()}, exc_info=task.exception()
+            )
 
     async def aclose(self) -> None:
         await self._close_writer()
@@ -261,6 +343,7 @@ async def connect_to_room(
 
     Returns the ``RoomIO``; wait on ``io.ended`` and then ``await io.close_room()``.
     """
+    quiet_double_drop_warnings()
     room = rtc.Room()
     source = rtc.AudioSource(OUTPUT_RATE, 1) if session.tts is not None else None
     if source is not None:
