@@ -106,6 +106,20 @@ class Agent:
             raise InvalidFileError(doc.path, problems)
         return cls(spec, tools=registry, providers=providers, source=doc.path, _options=options)
 
+    def copy(self) -> Agent:
+        """An independent agent with the same definition: what one changes with
+        ``update_instructions`` or ``add_tool`` leaves the other alone. Each job of a worker
+        runs on its own copy."""
+        twin = Agent(
+            self.spec,
+            tools=self.registry,
+            providers=self.providers,
+            source=self.source,
+            _options=dict(self.provider_options),
+        )
+        twin.tools = list(self.tools)
+        return twin
+
     def update_instructions(self, instructions: str) -> None:
         """Replace the instructions (same limits as at creation)."""
         _check_instructions(instructions)

@@ -53,6 +53,8 @@ class AgentSpec(BaseModel):
     min_endpointing_delay: float = Field(default=0.5, ge=0.0, le=10.0)
     max_tool_rounds: int = Field(default=3, ge=0, le=20)
     fallback_line: str = "Sorry, I ran into a problem. Could you say that again?"
+    max_history_turns: int = Field(default=200, ge=2, le=100_000)
+    metrics_window_turns: int = Field(default=500, ge=1, le=100_000)
     metadata: dict[str, Any] = Field(default_factory=dict)
     worker: WorkerSection | None = None
 

@@ -48,10 +48,15 @@ class SessionMetrics:
     interruptions: int = 0
     turns: list[TurnMetrics] = field(default_factory=list)
     errors_by_service: dict[str, int] = field(default_factory=dict)
-    keep_turns: int = 500
+    keep_turns: int = 500  # per-stage figures (median, p95) cover the last ``keep_turns`` turns
+    responses_total_ms: float = 0.0
+    responses_count: int = 0
 
     def record(self, turn: TurnMetrics) -> None:
         self.turns.append(turn)
+        if turn.response_time_ms is not None:
+            self.responses_total_ms += turn.response_time_ms
+            self.responses_count += 1
         if len(self.turns) > self.keep_turns:
             del self.turns[: len(self.turns) - self.keep_turns]
 
@@ -61,7 +66,6 @@ class SessionMetrics:
 
     def snapshot(self) -> dict[str, Any]:
         """The contract's fields, plus ``stages``: median, p95 and last of each stage."""
-        responses = [t.response_time_ms for t in self.turns if t.response_time_ms is not None]
         stages: dict[str, dict[str, float]] = {}
         for stage in STAGES:
             values = [v for t in self.turns if (v := getattr(t, stage)) is not None]
@@ -76,7 +80,10 @@ class SessionMetrics:
             "messages_processed": self.messages_processed,
             "audio_segments_processed": self.audio_segments_processed,
             "tool_calls_executed": self.tool_calls_executed,
-            "average_response_time_ms": statistics.fmean(responses) if responses else 0.0,
+            "average_response_time_ms": (
+                self.responses_total_ms / self.responses_count if self.responses_count else 0.0
+            ),  # over every turn of the session
+            "stages_window_turns": self.keep_turns,
             "uptime_seconds": int(time.monotonic() - self.started),
             "tool_errors": self.tool_errors,
             "errors": self.errors,

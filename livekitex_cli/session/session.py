@@ -78,8 +78,8 @@ class AgentSession:
         self.callbacks = self.bus.callbacks  # event type (or "*") -> callable, may be changed
         self.output_sample_rate = output_sample_rate
         self.audio_output: AudioOutput = audio_output or PacedOutput()
-        self.history = ChatHistory()
-        self.stats = SessionMetrics()
+        self.history = ChatHistory(max_turns=agent.spec.max_history_turns)
+        self.stats = SessionMetrics(keep_turns=agent.spec.metrics_window_turns)
         self.state: AgentState = "initializing"
         providers = build_providers(agent, llm=llm, stt=stt, tts=tts, vad=vad, speak=speak)
         if providers.vad is None and providers.stt is not None:
