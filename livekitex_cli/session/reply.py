@@ -39,14 +39,34 @@ _DONE = object()
 
 
 @dataclass
+class SpokenSentence:
+    """One sentence on the reply's audio timeline, in seconds from the reply's first frame."""
+
+    text: str
+    start: float
+    end: float
+
+
+@dataclass
 class Spoken:
-    """What the user has actually heard (or, for a text agent, been sent) so far."""
+    """The reply's sentences laid out on its audio, to tell what was heard by a given point."""
 
-    sentences: list[str] = field(default_factory=list)
-    partial: str = ""
+    sentences: list[SpokenSentence] = field(default_factory=list)
 
-    def text(self) -> str:
-        return " ".join([*self.sentences, self.partial]).strip()
+    def text(self, heard: float) -> str:
+        """The words played out in the first ``heard`` seconds of the reply's audio; a word
+        counts once its share of its sentence's audio has begun."""
+        words: list[str] = []
+        for sentence in self.sentences:
+            if heard >= sentence.end:
+                words.append(sentence.text)
+                continue
+            if heard > sentence.start:
+                parts = sentence.text.split()
+                share = (heard - sentence.start) / (sentence.end - sentence.start)
+                words.extend(parts[: math.ceil(len(parts) * share)])
+            break
+        return " ".join(words).strip()
 
 
 class Reply:
@@ -57,6 +77,8 @@ class Reply:
         self.turn_id = turn.turn_id
         self.started = time.perf_counter()
         self.spoken = Spoken()
+        self.captured = 0.0  # seconds of audio handed to the output so far
+        self.heard: float | None = None  # seconds played out when the reply was stopped
         self.streamed: list[str] = []
         self._sentences: asyncio.Queue[object] = asyncio.Queue()
         self._speaker: asyncio.Task[None] | None = None
@@ -74,18 +96,29 @@ class Reply:
             )
 
     async def finish_speaking(self) -> None:
+        """Wait until the last sentence is synthesized and its audio played out: the agent is
+        speaking until the user has heard it all."""
         if self._speaker is not None:
             self._sentences.put_nowait(_DONE)
             await self._speaker
+            if not self.stopped:
+                await self.session.audio_output.wait_for_playout()
 
     def cancel_speaking(self) -> None:
         if self._speaker is not None and not self._speaker.done():
             self._speaker.cancel()
 
     def stop(self) -> None:
-        """Interrupted: play nothing more, even if a cancellation is lost on the way."""
+        """Interrupted: play nothing more, even if a cancellation is lost on the way. Call it
+        before the output's queue is cleared: what was heard is the audio not still queued."""
+        if self.heard is None:
+            self.heard = self.played_out()
         self.stopped = True
         self.cancel_speaking()
+
+    def played_out(self) -> float:
+        """Seconds of this reply's audio the output has played out so far."""
+        return max(0.0, self.captured - self.session.audio_output.queued)
 
     async def say(self, text: str) -> None:
         """Say a fixed line (greeting, fallback) through the same path as an LLM reply."""
@@ -195,35 +228,35 @@ class Reply:
             item = await self._sentences.get()
             if item is _DONE:
                 return
-            sentence = str(item)
-            words = sentence.split()
-            total = played = 0.0
+            text = str(item)
+            # the sentence spans its audio on the reply's timeline, as far as synthesized
+            sentence = SpokenSentence(text, self.captured, self.captured)
+            self.spoken.sentences.append(sentence)
+            synthesized = 0.0
             requested = time.perf_counter()
             try:
-                async for chunk in tts.synthesize(sentence):
+                async for chunk in tts.synthesize(text):
                     if self.turn.tts_ttfb_ms is None:
                         self.turn.tts_ttfb_ms = (time.perf_counter() - requested) * 1000
-                    total += chunk.duration
+                    synthesized += chunk.duration
+                    sentence.end = max(sentence.end, sentence.start + synthesized)
                     resampled = resampler.push(chunk.to_array(), chunk.sample_rate)
                     out = AudioChunk(resampled.tobytes(), session.output_sample_rate, 1)
                     for frame in frames(out):
                         if self.stopped:
                             return
                         await session.audio_output.capture(frame)
+                        self.captured += frame.duration
+                        sentence.end = max(sentence.end, self.captured)
                         self._mark_output()
                         session.set_state("speaking")
                         session.emit(AgentAudio(self.turn_id, frame))
-                        played += frame.duration
-                        # words heard so far, in proportion to the audio played
-                        estimate = max(total, played)
-                        heard = math.ceil(len(words) * played / estimate) if estimate else 0
-                        self.spoken.partial = " ".join(words[:heard])
             except LkxError as exc:
                 session.report_error(exc)
-                self.spoken.partial = ""
+                # what did play of it stays on the timeline, as time nobody can attribute words to
+                self.spoken.sentences.remove(sentence)
                 continue
-            self.spoken.sentences.append(sentence)
-            self.spoken.partial = ""
+            sentence.end = self.captured
 
     def finish(self, *, interrupted: bool, error: bool = False) -> None:
         """Record the turn: history keeps what was said (only what was heard if interrupted)."""
@@ -240,9 +273,11 @@ class Reply:
         session.emit(MetricsUpdated(self.turn.to_dict()))
 
     def final_text(self, *, interrupted: bool) -> str:
-        """The whole reply, or when interrupted, only what the user heard (or was sent)."""
+        """The whole reply, or when interrupted, only what the user heard (or was sent): the
+        audio played out, not what was still queued."""
         if interrupted and self.voiced:
-            return self.spoken.text()
+            heard = self.heard if self.heard is not None else self.played_out()
+            return self.spoken.text(heard)
         return "".join(self.streamed).strip()
 
 

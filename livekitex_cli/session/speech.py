@@ -50,12 +50,21 @@ def frames(chunk: AudioChunk, *, seconds: float = FRAME_SECONDS) -> list[AudioCh
 
 
 class AudioOutput(Protocol):
-    """Where agent audio goes. ``capture`` returns once the frame is accepted for playout."""
+    """Where agent audio goes. ``capture`` returns once the frame is accepted; accepted audio may
+    wait in a queue (``queued`` seconds of it) before it is played out."""
 
     async def capture(self, frame: AudioChunk) -> None: ...
 
     def clear(self) -> None:
         """Drop audio accepted but not yet played (an interruption)."""
+
+    @property
+    def queued(self) -> float:
+        """Seconds of accepted audio not yet played out."""
+        ...
+
+    async def wait_for_playout(self) -> None:
+        """Return once everything accepted so far is played out (or dropped by ``clear``)."""
 
 
 class PacedOutput:
@@ -69,6 +78,10 @@ class PacedOutput:
         self.buffer = buffer
         self._until = 0.0
 
+    @property
+    def queued(self) -> float:
+        return max(0.0, self._until - time.monotonic()) if self.realtime else 0.0
+
     async def capture(self, frame: AudioChunk) -> None:
         if not self.realtime:
             return
@@ -80,3 +93,7 @@ class PacedOutput:
 
     def clear(self) -> None:
         self._until = time.monotonic()
+
+    async def wait_for_playout(self) -> None:
+        while (left := self.queued) > 0:  # ``clear`` ends the wait after the current nap
+            await asyncio.sleep(left)

@@ -1,4 +1,5 @@
-"""A spoken conversation through the real LiveKit server: mic track in, agent track out."""
+"""A spoken conversation through the real LiveKit server: mic track in, agent track out, and
+transcriptions as LiveKit front ends read them (LiveKit's own agents send them the same way)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ async def test_spoken_question_gets_transcripts_and_audio(
     threaded_openai.push(Text("It is sunny in Paris."))
     start_worker(str(agent_file))
     user = await join("voice-room", "voice-test")
-    await user.wait_agent()
+    agent = await user.wait_agent()
 
     heard: list[rtc.AudioFrame] = []
     subscribed = asyncio.Event()
@@ -54,13 +55,13 @@ async def test_spoken_question_gets_transcripts_and_audio(
             user._keep(listen())
 
     user.room.on("track_subscribed", on_track)
-    for publication in user.agent().track_publications.values():  # type: ignore[union-attr]
+    for publication in agent.track_publications.values():
         if publication.track is not None:
             on_track(publication.track)
 
     source = rtc.AudioSource(48_000, 1)
     track = rtc.LocalAudioTrack.create_audio_track("mic", source)
-    await user.room.local_participant.publish_track(
+    mic = await user.room.local_participant.publish_track(
         track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
     )
     speech = join_audio(
@@ -95,8 +96,20 @@ async def test_spoken_question_gets_transcripts_and_audio(
 
     texts = [text for _, text, _ in user.transcripts]
     assert "what is the weather in paris" in texts  # the user's words, published by the agent
-    user_line = next(t for t in user.transcripts if t[1] == "what is the weather in paris")
-    assert user_line[2].get("lk.transcription_final") == "true"
+    sender, _, asked = next(t for t in user.transcripts if t[1] == "what is the weather in paris")
+    assert sender == "user"  # sent as the user: front ends group transcriptions by sender
+    assert asked["lk.transcription_final"] == "true"
+    assert asked["lk.transcribed_track_id"] == mic.sid  # the user's microphone
+    voice = next(
+        p.sid for p in agent.track_publications.values() if p.kind == rtc.TrackKind.KIND_AUDIO
+    )
+    said = [t for t in user.transcripts if t[0] == agent.identity]
+    assert [text for _, text, _ in said] == ["It is sunny in Paris."]  # one stream, all deltas
+    spoken = said[0][2]
+    assert spoken["lk.transcription_final"] == "true"  # set when the reply's stream closes
+    assert spoken["lk.transcribed_track_id"] == voice  # the agent's published voice
+    assert spoken["lk.segment_id"] and asked["lk.segment_id"]
+    assert spoken["lk.segment_id"] != asked["lk.segment_id"]  # two speakers, two segments
     assert threaded_openai.stt_requests == 1
     assert threaded_openai.tts_requests == ["It is sunny in Paris."]
     assert loudest() > 1000  # the agent's voice is on the track, not silence

@@ -1,0 +1,189 @@
+"""What a LiveKit front end sees of a speaking agent, through the real server: the agent's state
+follows the voice the user actually hears, and an interruption cuts the voice at once and leaves
+in the history only what was heard (not what was still queued for playout)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from livekit import rtc
+
+from livekitex_cli.providers import AudioChunk
+from livekitex_cli.testing import ScriptedOpenAI, Text
+from tests.livekit_server import needs_server
+from tests.speech import join as join_audio
+from tests.speech import needs_espeak, silence_chunk, speech_chunk
+
+pytestmark = [needs_server, needs_espeak, pytest.mark.livekit]
+VOICE_AGENT = """\
+name: voice-test
+instructions: Be brief.
+llm: {provider: openai, model: scripted}
+stt: {provider: openai}
+tts: {provider: openai}
+vad: {provider: energy, threshold_db: -35}
+min_endpointing_delay: 0.4
+"""
+LOUD = 1000  # the scripted TTS tone peaks near 8000; silence and codec noise stay far below
+FRAME = 0.01  # rtc.AudioStream yields 10 ms frames
+
+
+class FrontEnd:
+    """What a front end sees of the agent: its ``lk.agent.state`` and its voice, each timed
+    on arrival."""
+
+    def __init__(self, user: Any) -> None:
+        self.user = user
+        self.states: list[tuple[float, str]] = []
+        self.frames: list[tuple[float, int]] = []  # arrival, peak
+        self.subscribed = asyncio.Event()
+        self._listened: set[str] = set()
+        user.room.on("participant_attributes_changed", self._on_attributes)
+        user.room.on("track_subscribed", self._on_track)
+
+    async def start(self) -> None:
+        agent = await self.user.wait_agent()
+        for publication in agent.track_publications.values():
+            if publication.track is not None:
+                self._on_track(publication.track, publication, agent)
+        await asyncio.wait_for(self.subscribed.wait(), 10)
+
+    def _on_attributes(self, changed: dict[str, str], participant: rtc.Participant) -> None:
+        if "lk.agent.state" in changed:
+            self.states.append((time.monotonic(), changed["lk.agent.state"]))
+
+    def _on_track(self, track: rtc.Track, publication: Any, participant: Any) -> None:
+        if track.kind != rtc.TrackKind.KIND_AUDIO or track.sid in self._listened:
+            return
+        self._listened.add(track.sid)
+        self.subscribed.set()
+
+        async def listen() -> None:
+            async for event in rtc.AudioStream.from_track(
+                track=track, sample_rate=48_000, num_channels=1
+            ):
+                peak = int(np.abs(np.frombuffer(bytes(event.frame.data), np.int16)).max())
+                self.frames.append((time.monotonic(), peak))
+
+        self.user._keep(listen())
+
+    def loud(self, since: float = 0.0) -> list[float]:
+        """Arrival times of the frames that carry the agent's voice."""
+        return [at for at, peak in self.frames if peak > LOUD and at >= since]
+
+    def heard_seconds(self, since: float = 0.0) -> float:
+        return len(self.loud(since)) * FRAME
+
+    def speaking(self) -> tuple[float, float]:
+        """When ``speaking`` arrived and when the next state did (the first such span)."""
+        start = next(at for at, state in self.states if state == "speaking")
+        end = next(at for at, state in self.states if at >= start and state != "speaking")
+        return start, end
+
+    async def wait_for(self, state: str, *, after: float, timeout: float = 20.0) -> float:
+        async with asyncio.timeout(timeout):
+            while True:
+                for at, seen in self.states:
+                    if seen == state and at >= after:
+                        return at
+                await asyncio.sleep(0.02)
+
+    async def wait_quiet(self, since: float, *, quiet: float = 0.4, timeout: float = 20.0) -> None:
+        """Until the agent's voice, heard since ``since``, has been silent for ``quiet`` s."""
+        async with asyncio.timeout(timeout):
+            while not (loud := self.loud(since)) or time.monotonic() - loud[-1] < quiet:
+                await asyncio.sleep(0.02)
+
+    async def wait_heard(self, seconds: float, timeout: float = 20.0) -> None:
+        async with asyncio.timeout(timeout):
+            while self.heard_seconds() < seconds:
+                await asyncio.sleep(0.01)
+
+
+async def publish_mic(user: Any) -> rtc.AudioSource:
+    source = rtc.AudioSource(48_000, 1)
+    track = rtc.LocalAudioTrack.create_audio_track("mic", source)
+    await user.room.local_participant.publish_track(
+        track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+    )
+    return source
+
+
+async def play(source: rtc.AudioSource, audio: AudioChunk) -> None:
+    """Into the microphone in 10 ms frames; the source plays them out in real time."""
+    step = 480 * 2
+    for start in range(0, len(audio.data), step):
+        piece = audio.data[start : start + step]
+        await source.capture_frame(rtc.AudioFrame(piece, 48_000, 1, len(piece) // 2))
+
+
+async def voice_room(start_worker: Any, join: Any, tmp_path: Path, room: str) -> FrontEnd:
+    agent_file = tmp_path / "voice.yaml"
+    agent_file.write_text(VOICE_AGENT)
+    start_worker(str(agent_file))
+    front = FrontEnd(await join(room, "voice-test"))
+    await front.start()
+    return front
+
+
+async def test_the_agent_is_speaking_while_its_voice_is_heard(
+    start_worker: Any, join: Any, threaded_openai: ScriptedOpenAI, tmp_path: Path
+) -> None:
+    threaded_openai.seconds_per_char = 0.05
+    reply = "It is sunny in Paris today."  # 27 characters: 1.35 s of voice
+    threaded_openai.push(Text(reply))
+    front = await voice_room(start_worker, join, tmp_path, "playout-room")
+    asked = time.monotonic()
+    await front.user.say("what is the weather")
+    started = await front.wait_for("speaking", after=asked)
+    await front.wait_for("listening", after=started)
+    await front.wait_quiet(asked)
+
+    loud = front.loud(asked)
+    heard = front.heard_seconds(asked)
+    start, end = front.speaking()
+    assert abs(heard - len(reply) * threaded_openai.seconds_per_char) < 0.15, heard
+    # speaking for as long as the voice is heard: not 40 ms while a second plays on
+    assert end - start >= heard - 0.15, (end - start, heard)
+    assert end >= loud[-1] - 0.2, (end - loud[-1], heard)
+    assert end <= loud[-1] + 0.5, (end - loud[-1], heard)  # and listening again right after
+
+
+async def test_an_interruption_cuts_the_voice_and_keeps_what_was_heard(
+    start_worker: Any, join: Any, threaded_openai: ScriptedOpenAI, tmp_path: Path
+) -> None:
+    threaded_openai.seconds_per_char = 0.05
+    sentence = "The cat saw the red dog run far. "  # 3-letter words: 0.2 s of voice a word
+    threaded_openai.push(Text((sentence * 5).strip()))
+    threaded_openai.transcript = "stop please"
+    front = await voice_room(start_worker, join, tmp_path, "interrupt-room")
+    mic = await publish_mic(front.user)
+    await play(mic, silence_chunk(0.3, 48_000))  # the agent subscribes to the microphone
+    await front.user.say("tell me a story")
+    await front.wait_heard(1.5)  # well into the reply, with a second of it queued behind
+
+    speech_at = time.monotonic()
+    await play(mic, join_audio(speech_chunk("Stop please.", 48_000), silence_chunk(1.0, 48_000)))
+    async with asyncio.timeout(20):  # the interruption is answered: its history is in the request
+        while len(threaded_openai.chat_requests) < 2:
+            await asyncio.sleep(0.05)
+
+    voice_ends = front.loud()[-1]
+    cut = next(at for at, state in front.states if at >= speech_at and state != "speaking")
+    heard = front.heard_seconds()
+    history = threaded_openai.chat_requests[1]["messages"]
+    kept = next(m["content"] for m in history if m["role"] == "assistant")
+    kept_seconds = len(kept.split()) * 0.2
+    print(f"heard {heard:.2f} s, history {kept_seconds:.2f} s ({kept!r}), "
+          f"speech to silence {voice_ends - speech_at:.2f} s, state to silence "
+          f"{voice_ends - cut:+.2f} s")  # fmt: skip
+    assert voice_ends - speech_at < 0.8  # VAD start (0.1 s of speech) plus the way there and back
+    assert voice_ends - cut < 0.25  # nothing plays on once the agent has stopped speaking
+    assert heard < 3.0  # the voice was cut, not played to the end (8 s)
+    # the history keeps the words heard, within about a word, not the second still queued
+    assert abs(kept_seconds - heard) <= 0.45, (kept_seconds, heard, kept)
