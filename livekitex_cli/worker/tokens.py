@@ -9,6 +9,11 @@ from livekit import api
 
 from livekitex_cli.errors import ValidationError
 
+# A room that a dispatch token creates closes this many seconds after its last participant
+# leaves (LiveKit's default is 20): the token's dispatch applies only when its join creates the
+# room, so a rejoin must find the room gone to bring the agent again.
+DISPATCH_ROOM_DEPARTURE_TIMEOUT = 2
+
 
 def mint_token(
     *,
@@ -26,7 +31,8 @@ def mint_token(
 
     ``dispatch`` names an agent: when the room is created by this token's join, LiveKit
     dispatches that agent to it (agents that register with a name get explicit dispatches
-    only, so a plain token would wait for an agent forever).
+    only, so a plain token would wait for an agent forever). Such a room closes soon after
+    everyone left (``DISPATCH_ROOM_DEPARTURE_TIMEOUT``), so the same token works again.
     """
     if not api_key or not api_secret:
         raise ValidationError(
@@ -43,5 +49,8 @@ def mint_token(
         token = token.with_kind("agent")
     if dispatch:
         agents = [api.RoomAgentDispatch(agent_name=dispatch, metadata=dispatch_metadata)]
-        token = token.with_room_config(api.RoomConfiguration(agents=agents))
+        config = api.RoomConfiguration(
+            agents=agents, departure_timeout=DISPATCH_ROOM_DEPARTURE_TIMEOUT
+        )
+        token = token.with_room_config(config)
     return token.with_name(name or identity).with_ttl(ttl).to_jwt()

@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from tests.livekit_server import LiveKitServer, needs_server
+
 ROOT = Path(__file__).resolve().parents[2]
 DRIVER = ROOT / "tests" / "browser" / "playground.mjs"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -74,6 +76,17 @@ class DevProcess:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             return self.process.wait(10)
+
+
+@pytest.fixture
+def livekit_server(tmp_path: Path) -> Iterator[LiveKitServer]:
+    """A LiveKit server of its own, for ``lkx dev`` given ``LIVEKIT_URL``."""
+    if needs_server.args[0]:
+        pytest.skip(needs_server.kwargs["reason"])
+    server = LiveKitServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

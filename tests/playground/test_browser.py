@@ -12,7 +12,7 @@ import pytest
 
 from livekitex_cli.providers.audio import write_wav
 from livekitex_cli.testing import ScriptedOpenAI
-from tests.livekit_server import free_port, needs_server
+from tests.livekit_server import KEY, SECRET, LiveKitServer, free_port, needs_server
 from tests.playground.conftest import drive, needs_browser
 from tests.speech import needs_espeak, silence_chunk, speech_chunk
 
@@ -106,11 +106,20 @@ def test_a_spoken_and_typed_conversation_in_the_browser(
 
 
 def test_the_page_says_when_the_agent_fails(
-    start_dev, threaded_openai: ScriptedOpenAI, tmp_path: Path
+    start_dev, livekit_server: LiveKitServer, threaded_openai: ScriptedOpenAI, tmp_path: Path
 ) -> None:
-    dev = start_dev(agents(tmp_path), env=dev_env(threaded_openai))
+    """Against a server given by LIVEKIT_URL (not one lkx dev starts): the agent's job fails in
+    the room, and the page says so with the worker's reason."""
+    env = dev_env(
+        threaded_openai,
+        LIVEKIT_URL=livekit_server.url,
+        LIVEKIT_API_KEY=KEY,
+        LIVEKIT_API_SECRET=SECRET,
+    )
+    dev = start_dev(agents(tmp_path), env=env)
     url = dev.playground_url()
     dev.wait_for("worker ready in")
+    assert "local LiveKit server" not in dev.output()
     result = drive(
         {"scenario": "failure", "url": url, "wav": "/dev/null", "agent": "playground-broken"},
         tmp_path,

@@ -131,13 +131,42 @@ class DevRun:
         return self.process.wait(40)
 
 
+async def meet_agent(url: str, token: str) -> tuple[str, list[str]]:
+    """Join with ``token`` as a plain ``livekit.rtc`` participant; the name of the agent that
+    comes (ready: it has ``lk.agent.state``) and what it said in chat. Leaves afterwards."""
+    from livekit import rtc
+
+    room = rtc.Room()
+    greetings: list[str] = []
+    tasks: set[asyncio.Task[None]] = set()
+
+    def on_chat(reader: rtc.TextStreamReader, sender: str) -> None:
+        async def read() -> None:
+            greetings.append(await reader.read_all())
+
+        tasks.add(asyncio.ensure_future(read()))
+
+    room.register_text_stream_handler("lk.chat", on_chat)
+    try:
+        await asyncio.wait_for(room.connect(url, token), 20)
+        for _ in range(300):  # bounded: 15 s for the dispatched agent to be ready and greet
+            agent = next((p for p in room.remote_participants.values()
+                          if "lk.agent.state" in p.attributes), None)  # fmt: skip
+            if agent is not None and greetings:
+                assert agent.kind == rtc.ParticipantKind.PARTICIPANT_KIND_AGENT
+                return agent.attributes.get("lk.agent.name", ""), greetings
+            await asyncio.sleep(0.05)
+        return "", greetings
+    finally:
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await room.disconnect()
+
+
 async def test_dev_token_brings_an_agent_and_two_runs_side_by_side(
     threaded_openai: ScriptedOpenAI, tmp_path: Path
 ) -> None:
     """Agents register with a name, so LiveKit sends them explicit dispatches only: the token
     ``lkx dev`` prints carries one. Two runs at once each get a server on free ports."""
-    from livekit import rtc
-
     folder = tmp_path / "agents"
     folder.mkdir()
     for name in ("alpha", "beta"):
@@ -149,7 +178,6 @@ async def test_dev_token_brings_an_agent_and_two_runs_side_by_side(
         DevRun(folder, tmp_path / "first.log", env, "--no-playground"),
         DevRun(folder, tmp_path / "second.log", env, "--agent", "beta", "--playground-port", "0"),
     ]
-    rooms: list[rtc.Room] = []
     try:
         tokens = [run.token() for run in runs]
         assert tokens[0][0] != tokens[1][0]  # two servers, two ports
@@ -158,33 +186,10 @@ async def test_dev_token_brings_an_agent_and_two_runs_side_by_side(
         assert "playground at" not in runs[0].log.read_text()
         assert "playground at http://127.0.0.1:" in runs[1].log.read_text()
         for (url, token), expected in zip(tokens, ("alpha", "beta"), strict=True):
-            room = rtc.Room()
-            rooms.append(room)
-            greetings: list[str] = []
-
-            def on_chat(
-                reader: rtc.TextStreamReader, sender: str, into: list[str] = greetings
-            ) -> None:
-                async def read() -> None:
-                    into.append(await reader.read_all())
-
-                asyncio.ensure_future(read())
-
-            room.register_text_stream_handler("lk.chat", on_chat)
-            await asyncio.wait_for(room.connect(url, token), 20)
-            agent = None
-            for _ in range(300):  # bounded: 15 s for the dispatched agent to be ready
-                agent = next((p for p in room.remote_participants.values()
-                              if "lk.agent.state" in p.attributes), None)  # fmt: skip
-                if agent is not None and greetings:
-                    break
-                await asyncio.sleep(0.05)
-            assert agent is not None, runs[0].log.read_text()[-2000:]
-            assert agent.kind == rtc.ParticipantKind.PARTICIPANT_KIND_AGENT
-            assert agent.attributes.get("lk.agent.name") == expected
-            assert greetings == [f"I am {expected}."]
+            assert await meet_agent(url, token) == (expected, [f"I am {expected}."])
+        # the room closes 2 s after everyone left, so the same token brings the agent again
+        await asyncio.sleep(3)
+        assert await meet_agent(*tokens[0]) == ("alpha", ["I am alpha."])
     finally:
-        for room in rooms:
-            await room.disconnect()
         codes = [run.stop() for run in runs]
     assert codes == [0, 0], [run.log.read_text()[-2000:] for run in runs]
