@@ -4,7 +4,8 @@
 //   node playground.mjs CONFIG.json   -> one JSON line on stdout: what the page showed
 //
 // CONFIG: {url, chromium, profile, wav, agent, scenario: "conversation" | "failure",
-//          expectUser, expectAgent, message, expectReply, screenshot, timeoutMs}
+//          expectUser, expectAgent, message, expectReply, screenshot, timeoutMs,
+//          then: {agent, message, expectReply}}
 import { readFile } from 'node:fs/promises';
 
 import puppeteer from 'puppeteer-core';
@@ -56,10 +57,10 @@ try {
   if (config.scenario === 'failure') {
     await page.waitForSelector('#notice:not([hidden])', { timeout });
     await page.waitForFunction(() => ['failed', 'idle'].includes(window.lkxPlayground.phase), { timeout });
+    Object.assign(result, await snapshot(page));
   } else {
     await conversation(page);
   }
-  Object.assign(result, await snapshot(page));
 } catch (error) {
   result.error = String(error?.stack ?? error);
   try {
@@ -88,11 +89,29 @@ async function conversation(page) {
   await step('chatReply', () => line(page, 'agent', null, config.expectReply));
   await page.waitForFunction(() => window.lkxPlayground.agentState === 'listening', { timeout });
   if (config.screenshot) await page.screenshot({ path: config.screenshot });
+  Object.assign(result, await snapshot(page));
   await page.click('#mute');
   await page.waitForSelector('#mute[aria-pressed="true"]', { timeout });
   result.muted = await page.evaluate(() => !window.lkxPlayground.microphoneOn());
   await page.click('#leave');
   await page.waitForFunction(() => window.lkxPlayground.phase === 'left', { timeout });
+  result.left = true;
+  if (config.then) await newRoom(page, config.then);
+}
+
+// After leaving: another agent, a new room, a typed exchange.
+async function newRoom(page, then) {
+  const before = await page.$eval('#room-info', (node) => node.textContent);
+  await page.select('#agent', then.agent);
+  await page.click('#new-room');
+  await page.waitForFunction(() => window.lkxPlayground.phase === 'ready', { timeout });
+  result.newRoom = (await page.$eval('#room-info', (node) => node.textContent)) !== before;
+  await page.type('#message', then.message);
+  await page.keyboard.press('Enter');
+  await line(page, 'agent', null, then.expectReply);
+  await new Promise((resolve) => setTimeout(resolve, 800)); // a repeat would show by now
+  result.then = await snapshot(page);
+  await page.click('#leave');
 }
 
 function line(page, speaker, kind, text) {

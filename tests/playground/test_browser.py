@@ -36,6 +36,12 @@ stt: {provider: openai}
 tts: {provider: openai}
 vad: {provider: local, model_path: MODEL}
 """
+TEXT = """\
+name: playground-text
+instructions: Be brief.
+greeting: Type to me.
+llm: {provider: openai, model: scripted}
+"""
 QUESTION = "What is the weather in Paris?"
 
 
@@ -43,6 +49,7 @@ def agents(tmp_path: Path) -> Path:
     folder = tmp_path / "agents"
     folder.mkdir()
     (folder / "voice.yaml").write_text(VOICE)
+    (folder / "text.yaml").write_text(TEXT)
     garbage = tmp_path / "garbage.onnx"  # a file, so preflight passes; no model, so the job fails
     garbage.write_bytes(b"not an onnx model")
     (folder / "broken.yaml").write_text(BROKEN.replace("MODEL", str(garbage)))
@@ -84,6 +91,11 @@ def test_a_spoken_and_typed_conversation_in_the_browser(
             "message": "hello from the keyboard",
             "expectReply": "You said: hello from the keyboard",
             "screenshot": str(shot),
+            "then": {
+                "agent": "playground-text",
+                "message": "and now in text",
+                "expectReply": "You said: and now in text",
+            },
         },
         tmp_path,
     )
@@ -95,8 +107,17 @@ def test_a_spoken_and_typed_conversation_in_the_browser(
     assert sum("hello from the keyboard" in t and s == "agent" for s, _, t in texts) == 1
     assert result["agentPeak"] > 0.01  # the agent's track, measured by an AnalyserNode
     assert {"listening", "thinking", "speaking"} <= set(result["agentStates"])
-    assert result["muted"] is True and result["phase"] == "left"
+    assert result["muted"] is True and result["left"] is True
     assert result["problems"] == []
+    # then a text agent in a new room: its greeting and answers come as chat and transcription,
+    # and each shows once
+    assert result["newRoom"] is True
+    then = [(line["speaker"], line["text"]) for line in result["then"]["lines"]]
+    assert then == [
+        ("agent", "Type to me."),
+        ("user", "and now in text"),
+        ("agent", "You said: and now in text"),
+    ]
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     if target := os.environ.get("LKX_PLAYGROUND_SCREENSHOT"):
         shutil.copyfile(shot, target)  # scripts/playground-screenshot.sh keeps it under docs/
