@@ -221,6 +221,24 @@ async def test_bad_audio_formats_are_refused(
     assert info.value.field == field
 
 
+async def test_an_agent_with_stt_and_no_tts_listens_and_answers_in_text(
+    openai_server: ScriptedOpenAI, session_factory: Any
+) -> None:
+    openai_server.transcript = "what time is it"
+    agent = openai_agent(
+        stt_config={"provider": "openai", "model": "whisper-1", "max_retries": 1},
+        vad_config={"provider": "energy", "threshold_db": -35},
+        min_endpointing_delay=0.4,
+    )
+    session, events = await session_factory(agent)
+    assert session.tts is None and type(session.vad).__name__ == "EnergyVAD"  # the VAD it names
+    await push(session, utterance("What time is it?"))
+    await session.wait_idle(15)
+    assert [e.text for e in events.of("user_transcript")] == ["what time is it"]
+    assert events.of("agent_reply")[-1].text == "You said: what time is it"
+    assert events.of("agent_audio") == [] and openai_server.tts_requests == []
+
+
 async def test_text_only_agent_refuses_audio(
     openai_server: ScriptedOpenAI, session_factory: Any
 ) -> None:
