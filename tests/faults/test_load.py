@@ -25,10 +25,15 @@ def agent_state(person: Any) -> str | None:
 
 
 async def conversation(person: Any, room: str) -> list[str]:
+    """Twenty turns, then a last message: if any message got a second reply, it comes before
+    the last one's. Every message sent and reply received is counted as it happens, so that a
+    failed run still reports how many replies were lost."""
     replies = []
-    for turn in range(TURNS):
+    for turn in [*range(TURNS), "end"]:
         await person.say(f"{room} message {turn}")
+        TALLY["load messages sent"] += 1
         replies.append(await person.next_chat(timeout=60))
+        TALLY["load replies received"] += 1
     return replies
 
 
@@ -39,26 +44,28 @@ async def test_fifty_rooms_twenty_turns(start_worker: Any, join: Any, tmp_path: 
     people = await asyncio.gather(
         *(join(f"load-{i}", "echo", identity=f"user-{i}") for i in range(ROOMS))
     )
-    await asyncio.gather(*(person.wait_agent(timeout=60) for person in people))
-    _, ready = worker.health("/ready")
+    # a join may be retried on a busy machine (see JoinPolicy): wait out its whole budget
+    await asyncio.gather(*(person.wait_agent(timeout=120) for person in people))
+    _, ready = await worker.get("/ready")
     assert ready["active_jobs"] == ROOMS and ready["max_jobs"] == ROOMS and ready["load"] == 1.0
     started = time.perf_counter()
     results = await asyncio.gather(*(conversation(p, f"load-{i}") for i, p in enumerate(people)))
     elapsed = time.perf_counter() - started
-    for index, replies in enumerate(results):
-        assert replies == [f"You said: load-{index} message {turn}" for turn in range(TURNS)]
-    await asyncio.sleep(0.5)
-    for person in people:
-        assert person.chat.empty()  # exactly one reply per message
+    for index, replies in enumerate(results):  # exactly one reply per message, in order
+        expected = [f"You said: load-{index} message {turn}" for turn in [*range(TURNS), "end"]]
+        assert replies == expected
     # under load the agent's state updates coalesce, but the last one always lands
     async with asyncio.timeout(10):
         while any(agent_state(person) != "listening" for person in people):
             await asyncio.sleep(0.05)
-    _, state = worker.health("/worker")
+    _, state = await worker.get("/worker")
     jobs = state["agents"][0]["jobs"]
-    assert len(jobs) == ROOMS and all(job["state"] == "running" for job in jobs)
-    summary = {"rooms": ROOMS, "turns": ROOMS * TURNS, "seconds": round(elapsed, 2),
-               "turns_per_second": round(ROOMS * TURNS / elapsed, 1), "lost": 0}  # fmt: skip
+    assert len(jobs) == ROOMS and all(job["state"] == "running" for job in jobs), [
+        (job["room"], job["state"], job["error"]) for job in jobs if job["state"] != "running"
+    ]
+    retried = sum(1 for job in jobs if job["join_attempts"] > 1)
+    turns = ROOMS * (TURNS + 1)
+    summary = {"rooms": ROOMS, "turns": turns, "seconds": round(elapsed, 2),
+               "turns_per_second": round(turns / elapsed, 1), "joins_retried": retried}  # fmt: skip
     print(f"\nLOAD {json.dumps(summary)}")
-    TALLY["load turns"] += ROOMS * TURNS
-    TALLY["load replies lost"] += 0  # asserted above: every reply arrived, in order
+    TALLY["load turns"] += turns

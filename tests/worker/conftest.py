@@ -51,6 +51,8 @@ class WorkerProcess:
             )  # fmt: skip
 
     def output(self) -> str:
+        if not self.log.is_file():  # e.g. /dev/full: nothing to read back
+            return ""
         return self.log.read_text(errors="replace")
 
     def wait_for(self, text: str, timeout: float = 30.0, *, count: int = 1) -> None:
@@ -72,6 +74,19 @@ class WorkerProcess:
                         f"worker exited ({self.process.returncode}): {self.output()}"
                     )
                 await asyncio.sleep(0.05)
+
+    async def healthy(self, timeout: float = 30.0) -> None:
+        """Until ``/health`` answers 200 (registered), for a worker whose log cannot be read."""
+        async with asyncio.timeout(timeout):
+            while True:
+                if self.process.poll() is not None:
+                    raise AssertionError(f"worker exited ({self.process.returncode})")
+                try:
+                    if (await self.get("/health"))[0] == 200:
+                        return
+                except OSError:
+                    pass  # not listening yet
+                await asyncio.sleep(0.1)
 
     async def get(self, path: str) -> tuple[int, Any]:
         """``health`` without blocking the loop."""
@@ -124,7 +139,9 @@ def start_worker(
 ) -> Iterator[Any]:
     workers: list[WorkerProcess] = []
 
-    def start(*args: str, ready: bool = True, env: dict[str, str] | None = None) -> WorkerProcess:
+    def start(
+        *args: str, ready: bool = True, env: dict[str, str] | None = None, log: Path | None = None
+    ) -> WorkerProcess:
         environment = {
             **os.environ,
             "LIVEKIT_URL": livekit_server.url,
@@ -134,7 +151,9 @@ def start_worker(
             **(env or {}),
         }
         environment.pop("OPENAI_API_KEY", None)
-        worker = WorkerProcess(list(args), environment, tmp_path / f"worker{len(workers)}.log")
+        worker = WorkerProcess(
+            list(args), environment, log or tmp_path / f"worker{len(workers)}.log"
+        )
         workers.append(worker)
         if ready:
             worker.wait_for('"msg": "worker registered"')
@@ -151,13 +170,19 @@ class Participant:
     def __init__(self, room: rtc.Room) -> None:
         self.room = room
         self.chat: asyncio.Queue[str] = asyncio.Queue()
+        self.heard: list[tuple[str, str]] = []  # (sender identity, text) of every chat message
         self.transcripts: list[tuple[str, str, dict[str, str]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         room.register_text_stream_handler("lk.chat", self._on_chat)
         room.register_text_stream_handler("lk.transcription", self._on_transcript)
 
     def _on_chat(self, reader: rtc.TextStreamReader, sender: str) -> None:
-        self._keep(self._read(reader, self.chat))
+        async def read() -> None:
+            text = await reader.read_all()
+            self.heard.append((sender, text))
+            self.chat.put_nowait(text)
+
+        self._keep(read())
 
     def _on_transcript(self, reader: rtc.TextStreamReader, sender: str) -> None:
         async def read() -> None:
@@ -165,9 +190,6 @@ class Participant:
             self.transcripts.append((sender, text, dict(reader.info.attributes or {})))
 
         self._keep(read())
-
-    async def _read(self, reader: rtc.TextStreamReader, queue: asyncio.Queue[str]) -> None:
-        queue.put_nowait(await reader.read_all())
 
     def _keep(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
