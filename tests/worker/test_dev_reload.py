@@ -55,7 +55,8 @@ async def test_dev_reloads_and_keeps_conversations(
     log = tmp_path / "dev.log"
     with log.open("wb") as out:
         dev = subprocess.Popen(
-            [sys.executable, "-m", "livekitex_cli", "dev", str(agent.parent), "--watch", str(plugin)],
+            [sys.executable, "-m", "livekitex_cli", "dev", str(agent.parent), "--watch", str(plugin),
+             "--playground-port", "0"],
             env=env, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path, start_new_session=True,
         )  # fmt: skip
     try:
