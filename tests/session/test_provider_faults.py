@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import random
 import time
+from collections import deque
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from aiohttp import web
 
+from livekitex_cli.session import PacedOutput
 from livekitex_cli.testing import (
     Hang,
     Malformed,
@@ -16,6 +21,7 @@ from livekitex_cli.testing import (
     Text,
     Truncated,
 )
+from tests.livekit_server import closed_port
 from tests.session.conftest import ask, openai_agent
 
 
@@ -25,6 +31,7 @@ async def _survives(session: Any, events: Any) -> None:
     assert events.of("agent_reply")[-1].text == "You said: are you still there?"
 
 
+@pytest.mark.fault("LLM HTTP 500/503, retried")
 async def test_500s_are_retried_then_succeed(
     openai_server: ScriptedOpenAI, session_factory: Any
 ) -> None:
@@ -36,6 +43,7 @@ async def test_500s_are_retried_then_succeed(
     assert len(openai_server.chat_requests) == 3
 
 
+@pytest.mark.fault("LLM HTTP 500 that persists")
 async def test_persistent_500_gives_fallback_and_error_event(
     openai_server: ScriptedOpenAI, session_factory: Any
 ) -> None:
@@ -51,6 +59,7 @@ async def test_persistent_500_gives_fallback_and_error_event(
     await _survives(session, events)
 
 
+@pytest.mark.fault("LLM HTTP 429 with Retry-After")
 async def test_429_honours_retry_after(openai_server: ScriptedOpenAI, session_factory: Any) -> None:
     session, events = await session_factory(openai_agent(llm={"max_retries": 1}))
     openai_server.push(Status(429, "slow down", {"Retry-After": "0.4"}), Text("Now it works."))
@@ -63,6 +72,7 @@ async def test_429_honours_retry_after(openai_server: ScriptedOpenAI, session_fa
 
 
 @pytest.mark.parametrize("status", [400, 401, 404, 422])
+@pytest.mark.fault("LLM HTTP 4xx, not retried")
 async def test_client_errors_are_not_retried(
     openai_server: ScriptedOpenAI, session_factory: Any, status: int
 ) -> None:
@@ -74,6 +84,7 @@ async def test_client_errors_are_not_retried(
     await _survives(session, events)
 
 
+@pytest.mark.fault("LLM never answers (timeout)")
 async def test_timeout_gives_fallback(openai_server: ScriptedOpenAI, session_factory: Any) -> None:
     session, events = await session_factory(openai_agent(llm={"timeout": 0.3, "max_retries": 0}))
     openai_server.push(Hang(2.0))
@@ -84,7 +95,19 @@ async def test_timeout_gives_fallback(openai_server: ScriptedOpenAI, session_fac
 
 
 @pytest.mark.parametrize(
-    "fault", [Reset(after_chunks=2), Malformed(after_chunks=2), Truncated(after_chunks=2)]
+    "fault",
+    [
+        pytest.param(
+            Reset(after_chunks=2), marks=pytest.mark.fault("LLM connection reset mid-stream")
+        ),
+        pytest.param(
+            Malformed(after_chunks=2), marks=pytest.mark.fault("LLM stream chunk not JSON")
+        ),
+        pytest.param(
+            Truncated(after_chunks=2), marks=pytest.mark.fault("LLM stream cut mid-chunk")
+        ),
+    ],
+    ids=["reset", "malformed", "truncated"],
 )
 async def test_stream_cut_midway_keeps_what_was_said(
     openai_server: ScriptedOpenAI, session_factory: Any, fault: Any
@@ -101,6 +124,7 @@ async def test_stream_cut_midway_keeps_what_was_said(
 
 
 @pytest.mark.parametrize("fault", [Reset(after_chunks=0), Malformed(after_chunks=0)])
+@pytest.mark.fault("LLM stream fails before the first word, retried")
 async def test_fault_before_any_word_is_retried(
     openai_server: ScriptedOpenAI, session_factory: Any, fault: Any
 ) -> None:
@@ -111,12 +135,14 @@ async def test_fault_before_any_word_is_retried(
     assert len(openai_server.chat_requests) == 2
 
 
+@pytest.mark.fault("LLM server unreachable")
 async def test_unreachable_server_gives_fallback(
     monkeypatch: pytest.MonkeyPatch, session_factory: Any
 ) -> None:
-    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # nothing listens on port 9
-    session, events = await session_factory(openai_agent(llm={"max_retries": 1}))
-    await ask(session, "hi")
+    with closed_port() as port:  # nothing listens there, nor can start to
+        monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{port}/v1")
+        session, events = await session_factory(openai_agent(llm={"max_retries": 1}))
+        await ask(session, "hi")
     assert "connection failed" in events.of("error")[0].message
     assert events.of("agent_reply")[-1].text == session.agent.spec.fallback_line
 
@@ -131,6 +157,7 @@ async def test_missing_key_without_server_is_a_clear_error(monkeypatch: pytest.M
         AgentSession(agent=openai_agent())
 
 
+@pytest.mark.fault("LLM refuses the API key")
 async def test_secret_key_never_in_errors_or_reprs(
     openai_server: ScriptedOpenAI, session_factory: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -142,3 +169,62 @@ async def test_secret_key_never_in_errors_or_reprs(
     shown = " ".join(str(e) for e in events.events) + repr(session) + repr(session.llm)
     assert secret not in shown
     assert "credentials refused" in events.of("error")[0].message
+
+
+@pytest.mark.fault("LLM stream stalls mid-sentence")
+async def test_stream_stalling_mid_sentence_keeps_the_words(
+    openai_server: ScriptedOpenAI, session_factory: Any
+) -> None:
+    session, events = await session_factory(openai_agent(llm={"timeout": 0.5, "max_retries": 2}))
+    # a few words, then silence far longer than the read timeout
+    openai_server.push(Text("It is sunny in Paris and", chunk_chars=12, delay=2.0))
+    await ask(session, "hi")
+    reply = events.of("agent_reply")[-1].text
+    assert reply.startswith("It is sunny") and reply.endswith(session.agent.spec.fallback_line)
+    assert "timed out" in events.of("error")[0].message
+    assert len(openai_server.chat_requests) == 1  # no retry once words were out
+    await _survives(session, events)
+
+
+class GarbageSpeech(ScriptedOpenAI):
+    """A TTS endpoint that answers 200 with whatever it is given instead of PCM."""
+
+    def __init__(self, garbage: list[bytes]) -> None:
+        super().__init__()
+        self.garbage = deque(garbage)
+
+    async def _speech(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.tts_requests.append(str(body.get("input", "")))
+        data = self.garbage.popleft() if self.garbage else b""
+        return web.Response(body=data, content_type="audio/pcm")
+
+
+@pytest.fixture
+async def garbage_speech(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[GarbageSpeech]:
+    noise = random.Random(7).randbytes(48_001)  # an odd byte count: half a sample at the end
+    server = GarbageSpeech([b"<html><body>502 Bad Gateway</body></html>", noise, b"", b"\x00"])
+    await server.start()
+    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    yield server
+    await server.close()
+
+
+@pytest.mark.fault("TTS returns garbage audio")
+async def test_tts_garbage_audio_is_contained(
+    garbage_speech: GarbageSpeech, session_factory: Any
+) -> None:
+    agent = openai_agent(voice=True, greeting="Hello there.")
+    session, events = await session_factory(agent, audio_output=PacedOutput(realtime=False))
+    await session.wait_idle(10)  # the greeting is spoken: an HTML page comes back as "audio"
+    for text in ("hi", "again", "once more"):  # random noise, nothing, a single byte
+        await ask(session, text)
+        assert events.of("agent_reply")[-1].text == f"You said: {text}"
+    assert garbage_speech.tts_requests == ["Hello there.", "You said: hi", "You said: again",
+                                           "You said: once more"]  # fmt: skip
+    frames = [event.frame for event in events.of("agent_audio")]
+    assert frames, "the garbage is played as it came: the agent cannot tell noise from speech"
+    assert all(len(frame.data) % 2 == 0 for frame in frames)  # whole 16-bit samples only
+    assert all(frame.sample_rate == session.output_sample_rate for frame in frames)
+    assert session.state == "listening" and events.of("error") == []
