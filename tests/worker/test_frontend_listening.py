@@ -57,4 +57,7 @@ async def test_an_agent_without_a_voice_hears_the_microphone_and_answers_in_text
 
 
 def mic_sid(user: Any) -> str:
-    return next(iter(user.room.local_participant.track_publications))
+    publications: dict[str, rtc.LocalTrackPublication] = (
+        user.room.local_participant.track_publications
+    )
+    return next(iter(publications))
