@@ -12,8 +12,10 @@ from typer.testing import CliRunner
 
 from livekitex_cli import Agent, ValidationError
 from livekitex_cli.cli import app
+from livekitex_cli.testing import ScriptedOpenAI
 from livekitex_cli.worker import WorkerOptions, mint_token
 from livekitex_cli.worker.protocol import worker_token
+from tests.livekit_server import closed_port
 
 SECRET = "super-secret-value-0123456789abcdefghijklmnop"
 
@@ -70,14 +72,18 @@ def test_tokens_carry_the_least_grants() -> None:
 
 
 def test_logs_carry_no_secret(
-    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    threaded_openai: ScriptedOpenAI,  # the agent's LLM is reachable: only LiveKit is not
 ) -> None:
     monkeypatch.setenv("LIVEKIT_API_SECRET", SECRET)
     caplog.set_level(logging.DEBUG)
-    result = CliRunner().invoke(
-        app, ["start", "agents/support-agent.yaml", "--url", "ws://127.0.0.1:9", "--api-key", "k"]
-    )
-    assert result.exit_code == 3
+    with closed_port() as port:  # a fixed port (8081 once) fails the test when something has it
+        result = CliRunner().invoke(
+            app, ["start", "agents/support-agent.yaml", "--url", f"ws://127.0.0.1:{port}",
+                  "--api-key", "k"],
+        )  # fmt: skip
+    assert result.exit_code == 3, result.output
     assert SECRET not in result.output and SECRET not in caplog.text
 
 
