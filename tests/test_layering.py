@@ -10,6 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "livekitex_cli"
 # each layer may import itself and the layers after it in this list
 ORDER = [
     "cli",
+    "scenarios",
     "playground",
     "worker",
     "session",

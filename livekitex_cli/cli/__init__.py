@@ -16,6 +16,7 @@ from livekitex_cli.cli import (
     dispatch_cmd,
     schema_cmd,
     start_cmd,
+    test_cmd,
     token_cmd,
     tools_cmd,
     validate_cmd,
@@ -54,6 +55,7 @@ app.command("dev")(dev_cmd.dev_command)
 app.command("connect")(connect_cmd.connect_command)
 app.command("token")(token_cmd.token_command)
 app.command("schema")(schema_cmd.schema_command)
+app.command("test")(test_cmd.test_command)
 
 
 def package_version() -> str:

@@ -38,6 +38,7 @@ from livekitex_cli.session.events import (
 )
 from livekitex_cli.session.metrics import SessionMetrics, TurnMetrics
 from livekitex_cli.session.reply import Reply, error_event
+from livekitex_cli.session.run_result import RunResult, run_turn
 from livekitex_cli.session.speech import AudioOutput, PacedOutput
 
 log = get_logger("session")
@@ -200,6 +201,10 @@ class AgentSession:
         self._check_open()
         self._idle.clear()
         self._inputs.put_nowait(_Input("greeting", text, None, time.perf_counter()))
+
+    async def run(self, *, user_input: str | None = None, timeout: float = 60.0) -> RunResult:
+        """One turn, recorded, to assert on (``result.expect``; see ``run_result``)."""
+        return await run_turn(self, user_input=user_input, timeout=timeout)
 
     async def wait_idle(self, timeout: float | None = None) -> None:
         """Wait until every queued input is answered."""
