@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -117,6 +118,51 @@ async def test_user_speech_interrupts_the_agent(
     assert frames_before > 0
     assert session.metrics()["interruptions"] == 1
     assert events.of("user_transcript")[0].text == "stop please"  # the interruption is answered
+
+
+async def test_the_agent_is_speaking_until_its_audio_is_played_out(
+    openai_server: ScriptedOpenAI, session_factory: Any
+) -> None:
+    openai_server.seconds_per_char = 0.05
+    openai_server.push(Text("It is sunny in Paris today."))  # 1.35 s of audio
+    # a second of playout queue, like a LiveKit AudioSource: capture runs a second ahead
+    session, events = await session_factory(
+        openai_agent(voice=True), audio_output=PacedOutput(buffer=1.0)
+    )
+    changes: list[tuple[float, str]] = []
+    session.on("state_changed", lambda event: changes.append((time.monotonic(), event.new)))
+    await session.process_text("what is the weather")
+    await session.wait_idle(10)
+    speaking = next(at for at, state in changes if state == "speaking")
+    listening = next(at for at, state in changes if at > speaking and state == "listening")
+    audio = sum(e.frame.duration for e in events.of("agent_audio"))
+    assert audio > 1.3
+    assert listening - speaking >= audio - 0.1  # not the 0.35 s it takes to fill the queue
+
+
+async def test_an_interrupted_reply_keeps_what_was_played_not_what_was_queued(
+    openai_server: ScriptedOpenAI, session_factory: Any
+) -> None:
+    openai_server.seconds_per_char = 0.05
+    sentence = "The cat saw the red dog run far. "  # 3-letter words: 0.2 s of audio a word
+    openai_server.push(Text((sentence * 5).strip()))
+    session, events = await session_factory(
+        openai_agent(voice=True), audio_output=PacedOutput(buffer=1.0)
+    )
+    await session.process_text("tell me a story")
+    async with asyncio.timeout(10):
+        while not events.of("agent_audio"):
+            await asyncio.sleep(0.005)
+    first = time.monotonic()
+    await asyncio.sleep(1.5)
+    played = time.monotonic() - first
+    assert session.interrupt()
+    await session.wait_idle(10)
+    reply = events.of("agent_reply")[0]
+    assert reply.interrupted
+    kept = len(reply.text.split()) * 0.2
+    assert abs(kept - played) <= 0.3, (kept, played, reply.text)  # a second more was queued
+    assert session.history.turns[-1].content == reply.text
 
 
 async def test_no_interruption_when_disallowed(
