@@ -138,8 +138,8 @@ function labelOf(speaker, identity) {
 }
 
 function logStream(reader, identity) {
-  const { topic, attributes } = reader.info;
-  view.streams.push({ topic, identity, attributes: { ...attributes } });
+  const { id, topic, attributes } = reader.info;
+  view.streams.push({ id, topic, identity, attributes: { ...attributes } });
   view.streams.splice(0, view.streams.length - 50);
 }
 
@@ -153,16 +153,30 @@ async function onTranscription(reader, { identity }) {
     who: labelOf(speaker, identity),
     kind: 'speech',
   });
-  for await (const chunk of reader) transcript.append(entry, chunk);
+  try {
+    for await (const chunk of reader) transcript.append(entry, chunk);
+  } catch (error) {
+    // the sender closed the stream abnormally: keep what came
+    note(`transcription cut: ${error.message}`);
+    return transcript.finish(entry, true);
+  }
+  // the stream's end may carry attributes (lk.transcription_final=true): the SDK merges them
+  const ended = reader.info.attributes ?? {};
+  const logged = view.streams.find((stream) => stream.id === reader.info.id);
+  if (logged) logged.ended = { ...ended };
   // an agent's own speech is one stream per segment, final when it ends; a user's segment may
   // come as interim streams before the final one
-  const final = (reader.info.attributes ?? {})[ATTR_FINAL] === 'true';
-  transcript.finish(entry, final || speaker === 'agent');
+  transcript.finish(entry, ended[ATTR_FINAL] === 'true' || speaker === 'agent');
 }
 
 async function onChat(reader, { identity }) {
   logStream(reader, identity);
-  const text = await reader.readAll();
+  let text;
+  try {
+    text = await reader.readAll();
+  } catch (error) {
+    return note(`chat cut: ${error.message}`);
+  }
   if (identity === room?.localParticipant.identity) return;
   const speaker = speakerOf({}, identity);
   if (speaker === 'agent') {
