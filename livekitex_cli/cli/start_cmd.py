@@ -12,11 +12,19 @@ from livekitex_cli.cli.logs import LogFormat, LogLevel, LogLevelOption, setup_lo
 from livekitex_cli.cli.output import err_console, fail
 from livekitex_cli.errors import LkxError
 
-UrlOption = Annotated[str | None, typer.Option("--url", help="LiveKit server URL [LIVEKIT_URL].")]
-KeyOption = Annotated[str | None, typer.Option("--api-key", help="API key [LIVEKIT_API_KEY].")]
-SecretOption = Annotated[
-    str | None, typer.Option("--api-secret", help="API secret; prefer LIVEKIT_API_SECRET.")
+UrlOption = Annotated[
+    str | None, typer.Option("--url", envvar="LIVEKIT_URL", help="LiveKit server URL.")
 ]
+KeyOption = Annotated[
+    str | None, typer.Option("--api-key", envvar="LIVEKIT_API_KEY", help="API key.")
+]
+SecretOption = Annotated[
+    str | None,
+    typer.Option(
+        "--api-secret", envvar="LIVEKIT_API_SECRET", show_default=False,
+        help="API secret; prefer the environment variable.",
+    ),
+]  # fmt: skip
 
 
 def worker_cli_options(**values: Any) -> dict[str, Any]:
@@ -29,12 +37,22 @@ def start_command(
     api_key: KeyOption = None,
     api_secret: SecretOption = None,
     max_jobs: Annotated[
-        int | None, typer.Option("--max-jobs", help="Concurrent jobs per agent.")
+        int | None,
+        typer.Option(
+            "--max-jobs",
+            envvar="LKX_MAX_JOBS",
+            min=1,
+            help="Concurrent jobs of the process, and of each agent (default: per agent file).",
+        ),
     ] = None,
     drain_timeout: Annotated[
-        float | None, typer.Option(help="Seconds jobs get on SIGTERM.")
+        float | None,
+        typer.Option(envvar="LKX_DRAIN_TIMEOUT", min=0.001, help="Seconds jobs get on SIGTERM."),
     ] = None,
-    health_port: Annotated[int | None, typer.Option(help="Health/metrics port (0 = any).")] = None,
+    health_port: Annotated[
+        int | None,
+        typer.Option(envvar="LKX_HEALTH_PORT", min=0, max=65_535, help="Health port (0 = any)."),
+    ] = None,
     log_level: LogLevelOption = LogLevel.info,
     log_format: Annotated[
         LogFormat, typer.Option(help="auto, rich, json or plain.")

@@ -35,6 +35,16 @@ class WorkerSection(BaseModel):
     load_threshold: float | None = Field(default=None, gt=0, le=1)
     close_on_participant_leave: bool | None = None
 
+    @field_validator("region")
+    @classmethod
+    def _no_region(cls, value: str | None) -> str | None:
+        if value:
+            raise ValueError(
+                "is not supported: LiveKit's agent protocol has no region; point LIVEKIT_URL "
+                "at that region's server"
+            )
+        return value
+
 
 class AgentSpec(BaseModel):
     """One agent definition, as written in YAML."""

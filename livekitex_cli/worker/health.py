@@ -70,7 +70,10 @@ class HealthServer:
             "providers_loaded": worker.providers_loaded,
             "draining": worker.draining,
             "active_jobs": sum(slot.active for slot in slots),
-            "max_jobs": sum(slot.options.max_concurrent_jobs for slot in slots),
+            "max_jobs": min(
+                worker.max_jobs or 1_000_000,
+                sum(slot.options.max_concurrent_jobs for slot in slots),
+            ),
             "load": max((slot.load for slot in slots), default=0.0),
         }
         return web.json_response(data, status=200 if data["ready"] else 503)
@@ -84,6 +87,7 @@ class HealthServer:
             "version": worker.version,
             "registered": worker.registered,
             "draining": worker.draining,
+            "max_jobs": worker.max_jobs,
             "agents": [
                 {
                     "name": slot.agent.name,
@@ -91,6 +95,7 @@ class HealthServer:
                     "registered": slot.connection.registered.is_set(),
                     "max_concurrent_jobs": slot.options.max_concurrent_jobs,
                     "load": slot.load,
+                    "full": slot.full,
                     "jobs": [job.to_dict() for job in slot.jobs.values()],
                 }
                 for slot in worker.slots

@@ -110,6 +110,7 @@ async def run_job(
     from livekitex_cli.session import AgentSession
     from livekitex_cli.worker.room_io import OUTPUT_RATE
 
+    agent = agent.copy()  # what a job changes (instructions, tools) stays in its own room
     session = AgentSession(
         agent=agent,
         room_id=assignment.job.room.name,

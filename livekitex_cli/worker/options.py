@@ -30,6 +30,12 @@ from pydantic import Field, SecretStr
 from livekitex_cli.config import WorkerSection
 from livekitex_cli.errors import ValidationError
 
+REGION_REFUSED = (
+    "is not supported: LiveKit's agent protocol has no region; a worker serves the server it "
+    "connects to, so point server_url (LIVEKIT_URL) at that region's server"
+)
+# one value for the whole process; YAML files served together must not disagree on them
+PROCESS_WIDE = ("drain_timeout", "health_check_port", "health_check_host")
 DEFAULTS: dict[str, Any] = {
     "max_concurrent_jobs": 10,
     "load_threshold": 1.0,  # load = running jobs / max_concurrent_jobs
@@ -95,6 +101,8 @@ class WorkerOptions(pydantic.BaseModel):
             problems.append(("drain_timeout", "must be positive"))
         if not 0 <= self.health_check_port <= 65_535:
             problems.append(("health_check_port", "must be 0..65535"))
+        if self.region:
+            problems.append(("region", REGION_REFUSED))
         if problems:
             field = ", ".join(name for name, _ in problems)
             reason = "; ".join(f"{name} {why}" for name, why in problems)
@@ -146,3 +154,21 @@ class WorkerOptions(pydantic.BaseModel):
             err = exc.errors(include_url=False)[0]
             field = ".".join(str(p) for p in err["loc"])
             raise ValidationError(field, err["msg"][:1].lower() + err["msg"][1:]) from None
+
+
+def process_settings(options: Mapping[str, WorkerOptions], sources: Mapping[str, str]) -> Any:
+    """The settings that exist once per process, from per-agent options: they must agree
+    (a YAML ``worker:`` section of one agent cannot set the health port of another)."""
+    first = next(iter(options.values()))
+    for field in PROCESS_WIDE:
+        seen = {name: getattr(opts, field) for name, opts in options.items()}
+        if len(set(seen.values())) > 1:
+            listed = ", ".join(
+                f"{sources.get(name, name)} says {value}" for name, value in seen.items()
+            )
+            reason = (
+                f"is one setting for the whole worker process, but the agent files disagree "
+                f"({listed}); set it once on the command line"
+            )
+            raise ValidationError(f"worker.{field}", reason)
+    return first

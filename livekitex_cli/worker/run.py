@@ -11,7 +11,7 @@ from livekitex_cli.agent import load_agents
 from livekitex_cli.errors import ValidationError
 from livekitex_cli.providers.preflight import preflight_error
 from livekitex_cli.worker.health import HealthServer
-from livekitex_cli.worker.options import WorkerOptions
+from livekitex_cli.worker.options import WorkerOptions, process_settings
 from livekitex_cli.worker.worker import Worker
 
 ReadyCallback = Callable[[Worker, int], None]
@@ -47,9 +47,10 @@ async def run_worker(
         ).validate()
         for agent in agents
     }
-    worker = Worker(agents=agents, options=options, version=version)
-    first = options[agents[0].name]
-    health = HealthServer(worker, host=first.health_check_host, port=first.health_check_port)
+    process = process_settings(options, {a.name: a.source or a.name for a in agents})
+    max_jobs = (cli or {}).get("max_concurrent_jobs")  # --max-jobs: every agent, and in all
+    worker = Worker(agents=agents, options=options, version=version, max_jobs=max_jobs)
+    health = HealthServer(worker, host=process.health_check_host, port=process.health_check_port)
     port = await health.start()
     try:
         running = asyncio.create_task(worker.run(), name="lkx-worker")

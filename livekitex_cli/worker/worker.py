@@ -16,7 +16,7 @@ from livekitex_cli.agent import Agent
 from livekitex_cli.errors import LkxError
 from livekitex_cli.log import get_logger
 from livekitex_cli.worker.jobs import Job, JobContext, JoinGaveUp, JoinPolicy, run_job
-from livekitex_cli.worker.options import Accept, WorkerOptions
+from livekitex_cli.worker.options import Accept, Reject, WorkerOptions
 from livekitex_cli.worker.protocol import AgentConnection, Availability
 from livekitex_cli.worker.warmup import warm_up
 
@@ -41,11 +41,16 @@ class AgentSlot:
 
     @property
     def load(self) -> float:
-        return min(1.0, self.active / self.options.max_concurrent_jobs)
+        """The agent's own load, or the process's when that is higher (``--max-jobs``)."""
+        own = self.active / self.options.max_concurrent_jobs
+        return min(1.0, max(own, self.worker.load))
+
+    @property
+    def full(self) -> bool:
+        return self.active >= self.options.max_concurrent_jobs or self.worker.full
 
     def status(self) -> tuple[int, float, int]:
-        full = self.worker.draining or self.active >= self.options.max_concurrent_jobs
-        full = full or self.load >= self.options.load_threshold
+        full = self.worker.draining or self.full or self.load >= self.options.load_threshold
         return (proto.WS_FULL if full else proto.WS_AVAILABLE), self.load, self.active
 
     def availability(self, request: proto.AvailabilityRequest) -> Availability:
@@ -55,6 +60,8 @@ class AgentSlot:
             load=self.load,
             draining=self.worker.draining,
         )
+        if isinstance(verdict, Accept) and self.worker.full:
+            verdict = Reject(f"at capacity ({self.worker.active} jobs in this process)")
         if not isinstance(verdict, Accept):
             self.worker.rejected[verdict.reason.split(" (")[0].split(":")[0]] += 1
             return Availability(False, reason=verdict.reason)
@@ -77,7 +84,7 @@ class AgentSlot:
         if (
             job is None
         ):  # assigned without our acceptance (e.g. after a reconnect): take it if we can
-            if self.active >= self.options.max_concurrent_jobs or self.worker.draining:
+            if self.full or self.worker.draining:
                 await self.connection.update_job(assignment.job.id, proto.JS_FAILED, "worker full")
                 return
             job = self.jobs[assignment.job.id] = Job(assignment.job.id, self.agent.name)
@@ -94,7 +101,7 @@ class AgentSlot:
                 url=url,
                 job=job,
                 close_on_leave=self.options.close_on_participant_leave,
-                entry_point=self.worker.entry_point,
+                entry_point=self.options.entry_point or self.worker.entry_point,
                 on_turn=self.worker.record_turn,
                 join_policy=self.worker.join_policy,
             )
@@ -144,8 +151,11 @@ class AgentSlot:
             job.task.cancel()
 
     def _status_changed(self) -> None:
-        task = asyncio.get_running_loop().create_task(self.connection.update_status())
-        self.worker.keep(task)
+        # with a process-wide cap, one agent's job changes every agent's load
+        slots = self.worker.slots if self.worker.max_jobs else [self]
+        for slot in slots:
+            task = asyncio.get_running_loop().create_task(slot.connection.update_status())
+            self.worker.keep(task)
 
 
 class Worker:
@@ -159,8 +169,12 @@ class Worker:
         version: str,
         entry_point: Callable[[JobContext], Awaitable[None]] | None = None,
         join_policy: JoinPolicy | None = None,
+        max_jobs: int | None = None,
     ) -> None:
+        """``max_jobs`` caps the jobs of the whole process (every agent together); each agent
+        also has its own ``max_concurrent_jobs``."""
         self.version = version
+        self.max_jobs = max_jobs
         self.entry_point = entry_point
         self.join_policy = join_policy or JoinPolicy()
         self.slots = [AgentSlot(self, agent, options[agent.name]) for agent in agents]
@@ -183,6 +197,18 @@ class Worker:
     @property
     def registered(self) -> bool:
         return all(slot.connection.registered.is_set() for slot in self.slots)
+
+    @property
+    def active(self) -> int:
+        return sum(slot.active for slot in self.slots)
+
+    @property
+    def full(self) -> bool:
+        return self.max_jobs is not None and self.active >= self.max_jobs
+
+    @property
+    def load(self) -> float:
+        return min(1.0, self.active / self.max_jobs) if self.max_jobs else 0.0
 
     def active_jobs(self) -> list[Job]:
         return [job for slot in self.slots for job in slot.jobs.values() if job.state in LIVE]

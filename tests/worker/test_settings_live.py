@@ -1,0 +1,138 @@
+"""Worker settings that act as documented, against the real LiveKit server: the contract's
+``WorkerOptions.entry_point`` runs each job, each job has its own copy of the agent, and
+``--max-jobs`` caps the whole process; settings that cannot work are refused."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from livekitex_cli.agent import load_agents
+from livekitex_cli.cli import app
+from livekitex_cli.testing import ScriptedOpenAI
+from livekitex_cli.worker import WorkerOptions
+from livekitex_cli.worker.jobs import JobContext
+from livekitex_cli.worker.worker import Worker
+from tests.livekit_server import KEY, SECRET, LiveKitServer, needs_server
+
+SUPPORT = "agents/support-agent.yaml"
+
+
+@pytest.fixture
+async def in_process_worker(
+    livekit_server: LiveKitServer, threaded_openai: ScriptedOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[tuple[Worker, list[str]]]:
+    monkeypatch.setenv("OPENAI_BASE_URL", threaded_openai.base_url)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    entered: list[str] = []
+
+    async def entry_point(ctx: JobContext) -> None:
+        entered.append(ctx.room.name)
+        if ctx.room.name == "pirate-room":
+            ctx.agent.update_instructions("Talk like a pirate.")
+
+    agents = load_agents([SUPPORT])
+    options = WorkerOptions(
+        entry_point=entry_point, agent_name="support-agent", server_url=livekit_server.url,
+        api_key=KEY, api_secret=SECRET, drain_timeout=5,
+    )  # fmt: skip
+    worker = Worker(agents=agents, options={"support-agent": options}, version="test")
+    task = asyncio.create_task(worker.run(install_signal_handlers=False))
+    async with asyncio.timeout(20):
+        while not worker.registered:
+            await asyncio.sleep(0.02)
+    yield worker, entered
+    worker.drain()
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(task, 20)
+
+
+@needs_server
+@pytest.mark.livekit
+async def test_entry_point_runs_and_each_job_has_its_own_agent(
+    in_process_worker: tuple[Worker, list[str]], join: Any, threaded_openai: ScriptedOpenAI
+) -> None:
+    worker, entered = in_process_worker
+    pirate = await join("pirate-room", "support-agent", identity="pirate")
+    await pirate.wait_agent()
+    plain = await join("plain-room", "support-agent", identity="plain")
+    await plain.wait_agent()
+    async with asyncio.timeout(20):
+        while len(entered) < 2:
+            await asyncio.sleep(0.02)
+    assert sorted(entered) == ["pirate-room", "plain-room"]
+    await pirate.next_chat()  # the greetings
+    await plain.next_chat()
+    await plain.say("hello from the plain room")
+    assert await plain.next_chat() == "You said: hello from the plain room"
+    await pirate.say("hello from the pirate room")
+    assert await pirate.next_chat() == "You said: hello from the pirate room"
+    systems = {
+        request["messages"][-1]["content"]: request["messages"][0]["content"]
+        for request in threaded_openai.chat_requests
+    }
+    assert systems["hello from the pirate room"] == "Talk like a pirate."
+    assert "support desk" in systems["hello from the plain room"]
+    assert "support desk" in worker.slots[0].agent.instructions  # the served agent untouched
+
+
+@needs_server
+@pytest.mark.livekit
+async def test_max_jobs_caps_the_whole_process(
+    start_worker: Any, join: Any, tmp_path: Path
+) -> None:
+    second = tmp_path / "second.yaml"
+    second.write_text(Path(SUPPORT).read_text().replace("name: support-agent", "name: second"))
+    worker = start_worker(SUPPORT, str(second), "--max-jobs", "1")
+    first = await join("room-one", "support-agent", identity="one")
+    await first.wait_agent()
+    _, state = await asyncio.to_thread(worker.health, "/worker")
+    assert state["max_jobs"] == 1
+    by_name = {agent["name"]: agent for agent in state["agents"]}
+    # one job of the first agent fills the process: the second agent reports itself full too,
+    # so LiveKit offers it nothing (a dispatch finds no free worker)
+    assert by_name["second"]["full"] and by_name["second"]["load"] == 1.0
+    assert not by_name["second"]["jobs"]
+    _, ready = await asyncio.to_thread(worker.health, "/ready")
+    assert (ready["active_jobs"], ready["max_jobs"]) == (1, 1)
+    await first.leave()
+    async with asyncio.timeout(30):
+        while True:
+            _, state = await asyncio.to_thread(worker.health, "/worker")
+            if not any(agent["full"] for agent in state["agents"]):
+                break
+            await asyncio.sleep(0.05)
+    second_room = await join("room-two", "second", identity="two")
+    await second_room.wait_agent()
+
+
+def test_region_is_refused(tmp_path: Path) -> None:
+    agent = tmp_path / "a.yaml"
+    agent.write_text("name: a\ninstructions: Hi.\nworker: {region: eu-west}\n")
+    result = CliRunner().invoke(app, ["validate", str(agent)])
+    assert result.exit_code == 1
+    assert "worker.region: is not supported" in result.stderr
+    with pytest.raises(Exception, match="region is not supported"):
+        WorkerOptions(server_url="ws://x", api_key="k", api_secret="s", region="eu").validate()
+
+
+def test_process_settings_must_agree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789")
+    for name, port in (("a", 9101), ("b", 9102)):
+        (tmp_path / f"{name}.yaml").write_text(
+            f"name: {name}\ninstructions: Hi.\nllm: {{provider: openai}}\n"
+            f"worker: {{health_check_port: {port}}}\n"
+        )
+    result = CliRunner().invoke(
+        app, ["start", str(tmp_path), "--url", "ws://127.0.0.1:9", "--api-key", "k",
+              "--api-secret", "s" * 40],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "worker.health_check_port: is one setting for the whole worker process" in result.stderr
+    assert "a.yaml says 9101" in result.stderr and "b.yaml says 9102" in result.stderr
