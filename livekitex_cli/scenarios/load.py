@@ -14,9 +14,9 @@ from typing import Any
 import pydantic
 
 from livekitex_cli.agent import Agent
-from livekitex_cli.config import Document, ProviderConfig, read_document
+from livekitex_cli.config import Document, ProviderConfig, pydantic_problems, read_document
 from livekitex_cli.errors import InvalidFileError, ValidationError
-from livekitex_cli.providers import ProviderRegistry
+from livekitex_cli.providers import ProviderRegistry, default_providers
 from livekitex_cli.scenarios.mocks import mocked_registry
 from livekitex_cli.scenarios.schema import (
     CallSpec,
@@ -122,6 +122,8 @@ class _Loader:
         self.agents: dict[str, Agent | None] = {}
 
     def plans(self) -> list[Plan]:
+        for name in ("judge", "simulator"):
+            self.check_llm(name, getattr(self.spec, name))
         plans: list[Plan] = []
         seen: set[str] = set()
         for index, scenario in enumerate(self.spec.scenarios):
@@ -134,6 +136,19 @@ class _Loader:
         if self.problems:
             raise InvalidFileError(self.doc.path, self.problems)
         return plans
+
+    def check_llm(self, name: str, config: ProviderConfig | None) -> None:
+        """A ``judge:`` or ``simulator:`` section, checked like an agent's ``llm:``."""
+        if config is None:
+            return
+        registry = self.providers or default_providers()
+        try:
+            registry.options("llm", config.provider, config.options)
+        except ValidationError as exc:
+            self.problem((name, "provider"), exc.reason)
+        except pydantic.ValidationError as exc:
+            model = registry.factory("llm", config.provider).options
+            self.problems.extend(pydantic_problems(exc, self.doc, model, prefix=(name,)))
 
     def problem(self, loc: Loc, reason: str) -> None:
         full = ("scenarios", *loc) if loc and isinstance(loc[0], int) else loc

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from livekitex_cli.config import ProviderConfig
 from livekitex_cli.errors import LkxError, ResourceError
-from livekitex_cli.providers import ProviderRegistry
+from livekitex_cli.providers import LLM, ProviderRegistry
 from livekitex_cli.scenarios.audio import AudioKit, Driver, TextDriver
 from livekitex_cli.scenarios.expect import Check, check_turn
 from livekitex_cli.scenarios.judge import Judges, JudgeUnavailable, config_key
@@ -135,6 +135,7 @@ class Runner:
     async def run(self, plans: Sequence[Plan]) -> list[ScenarioOutcome]:
         """Run every plan; ``JudgeUnavailable`` before anything runs if a judge is missing."""
         self.preflight(plans)
+        warm = _warm_llms(plans)
         outcomes = [ScenarioOutcome(plan) for plan in plans]
         limit = asyncio.Semaphore(self.jobs)
         left = {id(o): o.plan.repeat for o in outcomes}
@@ -155,6 +156,8 @@ class Runner:
                     for attempt in range(outcome.plan.repeat):
                         group.create_task(job(outcome, attempt), name=f"lkx-test-{attempt}")
         finally:
+            for llm in warm:
+                await llm.aclose()
             await self.judges.aclose()
             await self.audio.aclose()
         return outcomes
@@ -234,6 +237,23 @@ class Runner:
                 message = f"the agent was not done after {plan.timeout:g} s"
                 outcome.failure = Failure(plan.where("turns", number), message, number)
                 return
+
+
+def _warm_llms(plans: Sequence[Plan]) -> list[LLM]:
+    """One open LLM per distinct agent for the whole run, never used: the sessions that come
+    and go meanwhile share its HTTP client (and TLS context, ~50 ms to build) instead of each
+    building and closing its own. One that cannot be built is left to the sessions to report."""
+    warm: list[LLM] = []
+    for agent in {id(plan.agent): plan.agent for plan in plans}.values():
+        provider = agent.spec.llm.provider if agent.spec.llm else "auto"
+        try:
+            options = agent.provider_options.get("llm") or agent.providers.options(
+                "llm", provider, {}
+            )
+            warm.append(agent.providers.create("llm", provider, options))
+        except LkxError:
+            continue
+    return warm
 
 
 def finish(recording: Recording, timed_out: bool) -> RunResult:
