@@ -269,9 +269,7 @@ async def grade(
     conversation) meets ``criterion``, for a constrained verdict: a forced ``verdict`` tool call
     (JSON in text is accepted from models that answer in text). Provider failures propagate."""
     before = f"Conversation so far:\n{context}\n\n" if context else ""
-    question = (
-        f"{before}The {subject} to grade:\n{reply}\n\nCriterion: the {subject} {criterion}"
-    )
+    question = f"{before}The {subject} to grade:\n{reply}\n\nCriterion: the {subject} {criterion}"
     messages = [
         {"role": "system", "content": JUDGE_INSTRUCTIONS},
         {"role": "user", "content": question},
