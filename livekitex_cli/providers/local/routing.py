@@ -1,0 +1,172 @@
+"""Tool calls for small local models: the model's own decision, a grammar's guarantees.
+
+Tools are described in the system prompt in the Hermes format (``<tools>`` JSON, calls as
+``{"name": ..., "arguments": ...}``) that Qwen, SmolLM2 and most small instruct models were
+trained on, and past calls and results are rendered the same way. Every reply is then sampled
+under one grammar (llguidance, built into the runtime): either a call to one of the offered tools
+whose arguments match that tool's JSON schema, or plain spoken text that can contain no markup at
+all. The first token decides which, so text streams at once and a call is always well formed.
+
+Plans: ``reply`` (text only), ``call`` (one forced tool), ``route`` (the model chooses; with
+``allow_text`` it may answer in text). Free to choose (``auto``), the model routes only until a
+tool has answered the current user message; then it answers with the result, which keeps small
+models from calling the same tool again and again.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from livekitex_cli.providers.base import ChatMessage
+from livekitex_cli.tools import FunctionTool, to_openai_format
+
+# Plain spoken text: no markup, brackets, code, entities or line breaks.
+TEXT = r"/[^<>{}\[\]|`*#_\\&\n\r\t]+/"
+CALL_OPEN, CALL_CLOSE = "<tool_call>", "</tool_call>"
+
+
+@dataclass(frozen=True)
+class Plan:
+    mode: Literal["reply", "route", "call"]
+    tools: tuple[FunctionTool, ...] = ()
+    allow_text: bool = True
+
+
+def plan(messages: list[ChatMessage], tools: list[FunctionTool], choice: str | None) -> Plan:
+    """What this turn may do, from the offered tools and the OpenAI-style ``tool_choice``."""
+    if not tools or choice == "none":
+        return Plan("reply")
+    if choice not in (None, "auto", "required"):
+        forced = [t for t in tools if t.name == choice]
+        if not forced:
+            raise ValueError(f"tool_choice '{choice}' is not one of the offered tools")
+        return Plan("call", tuple(forced), allow_text=False)
+    if choice == "required":
+        return Plan("route", tuple(tools), allow_text=False)
+    if answered(messages):
+        return Plan("reply")
+    return Plan("route", tuple(tools))
+
+
+def answered(messages: list[ChatMessage]) -> bool:
+    """Whether a tool result came in after the last user message."""
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            return False
+        if message.get("role") == "tool":
+            return True
+    return False
+
+
+def tools_block(tools: list[FunctionTool]) -> str:
+    """The tool section of a system prompt, as Qwen2.5's own chat template writes it."""
+    signatures = "\n".join(json.dumps(_without_defaults(t)) for t in to_openai_format(tools))
+    return (
+        "# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
+        "You are provided with function signatures within <tools></tools> XML tags:\n"
+        f"<tools>\n{signatures}\n</tools>\n\n"
+        "For each function call, return a json object with function name and arguments within "
+        f"{CALL_OPEN}{CALL_CLOSE} XML tags:\n"
+        f'{CALL_OPEN}\n{{"name": <function-name>, "arguments": <args-json-object>}}\n{CALL_CLOSE}'
+    )
+
+
+def _without_defaults(schema: Any) -> Any:
+    """A schema minus its ``default`` values, which small models copy instead of the user's."""
+    if isinstance(schema, dict):
+        return {k: _without_defaults(v) for k, v in schema.items() if k != "default"}
+    if isinstance(schema, list):
+        return [_without_defaults(v) for v in schema]
+    return schema
+
+
+def render_call(name: str, arguments: str) -> str:
+    try:
+        parsed = json.loads(arguments or "{}")
+    except ValueError:
+        parsed = {}
+    return f"{CALL_OPEN}\n{json.dumps({'name': name, 'arguments': parsed})}\n{CALL_CLOSE}"
+
+
+def prompt_messages(messages: list[ChatMessage], tools: list[FunctionTool]) -> list[ChatMessage]:
+    """The history as plain system/user/assistant text for any chat template: the tools join
+    the first system message, calls become the assistant's ``<tool_call>`` text and results
+    a user turn of ``<tool_response>`` (as Qwen's template renders them)."""
+    out: list[ChatMessage] = []
+    for message in messages:
+        role, content = message.get("role"), str(message.get("content") or "")
+        if role == "assistant":
+            calls = [
+                render_call(c["function"]["name"], c["function"].get("arguments") or "{}")
+                for c in message.get("tool_calls") or []
+                if c.get("function", {}).get("name")
+            ]
+            text = "\n".join(part for part in (content.strip(), *calls) if part)
+            if text:
+                out.append({"role": "assistant", "content": text})
+        elif role == "tool":
+            out.append({"role": "user", "content": f"<tool_response>\n{content}\n</tool_response>"})
+        elif role in ("system", "user"):
+            out.append({"role": role, "content": content})
+    if tools:
+        block = tools_block(tools)
+        if out and out[0]["role"] == "system":
+            out[0] = {"role": "system", "content": f"{out[0]['content'].rstrip()}\n\n{block}"}
+        else:
+            out.insert(0, {"role": "system", "content": block})
+    return _alternating(out)
+
+
+def _alternating(messages: list[ChatMessage]) -> list[ChatMessage]:
+    """Merge neighbours of the same role (some templates refuse two user turns in a row)."""
+    out: list[ChatMessage] = []
+    for message in messages:
+        if out and out[-1]["role"] == message["role"]:
+            out[-1] = {**out[-1], "content": f"{out[-1]['content']}\n{message['content']}"}
+        else:
+            out.append(dict(message))
+    return out
+
+
+def arguments_schema(tool: FunctionTool) -> dict[str, Any]:
+    """The tool's parameters, closed to extra keys (a grammar then cannot invent any)."""
+    schema = dict(tool.parameters) or {"type": "object", "properties": {}}
+    return {**schema, "type": "object", "additionalProperties": False}
+
+
+def grammar(turn: Plan) -> str:
+    """The llguidance grammar of one reply: a call to an offered tool, or plain text."""
+    lines = ["%llguidance {}"]
+    if turn.mode == "reply" or not turn.tools:
+        return "\n".join([*lines, f"start: {TEXT}", ""])
+    starts = ["call", "text"] if turn.allow_text else ["call"]
+    lines.append("start: " + " | ".join(starts))
+    names = " | ".join(f"call{i}" for i in range(len(turn.tools)))
+    lines.append(f'call: ("{CALL_OPEN}" "\\n")? ({names}) ("\\n" "{CALL_CLOSE}")?')
+    for i, tool in enumerate(turn.tools):
+        head = json.dumps(f'{{"name": "{tool.name}", "arguments": ')
+        lines.append(f'call{i}: {head} args{i} "}}"')
+        lines.append(f"args{i}: %json {json.dumps(arguments_schema(tool))}")
+    if turn.allow_text:
+        lines.append(f"text: {TEXT}")
+    return "\n".join([*lines, ""])
+
+
+def is_call(text: str) -> bool:
+    """Whether a reply's first characters start a tool call (the grammar allows no other
+    text to start with these)."""
+    return text.lstrip().startswith(("{", "<"))
+
+
+def parse_call(text: str) -> tuple[str, str] | None:
+    """``(name, arguments as JSON)`` from a grammar-constrained call, None if it is cut short."""
+    body = text.strip().removeprefix(CALL_OPEN).removesuffix(CALL_CLOSE).strip()
+    try:
+        call = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(call, dict) or not isinstance(call.get("name"), str):
+        return None
+    return call["name"], json.dumps(call.get("arguments") or {})

@@ -1,0 +1,92 @@
+"""llama.cpp in process through ``xllamacpp``: prebuilt manylinux wheels (glibc 2.17+), the chat
+templates of the GGUF, grammars, JSON schemas, DRY and repetition penalties, prompt-prefix reuse.
+
+xllamacpp embeds llama.cpp's server. Its HTTP side listens on a unix socket in a private folder
+that is deleted as soon as the model is loaded, so nothing can connect to it; requests go through
+direct calls. Its native log is silenced (``verbosity = -1``): nothing prints to the console.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from livekitex_cli.errors import ExternalServiceError, ResourceError
+from livekitex_cli.providers.local.models import require
+
+Chunk = dict[str, Any]
+
+
+class LlamaRuntime:
+    """One loaded GGUF model. Calls block: run them in a thread."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        n_ctx: int,
+        n_threads: int | None = None,
+        chat_template: str | None = None,
+        prompt_cache_mb: int = 64,
+    ) -> None:
+        xllamacpp = require("xllamacpp", package="xllamacpp")
+        params = xllamacpp.CommonParams()
+        params.model.path = path
+        params.n_ctx = n_ctx
+        params.n_parallel = 1
+        threads = n_threads or max(1, min(os.cpu_count() or 1, 8))
+        params.cpuparams.n_threads = threads
+        params.cpuparams_batch.n_threads = threads
+        params.verbosity = -1
+        params.cache_ram_mib = prompt_cache_mb
+        params.endpoint_slots = False
+        if chat_template:
+            params.chat_template = chat_template
+        folder = tempfile.mkdtemp(prefix="lkx-llama-")
+        params.hostnames = [os.path.join(folder, "http.sock")]
+        try:
+            self.server = xllamacpp.Server(params)
+        except (RuntimeError, ValueError) as exc:
+            reason = f"llama.cpp could not load {path} ({exc})".replace("\n", " ")
+            raise ResourceError("model", reason) from exc
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        self.lock = threading.Lock()  # one request at a time: turns share the prompt cache
+        # the grammar engine indexes the vocabulary on first use (seconds for 150k tokens):
+        # pay that while loading, not in the first turn
+        self.complete({"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1,
+                       "grammar": '%llguidance {}\nstart: /[a-z]+/\n'})  # fmt: skip
+
+    def complete(self, request: dict[str, Any]) -> Chunk:
+        """One whole chat completion."""
+        result: Chunk = self.server.handle_chat_completions({**request, "stream": False})
+        _raise_on_error(result)
+        return result
+
+    def stream(self, request: dict[str, Any], on_chunk: Callable[[Chunk], bool]) -> None:
+        """Stream a chat completion; ``on_chunk`` returns True to stop generating."""
+        failure: list[Chunk] = []
+
+        def receive(chunk: Chunk) -> bool:
+            if "error" in chunk or ("code" in chunk and "message" in chunk):
+                failure.append(chunk)
+                return True
+            return bool(on_chunk(chunk))
+
+        self.server.handle_chat_completions({**request, "stream": True}, receive)
+        if failure:
+            _raise_on_error(failure[0])
+
+
+def _raise_on_error(result: Chunk) -> None:
+    error = result.get("error", result if "code" in result and "message" in result else None)
+    if error is None:
+        return
+    detail = error if isinstance(error, dict) else {"message": str(error)}
+    code = int(detail.get("code", 500) or 500)
+    reason = str(detail.get("message", "llama.cpp error")).splitlines()[0]
+    raise ExternalServiceError("llm local-llama", reason, retryable=code >= 500)
