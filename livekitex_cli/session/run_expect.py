@@ -79,8 +79,9 @@ def describe(event: RunEvent) -> str:
 class RunExpect:
     """Walks a turn's events in order; each check raises ``AssertionError`` with the context."""
 
-    def __init__(self, events: list[RunEvent]) -> None:
+    def __init__(self, events: list[RunEvent], user_input: str | None = None) -> None:
         self.events = events
+        self.user_input = user_input
         self.index = 0
 
     def fail(self, message: str, at: int | None = None) -> None:
@@ -221,7 +222,8 @@ class EventCheck:
         if not isinstance(self.event, MessageEvent):
             self._fail(f"only a message can be judged, not {self.event.type}")
             return self
-        context = "\n".join(describe(e) for e in self.parent.events[: self.index])
+        said = [f"user: {self.parent.user_input}"] if self.parent.user_input else []
+        context = "\n".join(said + [describe(e) for e in self.parent.events[: self.index]])
         self.verdict = await grade(llm, criterion=intent, reply=self.event.content, context=context)
         if not self.verdict.passed:
             self._fail(f"the judge says the message does not {intent!r}: {self.verdict.reason}")

@@ -160,7 +160,7 @@ class RunResult:
         """Walks ``events`` in order: ``result.expect.next_event().is_message(...)``."""
         from livekitex_cli.session.run_expect import RunExpect
 
-        return RunExpect(self.events)
+        return RunExpect(self.events, self.user_input)
 
 
 class Recording:
@@ -203,9 +203,9 @@ async def run_turn(
 ) -> RunResult:
     """Send ``user_input`` (``None``: send nothing, wait for what is pending such as the
     greeting) and record until the agent is done. ``OperationTimeoutError`` after ``timeout``."""
-    await session.start()
-    recording = Recording(session, user_input)
+    recording = Recording(session, user_input)  # before start: a greeting is recorded
     try:
+        await session.start()
         if user_input is not None:
             await session.process_text(user_input)
         await session.wait_idle(timeout)

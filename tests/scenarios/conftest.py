@@ -5,6 +5,7 @@ and helpers to write scenario files and run ``lkx test`` in process."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 import textwrap
 from collections.abc import Callable, Iterator
@@ -70,7 +71,10 @@ def graded(question: str) -> str:
 
 @pytest.fixture
 def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[RuleServer]:
-    """The rule server in its own thread; ``OPENAI_BASE_URL`` points at it."""
+    """The rule server in its own thread; ``OPENAI_BASE_URL`` points at it. An interrupted
+    reply drops its stream, which aiohttp's server logs as an error: that noise is the test
+    server's, not lkx's, so it is kept out of the output the tests read."""
+    monkeypatch.setattr(logging.getLogger("aiohttp.server"), "disabled", True)
     with RuleServer.in_thread() as running:
         assert isinstance(running, RuleServer)
         monkeypatch.setenv("OPENAI_BASE_URL", running.base_url)
