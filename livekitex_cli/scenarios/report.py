@@ -13,16 +13,15 @@ from livekitex_cli.scenarios.runner import RunOutcome, ScenarioOutcome, TurnLog
 from livekitex_cli.session.run_expect import describe
 
 
-def transcript(run: RunOutcome, *, upto_failure: bool = True) -> list[str]:
-    """The conversation of one run, one line per item; with ``upto_failure`` it stops at the
-    event the failing expectation looked at, and ends with the failure."""
+def transcript(run: RunOutcome, *, whole: bool = False) -> list[str]:
+    """The conversation of one run, one line per item, ending with its failure or verdict.
+    Unless ``whole``, a failed run is shown up to the event its failing expectation looked at."""
     lines: list[str] = []
-    failure = run.failure if upto_failure else None
+    failure = run.failure
     for log in run.turns:
-        lines.extend(
-            _turn_lines(log, failure.at if failure and failure.turn == log.number else None)
-        )
-        if failure is not None and failure.turn == log.number:
+        stop = failure is not None and failure.turn == log.number and not whole
+        lines.extend(_turn_lines(log, failure.at if stop and failure else None))
+        if stop:
             break
     if failure is not None:
         lines.append(f"FAILED {failure.where}: {failure.message}")
@@ -155,7 +154,7 @@ def write_records(outcomes: list[ScenarioOutcome], folder: Path) -> list[Path]:
                 f".{run.attempt + 1}" if len(outcome.runs) > 1 else ""
             )
             text = base / f"{stem}.txt"
-            text.write_text("\n".join(transcript(run, upto_failure=False)) + "\n", encoding="utf-8")
+            text.write_text("\n".join(transcript(run, whole=True)) + "\n", encoding="utf-8")
             data = base / f"{stem}.json"
             data.write_text(
                 json.dumps(run_json(run), indent=2, default=str) + "\n", encoding="utf-8"
