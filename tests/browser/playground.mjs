@@ -3,10 +3,10 @@
 //
 //   node playground.mjs CONFIG.json   -> one JSON line on stdout: what the page showed
 //
-// CONFIG: {url, chromium, profile, wav, agent, scenario: "conversation" | "failure",
+// CONFIG: {url, chromium, profile, wav, agent, scenario: "conversation" | "failure" | "dropped",
 //          expectUser, expectAgent, message, expectReply, screenshot, timeoutMs,
-//          then: {agent, message, expectReply}}
-import { readFile } from 'node:fs/promises';
+//          then: {agent, message, expectReply}, readyFile}
+import { readFile, writeFile } from 'node:fs/promises';
 
 import puppeteer from 'puppeteer-core';
 
@@ -57,6 +57,14 @@ try {
   if (config.scenario === 'failure') {
     await page.waitForSelector('#notice:not([hidden])', { timeout });
     await page.waitForFunction(() => ['failed', 'idle'].includes(window.lkxPlayground.phase), { timeout });
+    Object.assign(result, await snapshot(page));
+  } else if (config.scenario === 'dropped') {
+    // in a conversation when the test stops the server (it waits for readyFile)
+    await page.waitForFunction(() => window.lkxPlayground.phase === 'ready', { timeout });
+    await writeFile(config.readyFile, 'ready');
+    const dropped = Date.now();
+    await page.waitForSelector('#notice:not([hidden])', { timeout });
+    result.noticeAfterMs = Date.now() - dropped;
     Object.assign(result, await snapshot(page));
   } else {
     await conversation(page);

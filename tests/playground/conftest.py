@@ -108,17 +108,30 @@ def start_dev(tmp_path: Path) -> Iterator[Any]:
         run.stop()
 
 
-def drive(config: dict[str, Any], tmp_path: Path, timeout: float = 120.0) -> dict[str, Any]:
-    """Run the Node driver with ``config`` (a fresh browser profile each time); its JSON."""
+def start_driver(config: dict[str, Any], tmp_path: Path) -> subprocess.Popen[str]:
+    """The Node driver on ``config``, with a fresh browser profile."""
     profile = tempfile.mkdtemp(prefix="chromium-", dir=tmp_path)
     path = tmp_path / f"drive-{config['scenario']}.json"
     path.write_text(json.dumps({"chromium": CHROMIUM, "profile": profile, **config}))
-    done = subprocess.run(
-        ["node", str(DRIVER), str(path)], capture_output=True, text=True, timeout=timeout, cwd=ROOT
-    )
-    lines = done.stdout.strip().splitlines()
-    assert done.returncode == 0 and lines, (
-        f"driver failed ({done.returncode}): {done.stderr[-3000:]}"
-    )
+    return subprocess.Popen(
+        ["node", str(DRIVER), str(path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+    )  # fmt: skip
+
+
+def driven(driver: subprocess.Popen[str], timeout: float = 120.0) -> dict[str, Any]:
+    """What the driver saw (its JSON line), once it is done."""
+    try:
+        out, err = driver.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        driver.kill()
+        out, err = driver.communicate()
+    lines = out.strip().splitlines()
+    assert driver.returncode == 0 and lines, f"driver failed ({driver.returncode}): {err[-3000:]}"
     result: dict[str, Any] = json.loads(lines[-1])
     return result
+
+
+def drive(config: dict[str, Any], tmp_path: Path, timeout: float = 120.0) -> dict[str, Any]:
+    """Run the Node driver with ``config`` to the end; its JSON."""
+    return driven(start_driver(config, tmp_path), timeout)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from livekitex_cli.providers.audio import write_wav
 from livekitex_cli.testing import ScriptedOpenAI
 from tests.livekit_server import KEY, SECRET, LiveKitServer, free_port, needs_server
-from tests.playground.conftest import drive, needs_browser
+from tests.playground.conftest import drive, driven, needs_browser, start_driver
 from tests.speech import needs_espeak, silence_chunk, speech_chunk
 
 pytestmark = [needs_server, needs_browser, pytest.mark.livekit]
@@ -167,3 +168,35 @@ def test_the_page_says_when_the_server_is_down(
     )
     assert "error" not in result, result
     assert f"the LiveKit server at {dead} is not reachable" in result["notice"]
+
+
+def test_the_page_says_when_the_server_goes_away(
+    start_dev, livekit_server: LiveKitServer, threaded_openai: ScriptedOpenAI, tmp_path: Path
+) -> None:
+    env = dev_env(
+        threaded_openai,
+        LIVEKIT_URL=livekit_server.url,
+        LIVEKIT_API_KEY=KEY,
+        LIVEKIT_API_SECRET=SECRET,
+    )
+    dev = start_dev(agents(tmp_path), env=env)
+    url = dev.playground_url()
+    dev.wait_for("worker ready in")
+    ready = tmp_path / "in-conversation"
+    driver = start_driver(
+        {"scenario": "dropped", "url": url, "wav": "/dev/null", "agent": "playground-text",
+         "readyFile": str(ready)},
+        tmp_path,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not ready.exists() and driver.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    livekit_server.kill()  # in the middle of the conversation
+    result = driven(driver)
+    assert "error" not in result, result
+    # lkx dev's status says so within seconds; the SDK only after its ping timeout (~15 s)
+    assert (
+        f"The LiveKit server went away: the LiveKit server at {livekit_server.url} is not reachable (connection refused)"
+        in result["notice"]
+    )
+    print("notice", result["noticeAfterMs"], "ms after the server was stopped")

@@ -250,6 +250,12 @@ function wire(current) {
         document.addEventListener('click', () => current.startAudio().then(() => notice('')), { once: true });
       }
     })
+    .on(RoomEvent.Reconnecting, () => {
+      if (current === room) notice('Lost the connection to the LiveKit server: reconnecting…', 'info');
+    })
+    .on(RoomEvent.Reconnected, () => {
+      if (current === room) notice('');
+    })
     .on(RoomEvent.Disconnected, (reason) => {
       if (leaving || current !== room) return;
       setPhase('failed', 'disconnected');
@@ -263,30 +269,44 @@ function reasonText(reason) {
   return names[reason] ?? `reason ${reason ?? 'unknown'}`;
 }
 
-async function watchForAgent(session) {
+// While a session lasts, ask lkx dev how things stand (every second while waiting for the
+// agent, every two once it is here): the page says why no agent comes, and that the server is
+// gone sooner than the SDK notices (it waits for a ping timeout, ~15 s).
+async function watch(session) {
   const started = performance.now();
-  while (room && view.session === session && view.phase === 'waiting') {
+  let serverLost = false;
+  while (room && view.session === session && ['waiting', 'ready'].includes(view.phase)) {
     let status = null;
     try {
       status = await getStatus(session.room, session.agent);
     } catch {
       // lkx dev itself is gone: the deadline below says so
     }
-    if (view.phase !== 'waiting' || view.session !== session) return;
-    const waited = performance.now() - started;
-    if (status && !status.server.ok) {
-      return fail(`The LiveKit server went away: ${status.server.error}.`);
+    if (view.session !== session) return;
+    if (view.phase === 'ready') {
+      if (status && !status.server.ok) {
+        serverLost = true;
+        notice(`The LiveKit server went away: ${status.server.error}.`);
+      } else if (status && serverLost) {
+        serverLost = false;
+        notice('');
+      }
+    } else if (view.phase === 'waiting') {
+      const waited = performance.now() - started;
+      if (status && !status.server.ok) {
+        return fail(`The LiveKit server went away: ${status.server.error}.`);
+      }
+      if (status && status.job.state === 'failed') {
+        return fail(`The agent '${session.agent}' failed to start in this room: ${status.job.error || 'see the lkx dev terminal'}. Fix it, save, and start a new room.`);
+      }
+      if (status && status.worker.known && !status.worker.serving && waited > 5000) {
+        notice(`Waiting for a worker that serves '${session.agent}': the lkx dev worker is not running it (see its terminal for errors).`, 'info');
+      }
+      if (waited > AGENT_WAIT_MS) {
+        return fail(`No agent came within ${AGENT_WAIT_MS / 1000} s. Check the lkx dev terminal: the worker may not be running or '${session.agent}' may not load.`);
+      }
     }
-    if (status && status.job.state === 'failed') {
-      return fail(`The agent '${session.agent}' failed to start in this room: ${status.job.error || 'see the lkx dev terminal'}. Fix it, save, and start a new room.`);
-    }
-    if (status && status.worker.known && !status.worker.serving && waited > 5000) {
-      notice(`Waiting for a worker that serves '${session.agent}': the lkx dev worker is not running it (see its terminal for errors).`, 'info');
-    }
-    if (waited > AGENT_WAIT_MS) {
-      return fail(`No agent came within ${AGENT_WAIT_MS / 1000} s. Check the lkx dev terminal: the worker may not be running or '${session.agent}' may not load.`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await new Promise((resolve) => setTimeout(resolve, view.phase === 'ready' ? 2000 : 1000));
   }
 }
 
@@ -337,7 +357,7 @@ async function join() {
   mark('connected');
   setPhase('waiting', `waiting for ${agent}`);
   for (const participant of current.remoteParticipants.values()) onAgentSeen(participant);
-  watchForAgent(session);
+  watch(session);
 }
 
 // The microphone goes live once the agent can hear it: LiveKit drops what is sent to an agent
