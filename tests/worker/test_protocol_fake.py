@@ -16,6 +16,7 @@ from livekit import api
 from livekit.protocol import agent as proto
 
 from livekitex_cli import AuthError, ConnectError, load_agents
+from livekitex_cli.testing import ScriptedOpenAI
 from livekitex_cli.worker import Worker, WorkerOptions
 from livekitex_cli.worker.health import HealthServer
 from livekitex_cli.worker.jobs import JoinPolicy
@@ -109,7 +110,8 @@ def options(url: str, **extra: Any) -> WorkerOptions:
 
 
 @pytest.fixture
-async def worker(fake: FakeAgentServer) -> AsyncIterator[Worker]:
+async def worker(fake: FakeAgentServer, threaded_openai: ScriptedOpenAI) -> AsyncIterator[Worker]:
+    # the agent's LLM is the scripted server: "auto" picks it, and nothing loads local models
     agents = load_agents(["agents/support-agent.yaml"])
     running = Worker(
         agents=agents,
