@@ -15,16 +15,19 @@ in a process every event costs N wake-ups: a worker's CPU grows with the square 
 - the room's subscription is narrowed so that room events of other rooms are dropped before
   they are queued. Request callbacks and RPC invocations still reach the room as before.
 
-The queue and its subscriber list are private to ``livekit.rtc``: both functions check the
-shape they expect and otherwise leave things alone, so a change upstream costs speed, never
-events.
+The queue and its subscriber list are private to ``livekit.rtc``, so both functions act only
+on the livekit versions this was checked against (``VERIFIED``), only when the queue and every
+subscriber entry have the expected shape, and not at all with ``LKX_EVENT_ROUTING=off``: a
+change upstream then costs speed, never events.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from livekit import rtc
@@ -34,6 +37,20 @@ from livekitex_cli.log import get_logger
 log = get_logger("worker")
 Filter = Callable[[Any], bool]
 Subscriber = tuple[Any, asyncio.AbstractEventLoop, Filter | None]
+VERIFIED = ((1, 2, 1), (1, 3))  # livekit versions (from, below) whose event queue was checked
+OFF = ("0", "off", "false", "no")
+
+
+def enabled() -> bool:
+    """Whether to touch ``livekit.rtc``'s event queue at all: not with
+    ``LKX_EVENT_ROUTING=off``, nor on a livekit version outside ``VERIFIED``."""
+    if os.environ.get("LKX_EVENT_ROUTING", "on").strip().lower() in OFF:
+        return False
+    try:
+        found = tuple(int(part) for part in version("livekit").split(".")[:3])
+    except (PackageNotFoundError, ValueError):
+        return False
+    return VERIFIED[0] <= found < VERIFIED[1]
 
 
 def _ffi_client() -> Any:
@@ -45,6 +62,8 @@ def _ffi_client() -> Any:
 def install_batched_delivery() -> bool:
     """Swap in the batching event queue (idempotent); True when it is in place. Subscribers
     already there move over, so it may come after rooms have connected."""
+    if not enabled():
+        return False
     try:
         from livekit.rtc._ffi_client import FfiQueue
 
@@ -67,7 +86,8 @@ def install_batched_delivery() -> bool:
 def route_room_events(room: rtc.Room) -> bool:
     """Batched delivery for the process, and only ``room``'s own room events in its queue;
     True when the room's filter is in place."""
-    install_batched_delivery()
+    if not install_batched_delivery():
+        return False
     try:
         queue: Any = _ffi_client().queue
         own = room._ffi_queue
@@ -87,7 +107,17 @@ def route_room_events(room: rtc.Room) -> bool:
 
 
 def _has_subscriber_shape(queue: Any) -> bool:
-    return isinstance(getattr(queue, "_subscribers", None), list) and hasattr(queue, "_lock")
+    """The private shape this relies on: a lock, and a list of (queue, loop, filter) entries."""
+    subscribers = getattr(queue, "_subscribers", None)
+    if not isinstance(subscribers, list) or not hasattr(queue, "_lock"):
+        return False
+    return all(
+        isinstance(entry, tuple)
+        and len(entry) == 3
+        and isinstance(entry[1], asyncio.AbstractEventLoop)
+        and (entry[2] is None or callable(entry[2]))
+        for entry in subscribers
+    )
 
 
 def _only_room(handle: int, keep: Filter | None) -> Filter:
