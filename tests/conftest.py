@@ -1,7 +1,8 @@
 """Fixtures shared by every test folder, and the hooks that keep the suite honest:
 
 - in CI (``CI=true``) a skipped test fails, unless it is marked ``optional``: a missing server
-  binary, espeak-ng or extra must not turn a green run into a run that tested less;
+  binary, espeak-ng or extra must not turn a green run into a run that tested less; a module
+  skipped whole fails the run at its end (the other tests still run);
 - the faults summary counts every fault test, wherever it lives (``faults`` or ``fault(kind)``
   marker, or a file of ``FAULT_FILES``): run, survived, failed, errored and skipped, the distinct
   fault kinds survived, the bad inputs tried and the load test's messages and replies;
@@ -84,18 +85,19 @@ def pytest_runtest_makereport(
     return report
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_make_collect_report(
-    collector: pytest.Collector,
-) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
-    report = yield
-    if report.outcome == "skipped" and in_ci():
-        reason = _skip_reason(report.longrepr)
-        report.outcome = "failed"
-        report.longrepr = (
-            f"a whole module skipped in CI: {reason} (skip only the tests that need it)"
-        )
-    return report
+_SKIPPED_MODULES: list[str] = []  # in CI: modules skipped whole, which fail the run at its end
+
+
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    # failing the collection would stop the whole run: the other tests still run, and the run
+    # fails at its end (pytest_sessionfinish)
+    if report.skipped and in_ci():
+        _SKIPPED_MODULES.append(f"{report.nodeid}: {_skip_reason(report.longrepr)}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _SKIPPED_MODULES and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 # the faults summary -----------------------------------------------------------------------------
@@ -161,3 +163,7 @@ def faults_summary() -> dict[str, Any]:
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if _OUTCOMES or TALLY:
         terminalreporter.write_line("faults summary: " + json.dumps(faults_summary()))
+    for module in _SKIPPED_MODULES:
+        terminalreporter.write_line(
+            f"FAILED (skipped whole in CI; skip only the tests that need it) {module}", red=True
+        )
