@@ -37,7 +37,7 @@ def _turn_lines(log: TurnLog, stop: int | None) -> list[str]:
         lines = [
             f"turn {log.number + 1}: user: {log.text}" if log.text else f"turn {log.number + 1}"
         ]
-        if log.heard is not None and log.heard != log.text:
+        if log.heard is not None:
             lines.append(f"  (the agent heard: {log.heard!r})")
     events = log.result.events
     for index, event in enumerate(events):

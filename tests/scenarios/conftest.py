@@ -35,11 +35,13 @@ class RuleServer(ScriptedOpenAI):
     """Answers without a script, by rule: a judge request (one offering ``verdict``) by
     ``judge(question)``; a simulated caller's request with the next of ``caller_lines`` (then
     ``DONE``); an agent request by the first of ``rules`` whose pattern the last user message
-    matches, else the echo model (``call NAME {json}`` calls a tool). Pushed steps come first."""
+    matches (``tool_rules``: the tool result, when that came last), else by the echo model
+    (``call NAME {json}`` calls a tool). Pushed steps come first."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.rules: list[tuple[str, Step]] = []
+        self.tool_rules: list[tuple[str, Step]] = []  # matched against a tool's result
         self.judge: Callable[[str], Verdict] = lambda question: (True, "looks fine")
         self.caller_lines: list[str] = []
         self.judge_questions: list[str] = []
@@ -57,10 +59,10 @@ class RuleServer(ScriptedOpenAI):
             lines = [*self.caller_lines, "DONE"]
             return Text(lines[min(said, len(lines) - 1)])
         last = messages[-1] if messages else {}
-        if last.get("role") == "user":
-            for pattern, step in self.rules:
-                if re.search(pattern, str(last.get("content", "")), re.I):
-                    return step
+        rules = {"user": self.rules, "tool": self.tool_rules}.get(str(last.get("role")), [])
+        for pattern, step in rules:
+            if re.search(pattern, str(last.get("content", "")), re.I):
+                return step
         return super()._echo(body)
 
 
