@@ -27,7 +27,7 @@ def records(log: str) -> list[dict[str, Any]]:
 async def goodbye(user: Any, worker: Any, call: int) -> None:
     """Talk, type a few last words and leave at once, the microphone still on: the words reach
     the agent as its call ends."""
-    mic = await publish_mic(user)
+    mic, _ = await publish_mic(user)
     talking = asyncio.ensure_future(
         play(mic, join_audio(silence_chunk(0.5, 48_000), speech_chunk("Goodbye then.", 48_000)))
     )
