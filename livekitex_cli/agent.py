@@ -209,14 +209,14 @@ def load_agents(
 
 
 def agent_files(paths: Sequence[str | Path]) -> list[Path]:
-    """Expand folders to their YAML files (sorted); files are kept as given, even if missing."""
+    """Expand folders to their YAML files (sorted), leaving out ``lkx test`` scenario files
+    (``*.test.yaml``); files are kept as given, even if missing."""
     files: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            files.extend(
-                sorted(p for p in path.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file())
-            )
+            found = (p for p in path.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file())
+            files.extend(sorted(p for p in found if not p.stem.endswith(".test")))
         else:
             files.append(path)
     return files
