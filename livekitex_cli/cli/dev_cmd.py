@@ -41,7 +41,8 @@ def dev_command(
         typer.Option(help="The playground's port (0 = any free one; default 7870, or a free one)."),
     ] = None,
 ) -> None:
-    """Run the worker and restart it on every change to agent YAML or Python files."""
+    """Run the worker and restart it on every change to agent YAML or Python files; serve the
+    browser playground; with no LIVEKIT_URL, start a local LiveKit server."""
     from livekitex_cli.playground import pick_agent, served_agents
 
     server = None

@@ -5,7 +5,7 @@
 //
 // CONFIG: {url, chromium, profile, wav, agent, scenario: "conversation" | "failure" | "dropped",
 //          expectUser, expectAgent, message, expectReply, screenshot, timeoutMs,
-//          then: {agent, message, expectReply}, readyFile}
+//          then: {agent, expectGreeting, message, expectReply}, readyFile}
 import { readFile, writeFile } from 'node:fs/promises';
 
 import puppeteer from 'puppeteer-core';
@@ -114,6 +114,7 @@ async function newRoom(page, then) {
   await page.click('#new-room');
   await page.waitForFunction(() => window.lkxPlayground.phase === 'ready', { timeout });
   result.newRoom = (await page.$eval('#room-info', (node) => node.textContent)) !== before;
+  if (then.expectGreeting) await line(page, 'agent', null, then.expectGreeting); // read it first
   await page.type('#message', then.message);
   await page.keyboard.press('Enter');
   await line(page, 'agent', null, then.expectReply);

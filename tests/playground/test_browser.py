@@ -94,6 +94,7 @@ def test_a_spoken_and_typed_conversation_in_the_browser(
             "screenshot": str(shot),
             "then": {
                 "agent": "playground-text",
+                "expectGreeting": "Type to me.",
                 "message": "and now in text",
                 "expectReply": "You said: and now in text",
             },

@@ -1,6 +1,6 @@
 // The lkx playground: pick an agent, join a fresh room whose token brings it, talk and type,
 // see both sides' transcripts and the agent's state, hear it.
-import { ParticipantKind, Room, RoomEvent, Track } from 'livekit-client';
+import { DisconnectReason, ParticipantKind, Room, RoomEvent, Track } from 'livekit-client';
 
 import { createSession, getAgents, getStatus } from './api.js';
 import { LevelMeter } from './level.js';
@@ -264,9 +264,8 @@ function wire(current) {
 }
 
 function reasonText(reason) {
-  const names = { 1: 'client initiated', 2: 'duplicate identity', 3: 'server shutdown', 4: 'removed',
-    5: 'room deleted', 6: 'state mismatch', 7: 'join failure', 10: 'signal closed', 14: 'connection timeout' };
-  return names[reason] ?? `reason ${reason ?? 'unknown'}`;
+  const name = DisconnectReason[reason];
+  return name ? name.toLowerCase().replaceAll('_', ' ') : 'no reason given';
 }
 
 // While a session lasts, ask lkx dev how things stand (every second while waiting for the
@@ -319,6 +318,7 @@ function fail(message) {
 async function join() {
   const agent = ui.agent.value;
   if (!agent) return;
+  if (room) await leave(); // a room kept after a failure, or New room
   clickedAt = performance.now();
   view.timings = {};
   view.timeline = [];
@@ -407,10 +407,7 @@ async function send(event) {
 
 ui.join.addEventListener('click', join);
 ui.leave.addEventListener('click', leave);
-ui.again.addEventListener('click', async () => {
-  if (room) await leave();
-  await join();
-});
+ui.again.addEventListener('click', join);
 ui.mute.addEventListener('click', toggleMute);
 ui.chat.addEventListener('submit', send);
 ui.agent.addEventListener('change', () => setPhase(view.phase, ui.status.textContent));
