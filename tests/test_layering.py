@@ -18,6 +18,7 @@ ORDER = [
     "providers",
     "tools",
     "config",
+    "tasks",
     "errors",
     "log",
 ]

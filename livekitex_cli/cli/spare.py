@@ -18,7 +18,7 @@ PRELOAD = (
     "livekitex_cli.cli.start_cmd",
     "livekitex_cli.worker.worker",
     "livekitex_cli.worker.room_io",
-    "livekitex_cli.session.turn",
+    "livekitex_cli.session.activity",
     "livekitex_cli.providers.openai.llm",
     "livekitex_cli.providers.openai.speech",
 )

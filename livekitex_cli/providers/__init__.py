@@ -10,6 +10,7 @@ from livekitex_cli.providers.base import (
     ChatMessage,
     Provider,
     ProviderStats,
+    ProviderTiming,
     ToolCall,
     Transcript,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "ProviderPlugin",
     "ProviderRegistry",
     "ProviderStats",
+    "ProviderTiming",
     "ToolCall",
     "Transcript",
     "default_providers",

@@ -13,7 +13,7 @@ import time
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 from livekitex_cli.errors import ExternalServiceError, LkxError, OperationTimeoutError
 from livekitex_cli.log import get_logger
@@ -40,8 +40,24 @@ class ProviderStats:
     extra: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class ProviderTiming:
+    """What a provider tells its observers about one request: ``first_result`` when a stream
+    yields its first item, then ``done`` or ``failed``; ``elapsed`` is seconds since the
+    request began (retries included)."""
+
+    service: str
+    kind: str
+    stage: Literal["first_result", "done", "failed"]
+    elapsed: float
+
+
+Observer = Callable[[ProviderTiming], None]
+
+
 class Provider:
-    """What every provider shares: a kind, a name, timeouts, retries, stats and ``aclose``."""
+    """What every provider shares: a kind, a name, timeouts, retries, stats, observers of its
+    timings (the one place timings come from: metrics, and later tracing) and ``aclose``."""
 
     kind: ClassVar[str] = "provider"
     provider_name: str = "custom"
@@ -51,6 +67,22 @@ class Provider:
         self.max_retries = max_retries
         self.retry_delay = retry_delay
         self.stats = ProviderStats()
+        self.observers: list[Observer] = []
+
+    def observe(self, observer: Observer) -> Callable[[], None]:
+        """Call ``observer`` with every ``ProviderTiming``; returns its remover."""
+        self.observers.append(observer)
+        return lambda: self.observers.remove(observer) if observer in self.observers else None
+
+    def _report(self, stage: Literal["first_result", "done", "failed"], started: float) -> None:
+        if not self.observers:
+            return
+        timing = ProviderTiming(self.service, self.kind, stage, time.perf_counter() - started)
+        for observer in list(self.observers):
+            try:
+                observer(timing)
+            except Exception:  # noqa: BLE001 - an observer must not break a request
+                log.exception("provider observer failed")
 
     @property
     def service(self) -> str:
@@ -97,8 +129,10 @@ class Provider:
                     await asyncio.sleep(self._delay(attempt, error))
                     continue
                 self.stats.errors += 1
+                self._report("failed", started)
                 raise error from exc
             self.stats.last_duration = time.perf_counter() - started
+            self._report("done", started)
             return result
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -118,10 +152,12 @@ class Provider:
                             item = await anext(stream)
                     except StopAsyncIteration:
                         self.stats.last_duration = time.perf_counter() - started
+                        self._report("done", started)
                         return
                     if not produced:
                         produced = True
                         self.stats.last_first_result = time.perf_counter() - started
+                        self._report("first_result", started)
                     yield item
             except asyncio.CancelledError:
                 raise
@@ -135,6 +171,7 @@ class Provider:
                     await asyncio.sleep(self._delay(attempt, error))
                     continue
                 self.stats.errors += 1
+                self._report("failed", started)
                 raise error from exc
             finally:
                 aclose = getattr(stream, "aclose", None)

@@ -32,7 +32,7 @@ from livekitex_cli.session.speech import SentenceSplitter, frames
 from livekitex_cli.tools import RunContext, error_text, output_text, run_tool
 
 if TYPE_CHECKING:
-    from livekitex_cli.session.session import AgentSession
+    from livekitex_cli.session.activity import AgentActivity
 
 log = get_logger("session")
 _DONE = object()
@@ -70,8 +70,11 @@ class Spoken:
 
 
 class Reply:
-    def __init__(self, session: AgentSession, turn: TurnMetrics, source: InputSource) -> None:
-        self.session = session
+    """One reply of an agent's activity; what it says goes into the activity's session."""
+
+    def __init__(self, activity: AgentActivity, turn: TurnMetrics, source: InputSource) -> None:
+        self.activity = activity
+        self.session = activity.session
         self.turn = turn
         self.source = source
         self.turn_id = turn.turn_id
@@ -87,7 +90,7 @@ class Reply:
 
     @property
     def voiced(self) -> bool:
-        return self.session.tts is not None
+        return self.activity.tts is not None
 
     def start_speaker(self) -> None:
         if self.voiced and self._speaker is None:
@@ -128,7 +131,7 @@ class Reply:
 
     async def generate(self) -> None:
         """LLM rounds until a text answer, running the tools it asks for in between."""
-        session, agent = self.session, self.session.agent
+        session, agent, llm = self.session, self.activity.agent, self.activity.llm
         splitter = SentenceSplitter()
         self.start_speaker()
         rounds = agent.spec.max_tool_rounds
@@ -136,11 +139,10 @@ class Reply:
             offered = agent.tools if index < rounds else []
             calls: list[ToolCall] = []
             round_text: list[str] = []
-            started = time.perf_counter()
             first: float | None = None
             tokens = 0
             messages = session.history.messages(agent.instructions)
-            async for delta in session.llm.chat(
+            async for delta in llm.chat(
                 messages=messages, tools=offered, tool_choice=None if index == 0 else "auto"
             ):
                 if self.stopped:
@@ -150,8 +152,6 @@ class Reply:
                 if delta.text:
                     if first is None:
                         first = time.perf_counter()
-                        if self.turn.llm_ttft_ms is None:
-                            self.turn.llm_ttft_ms = (first - started) * 1000
                     tokens += delta.completion_tokens or 1
                     round_text.append(delta.text)
                     self._text(delta.text)
@@ -163,7 +163,7 @@ class Reply:
                     self.turn.llm_tokens_per_second = (tokens - 1) / elapsed
             if calls and not offered and not round_text:
                 reason = f"still calling tools after max_tool_rounds ({rounds})"
-                raise ExternalServiceError(session.llm.service, reason)
+                raise ExternalServiceError(llm.service, reason)
             if not calls or not offered:
                 break
             session.history.add_tool_calls("".join(round_text), calls)
@@ -177,16 +177,16 @@ class Reply:
             self.session.history.add_tool_result(call, output, error=failed)
 
     async def _run_tool(self, call: ToolCall) -> tuple[str, bool]:
-        session = self.session
+        session, agent = self.session, self.activity.agent
         session.emit(ToolCallStarted(call.id, call.name, call.arguments))
         started = time.perf_counter()
         error: LkxError | None = None
         try:
-            tool = session.agent.registry.get(call.name)
-            if all(t.name != call.name for t in session.agent.tools):
+            tool = agent.registry.get(call.name)
+            if all(t.name != call.name for t in agent.tools):
                 raise LkxError(f"tool '{call.name}' is not offered to this agent")
             context = RunContext(
-                session=session, agent=session.agent, user_data=session.user_data, call_id=call.id
+                session=session, agent=agent, user_data=session.user_data, call_id=call.id
             )
             output = output_text(await run_tool(tool, call.arguments, context))
         except LkxError as exc:
@@ -221,7 +221,7 @@ class Reply:
 
     async def _speak_loop(self) -> None:
         session = self.session
-        tts = session.tts
+        tts = self.activity.tts
         assert tts is not None
         resampler = Resampler(session.output_sample_rate)
         while True:
@@ -233,11 +233,8 @@ class Reply:
             sentence = SpokenSentence(text, self.captured, self.captured)
             self.spoken.sentences.append(sentence)
             synthesized = 0.0
-            requested = time.perf_counter()
             try:
                 async for chunk in tts.synthesize(text):
-                    if self.turn.tts_ttfb_ms is None:
-                        self.turn.tts_ttfb_ms = (time.perf_counter() - requested) * 1000
                     synthesized += chunk.duration
                     sentence.end = max(sentence.end, sentence.start + synthesized)
                     resampled = resampler.push(chunk.to_array(), chunk.sample_rate)

@@ -1,4 +1,8 @@
-"""``AgentSession``: text and audio in, a streamed, spoken, tool-using reply out.
+"""``AgentSession``: one conversation. Text and audio in, a streamed, spoken, tool-using reply
+out; the session owns what the conversation keeps (history, state, events, metrics, audio out)
+and its inputs, and an ``AgentActivity`` (``activity.py``) does one agent's part: providers,
+tools, instructions, hearing and answering. ``set_agent`` swaps the activity (a handoff) and
+keeps the conversation.
 
 Inputs queue up and are answered one at a time by a single named task. Audio goes through the
 VAD as it arrives; when a turn ends, its utterance is transcribed and answered. If the user
@@ -18,15 +22,8 @@ from livekitex_cli.agent import Agent
 from livekitex_cli.errors import LkxError, ValidationError
 from livekitex_cli.log import get_logger
 from livekitex_cli.providers import LLM, STT, TTS, VAD
-from livekitex_cli.session.audio_input import (
-    Resampler,
-    SpeechEnded,
-    SpeechStarted,
-    TurnDetector,
-    check_format,
-    to_mono,
-)
-from livekitex_cli.session.build import build_providers
+from livekitex_cli.session.activity import AgentActivity
+from livekitex_cli.session.audio_input import SpeechEnded, SpeechStarted, check_format
 from livekitex_cli.session.bus import EventBus, EventCallback
 from livekitex_cli.session.chat import ChatHistory
 from livekitex_cli.session.events import (
@@ -36,17 +33,18 @@ from livekitex_cli.session.events import (
     StateChanged,
     UserSpeechStarted,
 )
-from livekitex_cli.session.metrics import SessionMetrics, TurnMetrics
+from livekitex_cli.session.metrics import SessionMetrics
 from livekitex_cli.session.reply import Reply, error_event
 from livekitex_cli.session.run_result import RunResult, run_turn
 from livekitex_cli.session.speech import AudioOutput, PacedOutput
+from livekitex_cli.tasks import TaskSet
 
 log = get_logger("session")
 MAX_TEXT = 20_000
 
 
 @dataclass(frozen=True)
-class _Input:
+class SessionInput:
     source: InputSource
     text: str = ""
     audio: SpeechEnded | None = None
@@ -71,42 +69,56 @@ class AgentSession:
         output_sample_rate: int = 24_000,
         speak: bool = True,
     ) -> None:
-        self.agent = agent
         self.session_id = f"session_{uuid.uuid4().hex[:12]}"
         self.room_id = room_id
         self.user_data: dict[str, Any] = dict(user_data or {})
-        self.bus = EventBus(event_callbacks, self._spawn)
+        self._tasks = TaskSet(f"lkx-{self.session_id}", log)
+        self.bus = EventBus(event_callbacks, self._tasks.spawn)
         self.callbacks = self.bus.callbacks  # event type (or "*") -> callable, may be changed
         self.output_sample_rate = output_sample_rate
         self.audio_output: AudioOutput = audio_output or PacedOutput()
         self.history = ChatHistory(max_turns=agent.spec.max_history_turns)
         self.stats = SessionMetrics(keep_turns=agent.spec.metrics_window_turns)
         self.state: AgentState = "initializing"
-        providers = build_providers(agent, llm=llm, stt=stt, tts=tts, vad=vad, speak=speak)
-        if providers.vad is None and providers.stt is not None:
-            # hearing needs no voice: an agent with STT and no TTS still listens (with the VAD
-            # its YAML names, or the default one), and answers in text
-            providers = build_providers(
-                agent, llm=providers.llm, stt=providers.stt, tts=providers.tts, speak=speak
-            )
-        self.llm, self.stt, self.tts, self.vad = (
-            providers.llm, providers.stt, providers.tts, providers.vad,
-        )  # fmt: skip
-        self._detector = (
-            TurnDetector(self.vad, endpointing_delay=agent.spec.min_endpointing_delay)
-            if self.vad is not None
-            else None
-        )
-        self._resampler = Resampler(self.vad.sample_rate if self.vad else 16_000)
-        self._carry = bytearray()
-        self._inputs: asyncio.Queue[_Input] = asyncio.Queue()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._speak = speak
+        self.activity = AgentActivity(self, agent, llm=llm, stt=stt, tts=tts, vad=vad, speak=speak)
+        self._inputs: asyncio.Queue[SessionInput] = asyncio.Queue()
         self._reply_task: asyncio.Task[None] | None = None
-        self._current: Reply | None = None
+        self.current_reply: Reply | None = None  # set by the activity, cleared per input
         self._idle = asyncio.Event()
         self._idle.set()
         self._closed = False
         self._started = False
+
+    # the active agent and its providers (the activity's) ------------------------------------
+
+    @property
+    def agent(self) -> Agent:
+        return self.activity.agent
+
+    @property
+    def llm(self) -> LLM:
+        return self.activity.llm
+
+    @property
+    def stt(self) -> STT | None:
+        return self.activity.stt
+
+    @property
+    def tts(self) -> TTS | None:
+        return self.activity.tts
+
+    @property
+    def vad(self) -> VAD | None:
+        return self.activity.vad
+
+    async def set_agent(self, agent: Agent, **providers: Any) -> None:
+        """Hand the conversation to ``agent`` (a handoff): the reply in progress is stopped,
+        the old activity closed, and the history, state and events go on."""
+        self.interrupt()
+        old = self.activity
+        self.activity = AgentActivity(self, agent, speak=self._speak, **providers)
+        await old.aclose()
 
     @property
     def closed(self) -> bool:
@@ -123,12 +135,12 @@ class AgentSession:
         if self._started:
             return
         self._started = True
-        self._spawn(self._input_loop(), "inputs")
+        self._tasks.spawn(self._input_loop(), "inputs")
         self.set_state("listening")
         if self.agent.spec.greeting:
             self._idle.clear()
             self._inputs.put_nowait(
-                _Input("greeting", self.agent.spec.greeting, None, time.perf_counter())
+                SessionInput("greeting", self.agent.spec.greeting, None, time.perf_counter())
             )
 
     async def aclose(self) -> None:
@@ -136,16 +148,8 @@ class AgentSession:
         if self._closed:
             return
         self._closed = True
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for provider in (self.llm, self.stt, self.tts, self.vad):
-            if provider is not None:
-                try:
-                    await provider.aclose()
-                except Exception:  # noqa: BLE001 - closing must not fail
-                    log.exception("provider close failed")
+        await self._tasks.aclose()
+        await self.activity.aclose()
         self.set_state("closed")
         self.bus.close()
         self._idle.set()
@@ -167,7 +171,7 @@ class AgentSession:
         if len(text) > MAX_TEXT:
             raise ValidationError("text", f"is {len(text)} characters long, at most {MAX_TEXT}")
         self._idle.clear()
-        self._inputs.put_nowait(_Input("text", text.strip(), None, time.perf_counter()))
+        self._inputs.put_nowait(SessionInput("text", text.strip(), None, time.perf_counter()))
 
     async def process_audio(
         self, pcm16: bytes, *, sample_rate: int = 48_000, channels: int = 1
@@ -177,30 +181,21 @@ class AgentSession:
         check_format(sample_rate, channels)
         if not isinstance(pcm16, bytes | bytearray | memoryview):
             raise ValidationError("pcm16", f"must be bytes, not {type(pcm16).__name__}")
-        if self._detector is None:
+        if not self.activity.hears:
             raise ValidationError("audio", f"agent '{self.agent.name}' is text-only (no stt)")
-        mono = to_mono(bytes(pcm16), channels, self._carry)
-        if mono.size == 0:
-            return
-        step = sample_rate * 2  # two seconds at a time keeps the loop responsive on big chunks
-        for start in range(0, mono.size, step):
-            samples = self._resampler.push(mono[start : start + step], sample_rate)
-            for event in self._detector.push(samples):
-                self._on_turn_event(event)
-            if mono.size > step:
-                await asyncio.sleep(0)
+        async for event in self.activity.hear(bytes(pcm16), sample_rate, channels):
+            self._on_turn_event(event)
 
     async def end_audio(self) -> None:
         """The audio stream ended: answer a turn still in progress."""
-        if self._detector is not None:
-            for event in self._detector.flush():
-                self._on_turn_event(event)
+        for event in self.activity.flush_audio():
+            self._on_turn_event(event)
 
     async def say(self, text: str) -> None:
         """Make the agent say ``text`` (queued after the current reply)."""
         self._check_open()
         self._idle.clear()
-        self._inputs.put_nowait(_Input("greeting", text, None, time.perf_counter()))
+        self._inputs.put_nowait(SessionInput("greeting", text, None, time.perf_counter()))
 
     async def run(self, *, user_input: str | None = None, timeout: float = 60.0) -> RunResult:
         """One turn, recorded, to assert on (``result.expect``; see ``run_result``)."""
@@ -216,8 +211,8 @@ class AgentSession:
         task = self._reply_task
         if task is None or task.done():
             return False
-        if self._current is not None:
-            self._current.stop()
+        if self.current_reply is not None:
+            self.current_reply.stop()
         self.audio_output.clear()
         task.cancel()
         self.stats.interruptions += 1
@@ -268,34 +263,22 @@ class AgentSession:
         if self._closed:
             raise ValidationError("session", "is closed")
 
-    def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
-        task = asyncio.create_task(coro, name=f"lkx-{self.session_id}-{name}")
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("session task failed", exc_info=task.exception())
-
     def _on_turn_event(self, event: SpeechStarted | SpeechEnded) -> None:
         if isinstance(event, SpeechStarted):
             self.emit(UserSpeechStarted())
-            if self.agent.spec.allow_interruptions and self._current is not None:
-                if self._current.source != "greeting" or self.state == "speaking":
+            current = self.current_reply
+            if self.agent.spec.allow_interruptions and current is not None:
+                if current.source != "greeting" or self.state == "speaking":
                     self.interrupt()
             return
         self.stats.audio_segments_processed += 1
         self._idle.clear()
-        self._inputs.put_nowait(_Input("audio", "", event, time.perf_counter()))
+        self._inputs.put_nowait(SessionInput("audio", "", event, time.perf_counter()))
 
     async def _input_loop(self) -> None:
-        from livekitex_cli.session.turn import answer
-
         while True:
             item = await self._inputs.get()
-            self._reply_task = self._spawn(answer(self, item), "reply")
+            self._reply_task = self._tasks.spawn(self.activity.answer(item), "reply")
             try:
                 await asyncio.shield(self._reply_task)
             except asyncio.CancelledError:
@@ -305,22 +288,11 @@ class AgentSession:
                 if self._closed or (this is not None and this.cancelling()):
                     raise
             finally:
-                self._current = None
+                self.current_reply = None
                 self._reply_task = None
                 if self._inputs.empty():
                     self.set_state("listening")
                     self._idle.set()
-
-    def new_reply(self, item: _Input) -> Reply:
-        turn = TurnMetrics(turn_id=f"turn_{uuid.uuid4().hex[:10]}", source=item.source)
-        reply = Reply(self, turn, item.source)
-        reply.started = item.received
-        self._current = reply
-        return reply
-
-    def drop_reply(self) -> None:
-        """Forget the current reply without recording a turn (nothing was said)."""
-        self._current = None
 
 
 async def start_session(agent: Agent, **options: Any) -> AgentSession:

@@ -23,6 +23,7 @@ from livekit.protocol import models
 
 from livekitex_cli.errors import AuthError, ConnectError
 from livekitex_cli.log import get_logger
+from livekitex_cli.tasks import TaskSet
 from livekitex_cli.worker.options import WorkerOptions
 
 log = get_logger("worker")
@@ -102,7 +103,7 @@ class AgentConnection:
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._send_lock = asyncio.Lock()
         self._pending: dict[str, asyncio.TimerHandle] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet("lkx-worker", log)
 
     def __repr__(self) -> str:
         return (
@@ -286,21 +287,12 @@ class AgentConnection:
         async def run() -> None:
             await coro
 
-        task = asyncio.create_task(run(), name=f"lkx-worker-{name}")
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("worker task failed", exc_info=task.exception())
+        self._tasks.spawn(run(), name)
 
     async def aclose(self) -> None:
         for timer in self._pending.values():
             timer.cancel()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.aclose()
 
 
 StatusCallback = Callable[[], None]

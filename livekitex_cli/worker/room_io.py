@@ -20,7 +20,6 @@ from livekit import rtc
 
 from livekitex_cli.errors import ConnectError
 from livekitex_cli.log import get_logger
-from livekitex_cli.providers import AudioChunk
 from livekitex_cli.session import (
     AgentReply,
     AgentSession,
@@ -29,64 +28,23 @@ from livekitex_cli.session import (
     StateChanged,
     UserTranscript,
 )
+from livekitex_cli.tasks import TaskSet
 from livekitex_cli.worker.event_routing import route_room_events
+from livekitex_cli.worker.room_output import (
+    ATTR_FINAL,
+    ATTR_SEGMENT,
+    ATTR_STATE,
+    ATTR_TRACK,
+    OUTPUT_RATE,
+    TOPIC_CHAT,
+    TOPIC_TRANSCRIPTION,
+    RoomAudioOutput,
+    quiet_double_drop_warnings,
+    segment_id,
+)
 
 log = get_logger("worker")
-TOPIC_CHAT = "lk.chat"
-TOPIC_TRANSCRIPTION = "lk.transcription"
-ATTR_STATE = "lk.agent.state"
-ATTR_FINAL = "lk.transcription_final"
-ATTR_SEGMENT = "lk.segment_id"
-ATTR_TRACK = "lk.transcribed_track_id"
-OUTPUT_RATE = 48_000
-FFI_DOUBLE_DROP = "Attempted to drop unknown FFI handle"
-
-
-class RoomAudioOutput:
-    """Agent audio into a published track. The source accepts up to a second of audio ahead
-    of playout: ``queued`` and ``wait_for_playout`` say where playout really is."""
-
-    def __init__(self, source: rtc.AudioSource) -> None:
-        self.source = source
-
-    async def capture(self, frame: AudioChunk) -> None:
-        await self.source.capture_frame(
-            rtc.AudioFrame(frame.data, frame.sample_rate, frame.channels, frame.samples_per_channel)
-        )
-
-    def clear(self) -> None:
-        self.source.clear_queue()
-
-    @property
-    def queued(self) -> float:
-        return self.source.queued_duration
-
-    async def wait_for_playout(self) -> None:
-        await self.source.wait_for_playout()
-
-
-def segment_id(turn_id: str, speaker: str) -> str:
-    """The ``lk.segment_id`` of one speaker's words in one turn (front ends key on it, so the
-    user's question and the agent's answer must not share one)."""
-    return f"SG_{turn_id.removeprefix('turn_')}_{speaker}"
-
-
-class _NoDoubleDropWarnings(logging.Filter):
-    """livekit 1.2's native layer forgets a remote track's handle when the track is
-    unsubscribed (its participant left), and the Python track object drops the same handle
-    again when it is garbage-collected: one "Attempted to drop unknown FFI handle" warning
-    per track, at every end of a call, with nothing of ours holding the track (a bare
-    ``rtc.Room`` that never touches the track shows it too). The drop is harmless."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return FFI_DOUBLE_DROP not in record.getMessage()
-
-
-def quiet_double_drop_warnings() -> None:
-    """Silence that one message of the ``livekit`` logger (idempotent); others still show."""
-    library = logging.getLogger("livekit")
-    if not any(isinstance(f, _NoDoubleDropWarnings) for f in library.filters):
-        library.addFilter(_NoDoubleDropWarnings())
+__all__ = ["OUTPUT_RATE", "RoomIO", "connect_to_room"]
 
 
 class RoomIO:
@@ -105,7 +63,7 @@ class RoomIO:
         self.linked_identity = linked_identity
         self.close_on_leave = close_on_leave
         self.ended = asyncio.Event()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet("lkx-room", log, level=logging.WARNING)
         self._writer: Any = None
         self._writer_turn = ""
         self._mic_track_sid = ""
@@ -307,22 +265,11 @@ class RoomIO:
             log.warning("sending text failed", extra={"topic": topic, "error": str(exc)})
 
     def _spawn(self, coro: Any, name: str) -> None:
-        task = asyncio.create_task(coro, name=f"lkx-room-{name}")
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.warning(
-                "room task failed", extra={"task": task.get_name()}, exc_info=task.exception()
-            )
+        self._tasks.spawn(coro, name)
 
     async def aclose(self) -> None:
         await self._close_writer()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.aclose()
 
     async def close_room(self) -> None:
         """Stop the I/O tasks and leave the room."""

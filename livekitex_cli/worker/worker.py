@@ -7,7 +7,7 @@ import contextlib
 import signal
 import time
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from livekit.protocol import agent as proto
@@ -15,6 +15,7 @@ from livekit.protocol import agent as proto
 from livekitex_cli.agent import Agent
 from livekitex_cli.errors import LkxError
 from livekitex_cli.log import get_logger
+from livekitex_cli.tasks import TaskSet
 from livekitex_cli.worker.jobs import Job, JobContext, JoinGaveUp, JoinPolicy, run_job
 from livekitex_cli.worker.options import Accept, Reject, WorkerOptions
 from livekitex_cli.worker.protocol import AgentConnection, Availability
@@ -154,8 +155,7 @@ class AgentSlot:
         # with a process-wide cap, one agent's job changes every agent's load
         slots = self.worker.slots if self.worker.max_jobs else [self]
         for slot in slots:
-            task = asyncio.get_running_loop().create_task(slot.connection.update_status())
-            self.worker.keep(task)
+            self.worker.spawn(slot.connection.update_status(), "status")
 
 
 class Worker:
@@ -188,7 +188,7 @@ class Worker:
         self.tool_calls_done = 0
         self.errors_done = 0
         self._stop = asyncio.Event()
-        self._background: set[asyncio.Task[None]] = set()
+        self._background = TaskSet("lkx-worker", log)
 
     @property
     def drain_timeout(self) -> float:
@@ -219,9 +219,8 @@ class Worker:
             if stage.endswith("_ms") and isinstance(value, int | float):
                 self.stage_values.setdefault(stage, deque(maxlen=10_000)).append(float(value))
 
-    def keep(self, task: asyncio.Task[None]) -> None:
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        self._background.spawn(coro, name)
 
     def drain(self) -> None:
         """Stop taking jobs, let running ones finish (up to ``drain_timeout``), then stop."""
@@ -229,7 +228,7 @@ class Worker:
             log.info("draining", extra={"active_jobs": len(self.active_jobs())})
             self.draining = True
             for slot in self.slots:
-                self.keep(asyncio.get_running_loop().create_task(slot.connection.update_status()))
+                self.spawn(slot.connection.update_status(), "status")
         self._stop.set()
 
     async def run(self, *, install_signal_handlers: bool = True) -> None:

@@ -96,7 +96,7 @@ async def test_dev_reloads_and_keeps_conversations(
 
 
 def test_changes_to_what_a_spare_imported_need_a_fresh_worker(tmp_path: Path) -> None:
-    import livekitex_cli.session.turn as turn
+    import livekitex_cli.session.activity as turn
     from livekitex_cli.worker.reload import preloaded
 
     assert preloaded(turn.__file__ or "")  # lkx itself

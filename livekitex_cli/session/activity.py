@@ -1,0 +1,191 @@
+"""``AgentActivity``: one agent's pipeline inside a session. Its providers, tools and
+instructions, how it hears (VAD turn detection), and how it answers one input: transcribe it if
+spoken, generate with tools, speak. The session (the conversation: history, state, events,
+I/O) outlives it; a handoff replaces the activity and keeps the session.
+
+It talks to its session only through the session's public side: ``emit``, ``set_state``,
+``report_error``, ``history``, ``stats``, ``audio_output``, ``current_reply``."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextvars import ContextVar
+from typing import TYPE_CHECKING
+
+from livekitex_cli.agent import Agent
+from livekitex_cli.errors import LkxError
+from livekitex_cli.log import get_logger
+from livekitex_cli.providers import LLM, STT, TTS, VAD, ProviderTiming
+from livekitex_cli.session.audio_input import (
+    Resampler,
+    SpeechEnded,
+    SpeechStarted,
+    TurnDetector,
+    to_mono,
+)
+from livekitex_cli.session.build import build_providers
+from livekitex_cli.session.events import UserTranscript
+from livekitex_cli.session.metrics import TurnMetrics
+from livekitex_cli.session.reply import Reply
+
+if TYPE_CHECKING:
+    from livekitex_cli.session.session import AgentSession, SessionInput
+
+log = get_logger("session")
+# the reply being produced in this task (and the tasks it starts), for provider timings
+_REPLY: ContextVar[Reply | None] = ContextVar("lkx_reply", default=None)
+
+
+class AgentActivity:
+    def __init__(
+        self,
+        session: AgentSession,
+        agent: Agent,
+        *,
+        llm: LLM | None = None,
+        stt: STT | None = None,
+        tts: TTS | None = None,
+        vad: VAD | None = None,
+        speak: bool = True,
+    ) -> None:
+        self.session = session
+        self.agent = agent
+        providers = build_providers(agent, llm=llm, stt=stt, tts=tts, vad=vad, speak=speak)
+        if providers.vad is None and providers.stt is not None:
+            # hearing needs no voice: an agent with STT and no TTS still listens (with the VAD
+            # its YAML names, or the default one), and answers in text
+            providers = build_providers(
+                agent, llm=providers.llm, stt=providers.stt, tts=providers.tts, speak=speak
+            )
+        self.llm, self.stt, self.tts, self.vad = (
+            providers.llm, providers.stt, providers.tts, providers.vad,
+        )  # fmt: skip
+        self.detector = (
+            TurnDetector(self.vad, endpointing_delay=agent.spec.min_endpointing_delay)
+            if self.vad is not None
+            else None
+        )
+        self._resampler = Resampler(self.vad.sample_rate if self.vad else 16_000)
+        self._carry = bytearray()
+        self._unobserve = [
+            provider.observe(self._timing)
+            for provider in (self.llm, self.stt, self.tts)
+            if provider is not None
+        ]
+
+    def __repr__(self) -> str:
+        return f"<AgentActivity {self.agent.name!r}>"
+
+    @property
+    def hears(self) -> bool:
+        return self.detector is not None
+
+    # audio in ------------------------------------------------------------------------------
+
+    async def hear(
+        self, pcm16: bytes, sample_rate: int, channels: int
+    ) -> AsyncIterator[SpeechStarted | SpeechEnded]:
+        """Turn events from 16-bit PCM of any length, as they are found."""
+        assert self.detector is not None
+        mono = to_mono(pcm16, channels, self._carry)
+        step = sample_rate * 2  # two seconds at a time keeps the loop responsive on big chunks
+        for start in range(0, mono.size, step):
+            samples = self._resampler.push(mono[start : start + step], sample_rate)
+            for event in self.detector.push(samples):
+                yield event
+            if mono.size > step:
+                await asyncio.sleep(0)
+
+    def flush_audio(self) -> list[SpeechStarted | SpeechEnded]:
+        return list(self.detector.flush()) if self.detector is not None else []
+
+    # one turn ------------------------------------------------------------------------------
+
+    def new_reply(self, item: SessionInput) -> Reply:
+        turn = TurnMetrics(turn_id=f"turn_{uuid.uuid4().hex[:10]}", source=item.source)
+        reply = Reply(self, turn, item.source)
+        reply.started = item.received
+        self.session.current_reply = reply
+        return reply
+
+    async def answer(self, item: SessionInput) -> None:
+        """The whole of one turn. Cancelling it is an interruption: the partial reply is kept."""
+        session = self.session
+        reply = self.new_reply(item)
+        _REPLY.set(reply)
+        session.set_state("thinking")
+        try:
+            if item.source == "greeting":
+                await reply.say(item.text)
+            else:
+                text = item.text if item.audio is None else await self._transcribe(reply, item)
+                if text is None:
+                    return
+                session.stats.messages_processed += 1
+                session.history.add("user", text, source=item.source)
+                if item.source == "audio":
+                    session.emit(UserTranscript(text, True, reply.turn_id))
+                await self._generate(reply)
+            await reply.finish_speaking()
+            reply.finish(interrupted=reply.stopped, error=reply.turn.error)
+        except asyncio.CancelledError:
+            reply.cancel_speaking()
+            reply.finish(interrupted=True)
+            raise
+
+    async def _generate(self, reply: Reply) -> None:
+        """Run the LLM; if it fails for good, report it and say the fallback line instead."""
+        try:
+            await reply.generate()
+        except LkxError as exc:
+            self.session.report_error(exc)
+            reply.turn.error = True
+            fallback = self.agent.spec.fallback_line
+            await reply.say(f" {fallback}" if reply.streamed else fallback)
+
+    async def _transcribe(self, reply: Reply, item: SessionInput) -> str | None:
+        """The utterance's text, or ``None`` when there is nothing to answer."""
+        assert item.audio is not None
+        reply.turn.vad_end_of_speech_delay_ms = item.audio.detection_delay * 1000
+        if self.stt is None:
+            return None
+        try:
+            transcript = await self.stt.transcribe(item.audio.utterance)
+        except LkxError as exc:
+            self.session.report_error(exc)
+            reply.turn.error = True
+            await reply.say(self.agent.spec.fallback_line)
+            await reply.finish_speaking()
+            reply.finish(interrupted=False, error=True)
+            return None
+        text = transcript.text.strip()
+        if not text:
+            log.info("empty transcript ignored")
+            self.session.current_reply = None  # nothing was said: no turn is recorded
+            return None
+        return text
+
+    def _timing(self, timing: ProviderTiming) -> None:
+        """Provider timings of this activity's own replies into the turn's metrics."""
+        reply = _REPLY.get()
+        if reply is None or reply.activity is not self:
+            return
+        turn, ms = reply.turn, timing.elapsed * 1000
+        if timing.kind == "llm" and timing.stage == "first_result" and turn.llm_ttft_ms is None:
+            turn.llm_ttft_ms = ms
+        elif timing.kind == "stt" and timing.stage == "done":
+            turn.stt_duration_ms = ms
+        elif timing.kind == "tts" and timing.stage == "first_result" and turn.tts_ttfb_ms is None:
+            turn.tts_ttfb_ms = ms
+
+    async def aclose(self) -> None:
+        for remove in self._unobserve:
+            remove()
+        for provider in (self.llm, self.stt, self.tts, self.vad):
+            if provider is not None:
+                try:
+                    await provider.aclose()
+                except Exception:  # noqa: BLE001 - closing must not fail
+                    log.exception("provider close failed")

@@ -1,0 +1,67 @@
+"""What the agent puts into a room besides text streams: its voice (``RoomAudioOutput``), the
+names front ends read (topics and attributes, as LiveKit's own agents use them), and a quieter
+``livekit`` logger."""
+
+from __future__ import annotations
+
+import logging
+
+from livekit import rtc
+
+from livekitex_cli.providers import AudioChunk
+
+TOPIC_CHAT = "lk.chat"
+TOPIC_TRANSCRIPTION = "lk.transcription"
+ATTR_STATE = "lk.agent.state"
+ATTR_FINAL = "lk.transcription_final"
+ATTR_SEGMENT = "lk.segment_id"
+ATTR_TRACK = "lk.transcribed_track_id"
+OUTPUT_RATE = 48_000
+FFI_DOUBLE_DROP = "Attempted to drop unknown FFI handle"
+
+
+class RoomAudioOutput:
+    """Agent audio into a published track. The source accepts up to a second of audio ahead
+    of playout: ``queued`` and ``wait_for_playout`` say where playout really is."""
+
+    def __init__(self, source: rtc.AudioSource) -> None:
+        self.source = source
+
+    async def capture(self, frame: AudioChunk) -> None:
+        await self.source.capture_frame(
+            rtc.AudioFrame(frame.data, frame.sample_rate, frame.channels, frame.samples_per_channel)
+        )
+
+    def clear(self) -> None:
+        self.source.clear_queue()
+
+    @property
+    def queued(self) -> float:
+        return self.source.queued_duration
+
+    async def wait_for_playout(self) -> None:
+        await self.source.wait_for_playout()
+
+
+def segment_id(turn_id: str, speaker: str) -> str:
+    """The ``lk.segment_id`` of one speaker's words in one turn (front ends key on it, so the
+    user's question and the agent's answer must not share one)."""
+    return f"SG_{turn_id.removeprefix('turn_')}_{speaker}"
+
+
+class _NoDoubleDropWarnings(logging.Filter):
+    """livekit 1.2's native layer forgets a remote track's handle when the track is
+    unsubscribed (its participant left), and the Python track object drops the same handle
+    again when it is garbage-collected: one "Attempted to drop unknown FFI handle" warning
+    per track, at every end of a call, with nothing of ours holding the track (a bare
+    ``rtc.Room`` that never touches the track shows it too). The drop is harmless."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return FFI_DOUBLE_DROP not in record.getMessage()
+
+
+def quiet_double_drop_warnings() -> None:
+    """Silence that one message of the ``livekit`` logger (idempotent); others still show."""
+    library = logging.getLogger("livekit")
+    if not any(isinstance(f, _NoDoubleDropWarnings) for f in library.filters):
+        library.addFilter(_NoDoubleDropWarnings())
