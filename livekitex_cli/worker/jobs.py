@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import random
 import re
 import time
@@ -189,26 +188,6 @@ async def join_room(
                 extra={"job_id": job.id, "attempt": attempt, "error": reason, "retry_in": delay},
             )
             await asyncio.sleep(delay)
-
-
-def warm_up(agents: list[Agent]) -> None:
-    """Import what the first job needs (rtc, the session, the providers' clients), so that a
-    worker registers fast and its first job does not wait for imports. Runs in a thread."""
-    modules = ["livekitex_cli.worker.room_io"]
-    for agent in agents:
-        for kind in ("llm", "stt", "tts"):
-            config = getattr(agent.spec, kind)
-            if config is None or config.provider in ("openai", "auto"):
-                modules.append(
-                    "livekitex_cli.providers.openai.llm"
-                    if kind == "llm"
-                    else "livekitex_cli.providers.openai.speech"
-                )
-    for name in dict.fromkeys(modules):
-        try:
-            importlib.import_module(name)
-        except ImportError as exc:
-            log.info("warm-up import failed", extra={"module": name, "error": str(exc)})
 
 
 async def _quietly(closing: Awaitable[None] | None) -> None:
