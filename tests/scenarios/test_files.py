@@ -292,3 +292,24 @@ def test_no_files_and_no_match(tmp_path: Path) -> None:
     result = lkx_test(str(tmp_path), "-k", "zzz")
     assert result.exit_code == 1
     assert "no scenario matches -k 'zzz'" in result.output
+
+
+def test_env_fills_the_agent_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LKX_TEST_MODEL", raising=False)
+    (tmp_path / "agent.yaml").write_text(
+        AGENT.replace("model: scripted", "model: '${LKX_TEST_MODEL}'")
+    )
+    body = "agent: agent.yaml\n{env}scenarios:\n  - name: a\n    turns: [{{user: hi}}]\n"
+    path = tmp_path / "a.test.yaml"
+    path.write_text(body.format(env=""))
+    result = lkx_test(str(path))
+    assert result.exit_code == 1
+    assert (
+        f"error: {tmp_path / 'agent.yaml'}:5: llm.model: environment variable 'LKX_TEST_MODEL' is not set"
+        in result.output
+    )
+    path.write_text(body.format(env="env: {LKX_TEST_MODEL: scripted}\n"))
+    from livekitex_cli.scenarios.suite import load_plans
+
+    plan = load_plans([path])[0]
+    assert plan.agent.provider_options["llm"].model == "scripted"  # type: ignore[attr-defined]
