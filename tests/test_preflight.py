@@ -158,3 +158,23 @@ def test_start_on_a_folder_without_agents_is_exit_1(tmp_path: Path) -> None:
     result = run("start", str(tmp_path), "--url", "ws://127.0.0.1:9", "--api-key", "k")
     assert result.exit_code == 1
     assert "no agent files" in result.stderr
+
+
+def test_dev_stops_when_the_first_worker_fails_its_preflight(tmp_path: Path) -> None:
+    """lkx dev: a save cannot mend a missing key, so it ends with the worker's code."""
+    import os
+    import subprocess
+    import sys
+
+    path = write(tmp_path, OPENAI_AGENT.format(name="helper", extra=""))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    env.update(LIVEKIT_URL=f"ws://127.0.0.1:{closed_port()}", LIVEKIT_API_KEY="key")
+    env["LIVEKIT_API_SECRET"] = "s" * 40
+    lkx = str(Path(sys.executable).parent / "lkx")
+    done = subprocess.run(
+        [lkx, "dev", str(path), "--no-playground"], capture_output=True, text=True, env=env,
+        timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 6, done.stderr
+    assert "OPENAI_API_KEY is not set" in done.stderr
+    assert "Traceback" not in done.stderr

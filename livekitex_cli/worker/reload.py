@@ -24,6 +24,7 @@ from pathlib import Path
 
 import watchfiles
 
+from livekitex_cli.errors import ExitCode, LkxError
 from livekitex_cli.log import get_logger
 
 log = get_logger("dev")
@@ -161,7 +162,7 @@ async def supervise(
     draining: set[asyncio.Task[None]] = set()
     try:
         started = time.perf_counter()
-        current = await _launch(paths, start_args, ready_timeout, say)
+        current = await _launch(paths, start_args, ready_timeout, say, first=True)
         if current is not None:
             serving(current.port)
             say(f"worker ready in {time.perf_counter() - started:.2f} s; watching for changes")
@@ -197,12 +198,36 @@ async def supervise(
 
 
 async def _launch(
-    paths: Sequence[str], args: Sequence[str], timeout: float, say: Say, spare: Spare | None = None
+    paths: Sequence[str],
+    args: Sequence[str],
+    timeout: float,
+    say: Say,
+    spare: Spare | None = None,
+    *,
+    first: bool = False,
 ) -> Child | None:
-    """A new child once it is registered; ``None`` if it failed (it printed why)."""
+    """A new child once it is registered; ``None`` if it failed (it printed why).
+
+    The first child failing its preflight (a missing key, model or package; an unreachable
+    server: exit 3, 4 or 6) ends ``lkx dev`` with that code, since saving a file cannot mend
+    it; a file that does not validate (exit 1) is waited on: fix it and save."""
     child = await Child.start(paths, args, spare)
     if await child.wait_ready(timeout):
         return child
     await child.drain()
-    say("not reloading, the last good worker keeps serving (fix the error above and save)")
+    code = child.process.returncode
+    if first and code not in (None, 0, int(ExitCode.INVALID_INPUT)):
+        raise DevStopped(code)
+    if first:
+        say("no worker is running: fix the error above and save")
+    else:
+        say("not reloading, the last good worker keeps serving (fix the error above and save)")
     return None
+
+
+class DevStopped(LkxError):
+    """The first worker could not start for a reason a save cannot mend; it said why."""
+
+    def __init__(self, code: int) -> None:
+        self.exit_code = ExitCode(code) if code in {int(c) for c in ExitCode} else ExitCode.INTERNAL
+        super().__init__(f"the worker could not start (exit {code}); see the line above")
