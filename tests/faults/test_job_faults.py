@@ -6,6 +6,7 @@ and twenty participants talking at once in one room."""
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from pathlib import Path
 from typing import Any
@@ -144,7 +145,8 @@ async def test_crashing_and_hanging_tools_do_not_stop_other_rooms(
     )  # fmt: skip
     agent = tmp_path / "faulty.yaml"
     agent.write_text(FAULTY)
-    worker = start_worker(str(agent), env={"PYTHONPATH": str(plugin), "LKX_TEST_GATE": str(gate)})
+    path = os.pathsep.join(filter(None, [str(plugin), os.environ.get("PYTHONPATH")]))
+    worker = start_worker(str(agent), env={"PYTHONPATH": path, "LKX_TEST_GATE": str(gate)})
     calm = await join("calm-room", "faulty", identity="calm")
     stormy = await join("stormy-room", "faulty", identity="stormy")
     assert await calm.next_chat() == "Ready." and await stormy.next_chat() == "Ready."
