@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,6 +20,10 @@ CHUNK_SECONDS = 0.2
 
 def _load(model: str, config: str) -> tuple[Any, threading.Lock]:
     piper_onnx = require("piper_onnx", package="piper-onnx")
+    # phonemizer warns on its root-propagating logger about its own word alignment ("words
+    # count mismatch" on most punctuation): nothing a user can act on, and it printed into the
+    # console's conversation. Its errors still show.
+    logging.getLogger("phonemizer").setLevel(logging.ERROR)
     return piper_onnx.Piper(model, config), threading.Lock()
 
 
