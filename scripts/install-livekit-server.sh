@@ -28,7 +28,8 @@ mkdir -p "$CACHE/bin"
 build=$(mktemp -d)
 trap 'rm -rf "$build"' EXIT
 echo "livekit-server: building $VERSION (a few minutes, once)"
-if ! GOBIN="$build" go install "github.com/livekit/livekit-server/cmd/server@$VERSION"; then
+# no debug info and no local paths: the link step is the slowest single part of the build
+if ! GOBIN="$build" go install -trimpath -ldflags="-s -w" "github.com/livekit/livekit-server/cmd/server@$VERSION"; then
   echo "livekit-server: cannot install: building $VERSION failed (see above)" >&2
   exit 1
 fi
