@@ -91,7 +91,8 @@ class AudioDriver:
         samples = np.frombuffer(b"".join(f.data for f in frames), dtype=np.int16)
         if sample_rate != LISTEN_RATE:
             samples = soxr.resample(samples, sample_rate, LISTEN_RATE).astype(np.int16)
-        audio = AudioChunk(samples.tobytes(), LISTEN_RATE, 1)
+        pad = bytes(2 * int(0.3 * LISTEN_RATE))  # whisper clips words that start the audio
+        audio = AudioChunk(pad + samples.tobytes() + pad, LISTEN_RATE, 1)
         return (await self.listener.transcribe(audio)).text.strip()
 
 
