@@ -53,6 +53,13 @@ def start_command(
         int | None,
         typer.Option(envvar="LKX_HEALTH_PORT", min=0, max=65_535, help="Health port (0 = any)."),
     ] = None,
+    health_host: Annotated[
+        str | None,
+        typer.Option(
+            envvar="LKX_HEALTH_HOST",
+            help="Health address (default 127.0.0.1; 0.0.0.0 for a container's probes).",
+        ),
+    ] = None,
     log_level: LogLevelOption = LogLevel.info,
     log_format: Annotated[
         LogFormat, typer.Option(help="auto, rich, json or plain.")
@@ -70,13 +77,13 @@ def start_command(
         max_concurrent_jobs=max_jobs,
         drain_timeout=drain_timeout,
         health_check_port=health_port,
+        health_check_host=health_host,
     )
 
     def ready(worker: Any, port: int) -> None:
         names = ", ".join(slot.agent.name for slot in worker.slots)
-        err_console.print(
-            f"[green]ready[/]: {names} registered; health on http://127.0.0.1:{port}/health"
-        )
+        host = health_host or "127.0.0.1"
+        err_console.print(f"[green]ready[/]: {names} registered; health on http://{host}:{port}/")
 
     try:
         asyncio.run(run_worker(paths=paths, cli=cli, version=package_version(), on_ready=ready))

@@ -32,6 +32,7 @@ class HealthServer:
         app = web.Application()
         app.router.add_get("/", self._health)
         app.router.add_get("/health", self._health)
+        app.router.add_get("/live", self._live)
         app.router.add_get("/ready", self._ready)
         app.router.add_get("/worker", self._state)
         app.router.add_get("/metrics", self._metrics)
@@ -56,6 +57,11 @@ class HealthServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    async def _live(self, _: web.Request) -> web.Response:
+        """Liveness: the process and its event loop answer (a server outage is not a reason
+        to restart a worker: it reconnects by itself; ``/ready`` says whether to send jobs)."""
+        return web.Response(text="OK")
 
     async def _health(self, _: web.Request) -> web.Response:
         ok = self.worker.registered

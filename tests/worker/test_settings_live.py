@@ -136,3 +136,22 @@ def test_process_settings_must_agree(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert result.exit_code == 1
     assert "worker.health_check_port: is one setting for the whole worker process" in result.stderr
     assert "a.yaml says 9101" in result.stderr and "b.yaml says 9102" in result.stderr
+
+
+@needs_server
+@pytest.mark.livekit
+async def test_health_for_orchestrators(start_worker: Any) -> None:
+    """--health-host 0.0.0.0 (containers): probes from outside reach it; /live is liveness
+    (the loop answers), /ready readiness."""
+    worker = start_worker(SUPPORT, "--health-host", "0.0.0.0")
+    await worker.until("health on http://0.0.0.0:")
+    status, _ = await asyncio.to_thread(worker.health, "/live")
+    assert status == 200
+    async with asyncio.timeout(30):  # ready once registered and the warm-up is done
+        while (await asyncio.to_thread(worker.health, "/ready"))[0] != 200:
+            await asyncio.sleep(0.05)
+    _, ready = await asyncio.to_thread(worker.health, "/ready")
+    assert ready["registered"] and ready["providers_loaded"] and not ready["draining"]
+    with open("/proc/net/tcp") as table:  # the port is bound on every address, not loopback
+        bound = {line.split()[1] for line in table.read().splitlines()[1:]}
+    assert f"00000000:{worker.health_port:04X}" in bound
