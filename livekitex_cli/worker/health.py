@@ -28,14 +28,17 @@ class HealthServer:
         self.host, self.port = host, port
         self._runner: web.AppRunner | None = None
 
-    async def start(self) -> int:
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/", self._health)
         app.router.add_get("/health", self._health)
         app.router.add_get("/live", self._live)
         app.router.add_get("/ready", self._ready)
         app.router.add_get("/worker", self._state)
         app.router.add_get("/metrics", self._metrics)
+
+    async def start(self) -> int:
+        app = web.Application()
+        self.add_routes(app)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
