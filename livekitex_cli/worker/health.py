@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -12,14 +11,7 @@ from livekitex_cli.errors import ResourceError
 if TYPE_CHECKING:
     from livekitex_cli.worker.worker import Worker
 
-BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
-STAGES = (
-    "vad_end_of_speech_delay_ms",
-    "stt_duration_ms",
-    "llm_ttft_ms",
-    "tts_ttfb_ms",
-    "response_time_ms",
-)
+from livekitex_cli.worker.metrics import CONTENT_TYPE
 
 
 class HealthServer:
@@ -114,48 +106,8 @@ class HealthServer:
         }
 
     async def _metrics(self, _: web.Request) -> web.Response:
-        return web.Response(text=self.prometheus(), content_type="text/plain", charset="utf-8")
+        body = self.worker.metrics.exposition()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
     def prometheus(self) -> str:
-        worker = self.worker
-        lines = [
-            "# HELP lkx_jobs_running Jobs running now.",
-            "# TYPE lkx_jobs_running gauge",
-        ]
-        for slot in worker.slots:
-            lines.append(f'lkx_jobs_running{{agent="{slot.agent.name}"}} {slot.active}')
-        lines += ["# HELP lkx_jobs_total Jobs ended, by outcome.", "# TYPE lkx_jobs_total counter"]
-        for outcome in ("success", "failed", "terminated"):
-            lines.append(f'lkx_jobs_total{{outcome="{outcome}"}} {worker.outcomes.get(outcome, 0)}')
-        lines += [
-            "# HELP lkx_worker_load Load reported to the server.",
-            "# TYPE lkx_worker_load gauge",
-        ]
-        for slot in worker.slots:
-            lines.append(f'lkx_worker_load{{agent="{slot.agent.name}"}} {slot.load:.4f}')
-        lines.append(f"lkx_worker_registered {int(worker.registered)}")
-        lines.append(f"lkx_worker_draining {int(worker.draining)}")
-        sessions = [job.session for job in worker.active_jobs() if job.session is not None]
-        snapshots = [session.metrics() for session in sessions]
-        tool_calls = sum(s["tool_calls_executed"] for s in snapshots) + worker.tool_calls_done
-        errors = sum(s["errors"] for s in snapshots) + worker.errors_done
-        lines += [
-            "# TYPE lkx_tool_calls_total counter",
-            f"lkx_tool_calls_total {tool_calls}",
-            "# TYPE lkx_session_errors_total counter",
-            f"lkx_session_errors_total {errors}",
-        ]
-        lines.append("# HELP lkx_stage_latency_ms Per-stage latency of session turns.")
-        lines.append("# TYPE lkx_stage_latency_ms histogram")
-        for stage in STAGES:
-            values: Sequence[float] = worker.stage_values.get(stage, ())
-            cumulative = 0
-            for bound in BUCKETS_MS:
-                cumulative = sum(1 for v in values if v <= bound)
-                lines.append(
-                    f'lkx_stage_latency_ms_bucket{{stage="{stage}",le="{bound}"}} {cumulative}'
-                )
-            lines.append(f'lkx_stage_latency_ms_bucket{{stage="{stage}",le="+Inf"}} {len(values)}')
-            lines.append(f'lkx_stage_latency_ms_sum{{stage="{stage}"}} {sum(values):.3f}')
-            lines.append(f'lkx_stage_latency_ms_count{{stage="{stage}"}} {len(values)}')
-        return "\n".join(lines) + "\n"
+        return self.worker.metrics.exposition().decode()

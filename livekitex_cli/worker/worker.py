@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import signal
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -17,6 +17,7 @@ from livekitex_cli.errors import LkxError
 from livekitex_cli.log import get_logger
 from livekitex_cli.tasks import TaskSet
 from livekitex_cli.worker.jobs import Job, JobContext, JoinGaveUp, JoinPolicy, run_job
+from livekitex_cli.worker.metrics import WorkerMetrics
 from livekitex_cli.worker.options import Accept, Reject, WorkerOptions
 from livekitex_cli.worker.protocol import AgentConnection, Availability
 from livekitex_cli.worker.warmup import warm_up
@@ -131,6 +132,7 @@ class AgentSlot:
             self.worker.errors_done += final["errors"]
         job.session = None
         self.worker.outcomes[job.state] += 1
+        self.worker.metrics.job_ended(job.state)
         self.jobs.pop(job.id, None)
         if job.state == "failed":  # listed on /worker with its reason, the newest few only
             self.jobs[job.id] = job
@@ -184,7 +186,7 @@ class Worker:
         self.rejected: Counter[str] = Counter()
         self.finished: list[Job] = []
         self.job_ended = asyncio.Event()
-        self.stage_values: dict[str, deque[float]] = {}
+        self.metrics = WorkerMetrics(self)
         self.tool_calls_done = 0
         self.errors_done = 0
         self._stop = asyncio.Event()
@@ -214,10 +216,8 @@ class Worker:
         return [job for slot in self.slots for job in slot.jobs.values() if job.state in LIVE]
 
     def record_turn(self, metrics: dict[str, Any]) -> None:
-        """Keep the latest per-stage figures of every session for /metrics."""
-        for stage, value in metrics.items():
-            if stage.endswith("_ms") and isinstance(value, int | float):
-                self.stage_values.setdefault(stage, deque(maxlen=10_000)).append(float(value))
+        """A session's turn figures, into the worker's latency histograms."""
+        self.metrics.turn(metrics)
 
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         self._background.spawn(coro, name)
