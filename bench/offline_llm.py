@@ -122,7 +122,7 @@ CASES = [
         None,
         None,
         called("lookup_order", {"order_id": "A1001"}, ORDER, "Where is my order A1001?"),
-        ("shipped", "dhl", "2 days", "two days"),
+        ("ship", "dhl", "2 days", "two days"),
     ),
 ]
 
@@ -153,8 +153,8 @@ class Outcome:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-async def run_case(case: Case, llm: Any, registry: Any) -> Outcome:
-    spec = agent(case.agent)
+async def run_case(case: Case, llms: dict[str, Any], registry: Any) -> Outcome:
+    spec, llm = agent(case.agent), llms[case.agent]
     tools = [registry.get(name) for name in spec["tools"]]
     messages = [{"role": "system", "content": spec["instructions"]}, *case.history]
     if case.user:
@@ -197,15 +197,23 @@ def run_one(path: str, template: str | None, overrides: dict[str, Any]) -> dict[
     from livekitex_cli.providers.local.options import LlamaLLMOptions
     from livekitex_cli.tools import default_registry
 
-    options = LlamaLLMOptions(model_path=path, chat_template=template, **overrides)
-    llm = LlamaLLM(options)
+    llms = {  # each agent with the local options its YAML gives (max_tokens, max_sentences)
+        name: LlamaLLM(
+            LlamaLLMOptions(
+                **{**agent(name)["llm"].get("local", {}), **overrides},
+                model_path=path,
+                chat_template=template,
+            )
+        )
+        for name in (VOICE, SUPPORT)
+    }
     started = time.perf_counter()
-    asyncio.run(llm.load())
+    asyncio.run(llms[VOICE].load())  # one model for both: loaded once per process
     load_s = time.perf_counter() - started
     registry = default_registry()
 
     async def everything() -> list[Outcome]:
-        return [await run_case(case, llm, registry) for case in CASES]
+        return [await run_case(case, llms, registry) for case in CASES]
 
     load_before = os.getloadavg()[0]
     outcomes = asyncio.run(everything())

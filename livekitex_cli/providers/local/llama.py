@@ -27,7 +27,7 @@ log = get_logger("providers")
 _END = object()
 # What chat templates and tool-call formats put in text; a reply ends before any of them.
 STOP = ["<|im_end|>", "<|im_start|>", "<end_of_turn>", "<|eot_id|>", "</s>"]
-CALL_TOKENS = 256  # room for the arguments of a tool call
+CALL_TOKENS = 192  # room for the arguments of a tool call
 
 
 class LlamaLLM(LLM):
@@ -62,26 +62,32 @@ class LlamaLLM(LLM):
             self._runtime = shared(key, self._load)
         return self._runtime
 
-    def request(self, messages: list[ChatMessage], turn: routing.Plan) -> dict[str, Any]:
-        """One streamed completion whose grammar allows exactly what ``turn`` allows."""
+    def request(
+        self, messages: list[ChatMessage], tools: list[FunctionTool], grammar: str, *, text: bool
+    ) -> dict[str, Any]:
+        """A completion under ``grammar``. The prompt is the same for every request of a turn
+        (the tools stay in it), so each reuses the cache of the one before."""
         o = self.options
-        calls = turn.mode != "reply"
-        return {
-            "messages": routing.prompt_messages(messages, list(turn.tools) if calls else []),
-            "grammar": routing.grammar(turn),
-            # a call must be able to finish its JSON; text stops at max_tokens in _chat_impl
-            "max_tokens": max(o.max_tokens, CALL_TOKENS) if calls else o.max_tokens,
+        request: dict[str, Any] = {
+            "messages": routing.prompt_messages(messages, tools),
+            "grammar": grammar,
+            "max_tokens": o.max_tokens if text else CALL_TOKENS,
             "stop": [*STOP, *o.stop],
-            "temperature": o.temperature,
-            "top_p": o.top_p,
-            "min_p": 0.05,
-            "repeat_penalty": o.repeat_penalty,
-            "repeat_last_n": 64,
-            "dry_multiplier": o.dry_multiplier,
-            "dry_allowed_length": 3,
+            "temperature": 0.0,
             "seed": o.seed,
             "cache_prompt": True,
         }
+        if text:  # penalties and sampling for prose; a decision or a call is greedy and clean
+            request.update(
+                temperature=o.temperature,
+                top_p=o.top_p,
+                min_p=0.05,
+                repeat_penalty=o.repeat_penalty,
+                repeat_last_n=64,
+                dry_multiplier=o.dry_multiplier,
+                dry_allowed_length=3,
+            )
+        return request
 
     async def _chat_impl(
         self, messages: list[ChatMessage], tools: list[FunctionTool], tool_choice: str | None
@@ -90,13 +96,30 @@ class LlamaLLM(LLM):
             turn = routing.plan(messages, tools, tool_choice or self.options.tool_choice)
         except ValueError as exc:
             raise ExternalServiceError(self.service, str(exc)) from None
+        calling = turn.mode != "reply"
+        if turn.mode == "route" and turn.allow_text:
+            # free to choose: one greedy token under "call or text" decides
+            grammar = routing.grammar(turn.tools, calls=True, text=True)
+            decide = self.request(messages, tools, grammar, text=False) | {"max_tokens": 1}
+            first = await self._complete(decide)
+            calling = routing.is_call(first)
+        if calling:
+            grammar = routing.grammar(turn.tools, calls=True, text=False)
+            answer = await self._complete(self.request(messages, tools, grammar, text=False))
+            parsed = routing.parse_call(answer)
+            if parsed is None:
+                raise ExternalServiceError(self.service, "the model's tool call was cut short")
+            name, arguments = parsed
+            yield ChatDelta(tool_call=ToolCall(f"call_{uuid.uuid4().hex[:12]}", name, arguments))
+            return
         guard = ReplyGuard(self.options.max_sentences)
-        call: list[str] = []  # the text of a tool call, collected whole
+        request = self.request(
+            messages, tools, routing.grammar((), calls=False, text=True), text=True
+        )
+        if routing.answered(messages):
+            request["messages"] = routing.answer_messages(messages)
         tokens = 0
-        async for piece in self._generate(self.request(messages, turn)):
-            if call or (tokens == 0 and routing.is_call(piece)):  # the first piece decides
-                call.append(piece)
-                continue
+        async for piece in self._generate(request):
             tokens += 1
             if text := guard.push(piece):
                 yield ChatDelta(text=text)
@@ -106,12 +129,10 @@ class LlamaLLM(LLM):
             yield ChatDelta(text=text)
         if guard.stopped_by in ("repeat", "markup"):
             log.debug("local reply cut short", extra={"reason": guard.stopped_by})
-        if call:
-            parsed = routing.parse_call("".join(call))
-            if parsed is None:
-                raise ExternalServiceError(self.service, "the model's tool call was cut short")
-            name, arguments = parsed
-            yield ChatDelta(tool_call=ToolCall(f"call_{uuid.uuid4().hex[:12]}", name, arguments))
+
+    async def _complete(self, request: dict[str, Any]) -> str:
+        pieces = [piece async for piece in self._generate(request)]
+        return "".join(pieces)
 
     async def _generate(self, request: dict[str, Any]) -> AsyncIterator[str]:
         """The generated text pieces; generation stops when the consumer does."""
@@ -142,7 +163,8 @@ class LlamaLLM(LLM):
             finally:
                 hand_over(_END)
 
-        thread = threading.Thread(target=worker, name="lkx-llama", daemon=True)
+        # not a daemon: a native call must not be cut off at exit (the runtime aborts)
+        thread = threading.Thread(target=worker, name="lkx-llama")
         thread.start()
         try:
             while (item := await queue.get()) is not _END:
@@ -150,7 +172,9 @@ class LlamaLLM(LLM):
                     raise self._error(item)
                 yield item
         finally:
-            stop.set()
+            stop.set()  # generation ends at the next token; wait for it, off the loop
+            if thread.is_alive():
+                await asyncio.to_thread(thread.join, 5.0)
 
     def _error(self, exc: BaseException) -> Exception:
         if isinstance(exc, ExternalServiceError):

@@ -28,16 +28,17 @@ class PiperTTSOptions(ProviderOptions):
 
 
 class LlamaLLMOptions(ProviderOptions):
+    timeout: float = Field(default=60.0, gt=0, le=600, description="s without a new token")
     model_path: str | None = Field(default=None, description="GGUF path; default: the bundled one")
     chat_template: str | None = Field(
         default=None, description="llama.cpp template name or Jinja text; default: the GGUF's own"
     )
-    n_ctx: int = Field(default=2048, ge=256, le=131_072)
+    n_ctx: int = Field(default=4096, ge=256, le=131_072)
     n_threads: int | None = Field(default=None, ge=1, le=256)
-    temperature: float = Field(default=0.3, ge=0, le=2)
+    temperature: float = Field(default=0.0, ge=0, le=2, description="0: greedy")
     top_p: float = Field(default=0.9, gt=0, le=1)
-    repeat_penalty: float = Field(default=1.15, ge=1, le=2, description="1: off")
-    dry_multiplier: float = Field(default=0.8, ge=0, le=5, description="DRY; 0: off")
+    repeat_penalty: float = Field(default=1.1, ge=1, le=2, description="1: off")
+    dry_multiplier: float = Field(default=0.0, ge=0, le=5, description="DRY; 0: off")
     max_tokens: int = Field(default=128, ge=1, le=8192)
     max_sentences: int | None = Field(
         default=3, ge=1, le=50, description="end a reply after this many sentences; null: no limit"

@@ -22,9 +22,11 @@ from typing import Any, Literal
 from livekitex_cli.providers.base import ChatMessage
 from livekitex_cli.tools import FunctionTool, to_openai_format
 
-# Plain spoken text: no markup, brackets, code, entities or line breaks.
-TEXT = r"/[^<>{}\[\]|`*#_\\&\n\r\t]+/"
+# Plain spoken text: no markup, brackets, code, entities or line breaks, and it ends at the end
+# of a sentence (a reply cannot stop at "Here is the weather:").
+TEXT = r"/[^<>{}\[\]|`*#_\\&\n\r\t]*[.!?]/"
 CALL_OPEN, CALL_CLOSE = "<tool_call>", "</tool_call>"
+MAX_STRING = 160  # characters in one string argument
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,28 @@ def prompt_messages(messages: list[ChatMessage], tools: list[FunctionTool]) -> l
     return _alternating(out)
 
 
+def answer_messages(messages: list[ChatMessage]) -> list[ChatMessage]:
+    """For the reply after tools ran: the history up to the user's last message, then that
+    message with the results folded in and a nudge to use them (tiny models otherwise talk
+    past a ``<tool_response>``)."""
+    last = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=-1)
+    if last < 0:
+        return prompt_messages(messages, [])
+    names = {
+        call.get("id", ""): call.get("function", {}).get("name", "the tool")
+        for m in messages[last:]
+        for call in m.get("tool_calls") or []
+    }
+    facts = [
+        f"{names.get(str(m.get('tool_call_id', '')), 'the tool')} returned: {m.get('content')}"
+        for m in messages[last:]
+        if m.get("role") == "tool"
+    ]
+    question = str(messages[last].get("content") or "")
+    folded = "\n".join([question, "", *facts, "", "Answer my question with these results."])
+    return prompt_messages([*messages[:last], {"role": "user", "content": folded}], [])
+
+
 def _alternating(messages: list[ChatMessage]) -> list[ChatMessage]:
     """Merge neighbours of the same role (some templates refuse two user turns in a row)."""
     out: list[ChatMessage] = []
@@ -131,25 +155,40 @@ def _alternating(messages: list[ChatMessage]) -> list[ChatMessage]:
 
 
 def arguments_schema(tool: FunctionTool) -> dict[str, Any]:
-    """The tool's parameters, closed to extra keys (a grammar then cannot invent any)."""
+    """The tool's parameters for the grammar: closed to extra keys, and strings bounded, so a
+    call cannot invent keys or run on inside one string."""
     schema = dict(tool.parameters) or {"type": "object", "properties": {}}
-    return {**schema, "type": "object", "additionalProperties": False}
+    bounded: dict[str, Any] = _bounded({**schema, "type": "object", "additionalProperties": False})
+    return bounded
 
 
-def grammar(turn: Plan) -> str:
-    """The llguidance grammar of one reply: a call to an offered tool, or plain text."""
-    lines = ["%llguidance {}"]
-    if turn.mode == "reply" or not turn.tools:
-        return "\n".join([*lines, f"start: {TEXT}", ""])
-    starts = ["call", "text"] if turn.allow_text else ["call"]
-    lines.append("start: " + " | ".join(starts))
-    names = " | ".join(f"call{i}" for i in range(len(turn.tools)))
-    lines.append(f'call: ("{CALL_OPEN}" "\\n")? ({names}) ("\\n" "{CALL_CLOSE}")?')
-    for i, tool in enumerate(turn.tools):
-        head = json.dumps(f'{{"name": "{tool.name}", "arguments": ')
-        lines.append(f'call{i}: {head} args{i} "}}"')
-        lines.append(f"args{i}: %json {json.dumps(arguments_schema(tool))}")
-    if turn.allow_text:
+def _bounded(schema: Any) -> Any:
+    if isinstance(schema, list):
+        return [_bounded(v) for v in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _bounded(v) for k, v in schema.items()}
+    if out.get("type") == "string" and "enum" not in out and "maxLength" not in out:
+        out["maxLength"] = MAX_STRING
+    if out.get("type") == "object" and "properties" in out:
+        out.setdefault("additionalProperties", False)
+    return out
+
+
+def grammar(tools: tuple[FunctionTool, ...], *, calls: bool, text: bool) -> str:
+    """An llguidance grammar: a call to one of ``tools`` (arguments valid for its schema),
+    plain text, or either (the first token then decides)."""
+    lines = ["%llguidance {}", "start: " + " | ".join(["call"] * calls + ["text"] * text)]
+    if calls:
+        names = " | ".join(f"call{i}" for i in range(len(tools)))
+        # models wrap calls in tool_call tags or a code fence, or write them bare: all are calls
+        lines.append(f'call: ("{CALL_OPEN}\\n" | "```json\\n" | "```\\n")? ({names}) end?')
+        lines.append(f'end: "\\n{CALL_CLOSE}" | "\\n```"')
+        for i, tool in enumerate(tools):
+            head = json.dumps(f'{{"name": "{tool.name}", "arguments": ')
+            lines.append(f'call{i}: {head} args{i} "}}"')
+            lines.append(f"args{i}: %json {json.dumps(arguments_schema(tool))}")
+    if text:
         lines.append(f"text: {TEXT}")
     return "\n".join([*lines, ""])
 
@@ -157,12 +196,13 @@ def grammar(turn: Plan) -> str:
 def is_call(text: str) -> bool:
     """Whether a reply's first characters start a tool call (the grammar allows no other
     text to start with these)."""
-    return text.lstrip().startswith(("{", "<"))
+    return text.lstrip().startswith(("{", "<", "`"))
 
 
 def parse_call(text: str) -> tuple[str, str] | None:
     """``(name, arguments as JSON)`` from a grammar-constrained call, None if it is cut short."""
     body = text.strip().removeprefix(CALL_OPEN).removesuffix(CALL_CLOSE).strip()
+    body = body.removeprefix("```json").removeprefix("```").removesuffix("```").strip()
     try:
         call = json.loads(body)
     except ValueError:
