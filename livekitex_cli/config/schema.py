@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from livekitex_cli.config.turn import TurnSection, TurnSettings, conflicts, resolve
 
 MAX_INSTRUCTIONS = 10_000
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -67,6 +69,7 @@ class AgentSpec(BaseModel):
     metrics_window_turns: int = Field(default=500, ge=1, le=100_000)
     metadata: dict[str, Any] = Field(default_factory=dict)
     worker: WorkerSection | None = None
+    turn: TurnSection | None = None  # turn-taking (config/turn.py); None keeps the old ways
 
     @field_validator("instructions")
     @classmethod
@@ -86,6 +89,17 @@ class AgentSpec(BaseModel):
                 raise ValueError(f"tool '{name}' is listed twice")
             seen.add(name)
         return value
+
+    @model_validator(mode="after")
+    def _turn_fields_once(self) -> AgentSpec:
+        if (problem := conflicts(self)) is not None:
+            raise ValueError(problem)
+        return self
+
+    @property
+    def turn_settings(self) -> TurnSettings:
+        """The resolved turn-taking numbers (preset, legacy fields, then ``turn:``)."""
+        return resolve(self)
 
     @property
     def is_voice(self) -> bool:

@@ -195,6 +195,7 @@ class ChatDelta:
     text: str = ""
     tool_call: ToolCall | None = None
     completion_tokens: int = 0
+    request_id: str = ""  # the server's id of the request, sent with an empty completion
 
 
 class LLM(Provider):

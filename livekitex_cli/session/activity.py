@@ -29,6 +29,7 @@ from livekitex_cli.session.build import build_providers
 from livekitex_cli.session.events import UserTranscript
 from livekitex_cli.session.metrics import TurnMetrics
 from livekitex_cli.session.reply import Reply
+from livekitex_cli.session.watchdog import Watchdog, speak_out
 
 if TYPE_CHECKING:
     from livekitex_cli.session.session import AgentSession, SessionInput
@@ -62,8 +63,9 @@ class AgentActivity:
         self.llm, self.stt, self.tts, self.vad = (
             providers.llm, providers.stt, providers.tts, providers.vad,
         )  # fmt: skip
+        self.turn = agent.spec.turn_settings
         self.detector = (
-            TurnDetector(self.vad, endpointing_delay=agent.spec.min_endpointing_delay)
+            TurnDetector(self.vad, endpointing_delay=self.turn.min_delay)
             if self.vad is not None
             else None
         )
@@ -128,7 +130,7 @@ class AgentActivity:
                 if item.source == "audio":
                     session.emit(UserTranscript(text, True, reply.turn_id))
                 await self._generate(reply)
-            await reply.finish_speaking()
+            await speak_out(reply, self.turn.stall_timeout, self.agent.spec.fallback_line)
             reply.finish(interrupted=reply.stopped, error=reply.turn.error)
         except asyncio.CancelledError:
             reply.cancel_speaking()
@@ -138,7 +140,7 @@ class AgentActivity:
     async def _generate(self, reply: Reply) -> None:
         """Run the LLM; if it fails for good, report it and say the fallback line instead."""
         try:
-            await reply.generate()
+            await Watchdog(reply, self.turn.stall_timeout).run(reply.generate(), self.llm.service)
         except LkxError as exc:
             self.session.report_error(exc)
             reply.turn.error = True
@@ -152,7 +154,9 @@ class AgentActivity:
         if self.stt is None:
             return None
         try:
-            transcript = await self.stt.transcribe(item.audio.utterance)
+            transcript = await Watchdog(reply, self.turn.stall_timeout).run(
+                self.stt.transcribe(item.audio.utterance), self.stt.service
+            )
         except LkxError as exc:
             self.session.report_error(exc)
             reply.turn.error = True

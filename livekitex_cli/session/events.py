@@ -95,6 +95,7 @@ class SessionError:
     message: str
     service: str = ""
     recoverable: bool = True
+    reason: str = ""  # a name for the kind of failure, when it has one: "stalled", ...
     type: str = field(default="error", init=False)
 
 

@@ -32,6 +32,9 @@ class TurnMetrics:
     tool_calls: int = 0
     interrupted: bool = False
     error: bool = False
+    stalled: bool = False  # ended by the stall watchdog
+    empty_completions: int = 0  # LLM answers with nothing in them
+    resumed: bool = False  # said again after a false interruption
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -46,6 +49,9 @@ class SessionMetrics:
     tool_errors: int = 0
     errors: int = 0
     interruptions: int = 0
+    stalls: int = 0  # replies ended by the stall watchdog
+    empty_completions: int = 0  # LLM answers with no text and no tool call
+    false_interruptions: int = 0  # the agent stopped for speech that held no words
     turns: list[TurnMetrics] = field(default_factory=list)
     errors_by_service: dict[str, int] = field(default_factory=dict)
     keep_turns: int = 500  # per-stage figures (median, p95) cover the last ``keep_turns`` turns
@@ -89,6 +95,9 @@ class SessionMetrics:
             "errors": self.errors,
             "errors_by_service": dict(self.errors_by_service),
             "interruptions": self.interruptions,
+            "stalls": self.stalls,
+            "empty_completions": self.empty_completions,
+            "false_interruptions": self.false_interruptions,
             "stages": stages,
         }
 

@@ -29,7 +29,8 @@ from livekitex_cli.session.events import (
 )
 from livekitex_cli.session.metrics import TurnMetrics
 from livekitex_cli.session.speech import SentenceSplitter, frames
-from livekitex_cli.tools import RunContext, error_text, output_text, run_tool
+from livekitex_cli.session.watchdog import EmptyCompletion, note_empty
+from livekitex_cli.tools import FunctionTool, RunContext, error_text, output_text, run_tool
 
 if TYPE_CHECKING:
     from livekitex_cli.session.activity import AgentActivity
@@ -87,6 +88,7 @@ class Reply:
         self._speaker: asyncio.Task[None] | None = None
         self._first_output: float | None = None
         self.stopped = False
+        self.tools_running = 0  # tool batches at work (a stall watchdog does not count them)
 
     @property
     def voiced(self) -> bool:
@@ -111,6 +113,11 @@ class Reply:
         if self._speaker is not None and not self._speaker.done():
             self._speaker.cancel()
 
+    def reset_speaker(self) -> None:
+        """Drop the speaker and its queued sentences (it stalled); the next ``say`` restarts."""
+        self.cancel_speaking()
+        self._speaker, self._sentences = None, asyncio.Queue()
+
     def stop(self) -> None:
         """Interrupted: play nothing more, even if a cancellation is lost on the way. Call it
         before the output's queue is cleared: what was heard is the audio not still queued."""
@@ -130,49 +137,72 @@ class Reply:
         self._sentence(text)
 
     async def generate(self) -> None:
-        """LLM rounds until a text answer, running the tools it asks for in between."""
-        session, agent, llm = self.session, self.activity.agent, self.activity.llm
+        """LLM rounds until a text answer, running the tools it asks for in between. An empty
+        completion is asked once more without tools, then is an error (``watchdog``)."""
+        agent, llm = self.activity.agent, self.activity.llm
         splitter = SentenceSplitter()
         self.start_speaker()
         rounds = agent.spec.max_tool_rounds
         for index in range(rounds + 1):
             offered = agent.tools if index < rounds else []
-            calls: list[ToolCall] = []
-            round_text: list[str] = []
-            first: float | None = None
-            tokens = 0
-            messages = session.history.messages(agent.instructions)
-            async for delta in llm.chat(
-                messages=messages, tools=offered, tool_choice=None if index == 0 else "auto"
-            ):
-                if self.stopped:
-                    return
-                if delta.tool_call is not None:
-                    calls.append(delta.tool_call)
-                if delta.text:
-                    if first is None:
-                        first = time.perf_counter()
-                    tokens += delta.completion_tokens or 1
-                    round_text.append(delta.text)
-                    self._text(delta.text)
-                    for sentence in splitter.push(delta.text):
-                        self._sentence(sentence)
-            if first is not None:
-                elapsed = time.perf_counter() - first
-                if elapsed > 0 and tokens > 1:
-                    self.turn.llm_tokens_per_second = (tokens - 1) / elapsed
+            choice = None if index == 0 else "auto"
+            calls, round_text, request_id = await self._round(splitter, offered, choice)
+            if not calls and not round_text and not self.stopped:
+                note_empty(self, llm.service, request_id, retried=False)
+                calls, round_text, request_id = await self._round(splitter, [], None)
+                if not calls and not round_text and not self.stopped:
+                    note_empty(self, llm.service, request_id, retried=True)
+                    raise EmptyCompletion(llm.service, request_id)
+                offered = []
+            if self.stopped:
+                return
             if calls and not offered and not round_text:
                 reason = f"still calling tools after max_tool_rounds ({rounds})"
                 raise ExternalServiceError(llm.service, reason)
             if not calls or not offered:
                 break
-            session.history.add_tool_calls("".join(round_text), calls)
+            self.session.history.add_tool_calls("".join(round_text), calls)
             await self._run_tools(calls)
         for sentence in splitter.flush():
             self._sentence(sentence)
 
+    async def _round(
+        self, splitter: SentenceSplitter, offered: list[FunctionTool], choice: str | None
+    ) -> tuple[list[ToolCall], list[str], str]:
+        """One LLM call: its tool calls, its text and (when it said nothing) its request id."""
+        calls: list[ToolCall] = []
+        round_text: list[str] = []
+        first: float | None = None
+        tokens, request_id = 0, ""
+        messages = self.session.history.messages(self.activity.agent.instructions)
+        async for delta in self.activity.llm.chat(
+            messages=messages, tools=offered, tool_choice=choice
+        ):
+            if self.stopped:
+                break
+            request_id = delta.request_id or request_id
+            if delta.tool_call is not None:
+                calls.append(delta.tool_call)
+            if delta.text:
+                if first is None:
+                    first = time.perf_counter()
+                tokens += delta.completion_tokens or 1
+                round_text.append(delta.text)
+                self._text(delta.text)
+                for sentence in splitter.push(delta.text):
+                    self._sentence(sentence)
+        if first is not None:
+            elapsed = time.perf_counter() - first
+            if elapsed > 0 and tokens > 1:
+                self.turn.llm_tokens_per_second = (tokens - 1) / elapsed
+        return calls, round_text, request_id
+
     async def _run_tools(self, calls: list[ToolCall]) -> None:
-        results = await asyncio.gather(*(self._run_tool(call) for call in calls))
+        self.tools_running += 1
+        try:
+            results = await asyncio.gather(*(self._run_tool(call) for call in calls))
+        finally:
+            self.tools_running -= 1
         for call, (output, failed) in zip(calls, results, strict=True):
             self.session.history.add_tool_result(call, output, error=failed)
 
@@ -279,4 +309,5 @@ class Reply:
 
 
 def error_event(exc: LkxError) -> SessionError:
-    return SessionError(str(exc), service=getattr(exc, "service", ""), recoverable=True)
+    service, reason = getattr(exc, "service", ""), getattr(exc, "code", "")
+    return SessionError(str(exc), service=service, recoverable=True, reason=reason)

@@ -1,6 +1,7 @@
 """Helpers for testing agents without a cloud: a scripted OpenAI-compatible server."""
 
 from livekitex_cli.testing.openai_server import (
+    Empty,
     Hang,
     Malformed,
     Reset,
@@ -12,6 +13,7 @@ from livekitex_cli.testing.openai_server import (
 )
 
 __all__ = [
+    "Empty",
     "Hang",
     "Malformed",
     "Reset",

@@ -70,7 +70,13 @@ class Truncated:
     after_chunks: int = 1
 
 
-Step = Text | ToolCalls | Status | Hang | Reset | Malformed | Truncated
+@dataclass
+class Empty:
+    """A completion with no text and no tool call (what some servers send when the model
+    produces nothing): only a finish chunk, then ``[DONE]``."""
+
+
+Step = Text | ToolCalls | Status | Hang | Reset | Malformed | Truncated | Empty
 _CALL = re.compile(r"^call (\w+)\s*(\{.*\})?\s*$", re.S)
 
 
@@ -153,6 +159,7 @@ class ScriptedOpenAI:
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.chat_requests.append(body)
+        request_id = f"req_scripted_{len(self.chat_requests)}"
         step = self.chat_script.popleft() if self.chat_script else self._echo(body)
         if isinstance(step, Hang):
             await asyncio.sleep(step.seconds)
@@ -162,7 +169,8 @@ class ScriptedOpenAI:
             return web.json_response(payload, status=step.code, headers=step.headers)
         if not body.get("stream"):
             return web.json_response(self._whole(step))
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        headers = {"Content-Type": "text/event-stream", "x-request-id": request_id}
+        response = web.StreamResponse(headers=headers)
         await response.prepare(request)
         for index, chunk in enumerate(self._chunks(step)):
             if isinstance(step, Reset) and index == step.after_chunks:
@@ -208,6 +216,8 @@ class ScriptedOpenAI:
                     chunks.append(self._delta({"tool_calls": [piece]}))
             chunks.append(self._delta({}, finish="tool_calls"))
             return chunks
+        if isinstance(step, Empty):
+            return [self._delta({}, finish="stop")]
         text = step.text if isinstance(step, Text | Reset) else "Some words before the fault."
         size = step.chunk_chars if isinstance(step, Text) else 8
         chunks = [self._delta({"content": text[i : i + size]}) for i in range(0, len(text), size)]

@@ -31,6 +31,12 @@ STAGES = (
     "tts_ttfb_ms",
     "response_time_ms",
 )
+# per-turn figures counted over the worker's life: (turn metric, metric name, help)
+TURN_EVENTS = (
+    ("empty_completions", "empty_completions", "LLM completions with no text and no tool call."),
+    ("stalled", "stalled_replies", "Replies ended by the stall watchdog."),
+    ("resumed", "false_interruptions", "Replies resumed after a false interruption."),
+)
 OUTCOMES = ("success", "failed", "terminated")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -44,6 +50,10 @@ class WorkerMetrics:
         )
         for outcome in OUTCOMES:
             self.jobs.labels(outcome)
+        self.turn_events = {
+            key: Counter(f"lkx_{name}", text, registry=self.registry)
+            for key, name, text in TURN_EVENTS
+        }
         self.stage_latency = Histogram(
             "lkx_stage_latency_ms",
             "Per-stage latency of session turns.",
@@ -63,6 +73,10 @@ class WorkerMetrics:
             value = metrics.get(stage)
             if isinstance(value, int | float):
                 self.stage_latency.labels(stage).observe(float(value))
+        for key, counter in self.turn_events.items():
+            value = metrics.get(key)
+            if isinstance(value, int | float) and value > 0:  # bools count as one
+                counter.inc(float(value))
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

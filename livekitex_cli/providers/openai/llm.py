@@ -49,6 +49,7 @@ class OpenAILLM(UsesClient, LLM):
             if self.options.parallel_tool_calls is not None:
                 params["parallel_tool_calls"] = self.options.parallel_tool_calls
         partial: dict[int, dict[str, str]] = {}
+        said = False
         try:
             stream = await self.client.chat.completions.create(**params, extra_body=body)
             async for chunk in stream:
@@ -56,6 +57,7 @@ class OpenAILLM(UsesClient, LLM):
                     continue
                 delta = chunk.choices[0].delta
                 if delta.content:
+                    said = True
                     yield ChatDelta(text=delta.content)
                 for call in delta.tool_calls or []:
                     slot = partial.setdefault(call.index, {"id": "", "name": "", "arguments": ""})
@@ -70,4 +72,13 @@ class OpenAILLM(UsesClient, LLM):
             slot = partial[index]
             if slot["name"]:
                 call_id = slot["id"] or f"call_{index}"
+                said = True
                 yield ChatDelta(tool_call=ToolCall(call_id, slot["name"], slot["arguments"]))
+        if not said:  # an empty completion: its request id, for whoever reports it
+            yield ChatDelta(request_id=_request_id(stream))
+
+
+def _request_id(stream: Any) -> str:
+    response = getattr(stream, "response", None)
+    headers = getattr(response, "headers", None) or {}
+    return str(headers.get("x-request-id", "") or getattr(stream, "_request_id", "") or "")
