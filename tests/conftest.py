@@ -155,8 +155,10 @@ def faults_summary() -> dict[str, Any]:
         "fault kinds survived": len(injected - failed_kinds),
         **TALLY,
     }
-    if "load messages sent" in TALLY:
-        summary["load replies lost"] = TALLY["load messages sent"] - TALLY["load replies received"]
+    if "load messages planned" in TALLY:
+        sent, received = TALLY["load messages sent"], TALLY["load replies received"]
+        summary["load replies lost"] = sent - received
+        summary["load messages not sent"] = TALLY["load messages planned"] - sent
     return dict(sorted(summary.items()))
 
 
