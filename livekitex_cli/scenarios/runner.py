@@ -169,7 +169,7 @@ class Runner:
             agent=plan.agent.copy(),
             room_id=f"lkx-test-{attempt}",
             user_data=dict(plan.variables),
-            audio_output=PacedOutput(realtime=False),
+            audio_output=PacedOutput(realtime=plan.audio and plan.barges_in),
             speak=plan.audio,
         )
         try:

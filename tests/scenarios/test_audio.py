@@ -45,6 +45,15 @@ scenarios:
             text_contains: [morning]
             text_matches: '(?i)\\b(nine|9)\\b'  # whisper writes numbers either way
             within_ms: 30000
+  - name: barge in
+    turns:
+      - say: Tell me a long story.
+      - say: Please stop talking now.
+        send_after: {event: speaking, delay_ms: 1500}
+        expect:
+          - event: interrupted
+          - event: response
+            text_contains: [what else]
   - name: misheard
     turns:
       - say: What time is it in London?
@@ -56,6 +65,8 @@ scenarios:
 
 def test_spoken_turns_on_local_models(server: RuleServer, tmp_path: Path) -> None:
     server.rules.append((r"london", ToolCalls([("get_time", '{"timezone": "London"}')])))
+    server.rules.append((r"story", Text("Once upon a time " + "there was a very long road. " * 12)))
+    server.rules.append((r"stop|talking", Text("All right. What else can I do for you?")))
     server.tool_rules.append((r"GMT|BST", Text("It is nine o'clock in the morning.")))
     (tmp_path / "agent.yaml").write_text(AGENT)
     path = tmp_path / "audio.test.yaml"
@@ -74,6 +85,10 @@ def test_spoken_turns_on_local_models(server: RuleServer, tmp_path: Path) -> Non
     assert "morning" in reply["heard"].lower()
     assert reply["first_output_ms"] - question["input_ms"] > 400  # endpointing is in the span
     assert question["checks"][1]["passed"] and question["checks"][1]["message"].endswith(" ms")
+    barge = report["barge in"]
+    assert barge["passed"], result.output
+    story = barge["runs"][0]["turns"][-1]["events"][0]
+    assert story["interrupted"] and 0 < len(story["text"]) < 120  # what was heard of it
     misheard = report["misheard"]
     assert not misheard["passed"]
     where = f"{path}:{line_of(path, '[Paris]') - 1}"  # the expectation's first line
