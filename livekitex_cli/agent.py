@@ -51,6 +51,8 @@ class Agent:
         self.provider_options = (
             _options if _options is not None else _validate_providers(spec, self.providers)
         )
+        # handoff target by its ``handoffs[].agent`` text, filled by ``session.handoff``
+        self.handoff_targets: dict[str, Agent] = {}
 
     def __repr__(self) -> str:
         return f"<Agent {self.name!r} tools={[t.name for t in self.tools]}>"
@@ -118,6 +120,7 @@ class Agent:
             _options=dict(self.provider_options),
         )
         twin.tools = list(self.tools)
+        twin.handoff_targets = dict(self.handoff_targets)
         return twin
 
     def update_instructions(self, instructions: str) -> None:

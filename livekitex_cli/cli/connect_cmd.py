@@ -36,9 +36,11 @@ async def _connect(
 ) -> None:
     from livekitex_cli.agent import Agent
     from livekitex_cli.session import AgentSession
+    from livekitex_cli.session.handoff import resolve_handoffs
     from livekitex_cli.worker import connect_to_room, mint_token
 
     agent = Agent.from_yaml(agent_file)
+    resolve_handoffs([agent])
     server = url or os.environ.get("LIVEKIT_URL", "")
     if not server:
         raise ValidationError("url", "is required (--url or LIVEKIT_URL)")

@@ -31,10 +31,12 @@ def console_command(
 ) -> None:
     """Chat with an agent: typed text in, streamed reply out, tool calls shown."""
     from livekitex_cli.agent import Agent
+    from livekitex_cli.session.handoff import resolve_handoffs
 
     setup_logging(log_level, LogFormat.auto)
     try:
         agent = Agent.from_yaml(agent_file)
+        resolve_handoffs([agent])
         asyncio.run(_run(agent, audio_in, audio_out, message or []))
     except LkxError as exc:
         fail(exc)

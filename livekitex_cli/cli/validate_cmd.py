@@ -25,6 +25,7 @@ def validate(
     (with --check, the exit code of the first provider that cannot work)."""
     from livekitex_cli.agent import Agent, agent_files
     from livekitex_cli.providers.preflight import preflight_error
+    from livekitex_cli.session.handoff import resolve_handoffs
 
     files = agent_files(paths)
     if not files:
@@ -35,6 +36,7 @@ def validate(
     for file in files:
         try:
             agent = Agent.from_yaml(file)
+            resolve_handoffs([agent])
         except InvalidFileError as exc:
             failed += 1
             for line in error_lines(exc):

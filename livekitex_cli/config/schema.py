@@ -48,6 +48,27 @@ class WorkerSection(BaseModel):
         return value
 
 
+class LastN(BaseModel):
+    """Keep only the last ``last_n`` user turns (and what followed each) on a handoff."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    last_n: int = Field(ge=1, le=10_000)
+
+
+HandoffContext = Literal["full", "summary"] | LastN
+
+
+class HandoffSpec(BaseModel):
+    """One agent this agent may transfer the conversation to."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    agent: str = Field(min_length=1)  # a served agent's name, or a path relative to this file
+    description: str = Field(min_length=1, max_length=1_000)  # when to transfer, for the LLM
+    context: HandoffContext | None = None  # what history goes along; default handoff_context
+
+
 class AgentSpec(BaseModel):
     """One agent definition, as written in YAML."""
 
@@ -70,6 +91,10 @@ class AgentSpec(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
     worker: WorkerSection | None = None
     turn: TurnSection | None = None  # turn-taking (config/turn.py); None keeps the old ways
+    handoffs: list[HandoffSpec] = Field(default_factory=list)
+    handoff_context: HandoffContext = "full"
+    on_enter: str | None = None  # said when a handoff brings the conversation here
+    max_handoffs: int = Field(default=3, ge=1, le=20)  # transfers per user turn
 
     @field_validator("instructions")
     @classmethod

@@ -16,11 +16,13 @@ from livekitex_cli.scenarios.schema import (
     ErrorExpect,
     Expectation,
     FunctionCallExpect,
+    HandoffExpect,
     InterruptedExpect,
     NoFunctionCallExpect,
     ResponseExpect,
     StateExpect,
 )
+from livekitex_cli.session.events import AgentHandoff
 from livekitex_cli.session.run_expect import Verdict, call_problem, describe, text_problem
 from livekitex_cli.session.run_result import (
     ErrorEvent,
@@ -96,6 +98,15 @@ async def _check(
         if problem:
             return Check(index, name, False, f"the error {problem}", at)
         return Check(index, name, True, error.message, at, cursor=at + 1)
+    if isinstance(expectation, HandoffExpect):
+        made = [(t, e) for t, e in result.timeline if isinstance(e, AgentHandoff)]
+        handed = ", ".join(f"{e.from_agent} -> {e.to_agent}" for _, e in made) or "none"
+        for t, e in made:
+            if expectation.to in (None, e.to_agent):  # later expectations look after it
+                after = next((i for i, item in enumerate(events) if item.at_ms > t), len(events))
+                return Check(index, name, True, handed, cursor=max(cursor, after))
+        target = f"a handoff to {expectation.to}" if expectation.to else "a handoff"
+        return Check(index, name, False, f"expected {target}, saw {handed}")
     assert isinstance(expectation, StateExpect)
     seen = iter(result.states)
     if all(state in seen for state in expectation.states):  # an ordered subsequence

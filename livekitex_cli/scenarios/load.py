@@ -29,6 +29,7 @@ from livekitex_cli.scenarios.schema import (
     UserSpec,
     file_problems,
 )
+from livekitex_cli.session.handoff import reachable_tools, resolve_handoffs
 from livekitex_cli.tools import ToolRegistry, default_registry
 
 SUFFIXES = (".test.yaml", ".test.yml")
@@ -172,7 +173,7 @@ class _Loader:
         agent = self.agent(index, scenario.agent or top.agent, mocks)
         if agent is None:
             return None
-        offered = [tool.name for tool in agent.tools]
+        offered = reachable_tools(agent)  # its own, and those of agents it hands off to
         for name in mocks:
             if name not in offered:
                 where = (index, "mocks", name) if name in scenario.mocks else ("mocks", name)
@@ -253,21 +254,21 @@ class _Loader:
             return None
         try:
             agent = Agent.from_yaml(path, tools=self.tools, providers=self.providers, env=self.env)
+            known = {name: spec for name, spec in mocks.items() if name in self.tools}
+            if known:
+                agent = Agent(
+                    agent.spec,
+                    tools=mocked_registry(self.tools, known),
+                    providers=agent.providers,
+                    source=agent.source,
+                    _options=dict(agent.provider_options),
+                )
+            resolve_handoffs([agent])  # targets share the (mocked) tools
         except InvalidFileError as exc:
             self.problem(at, f"agent file {path} is not valid")
             self.problems.extend(exc.problems)
             return None
-        known = {name: spec for name, spec in mocks.items() if name in self.tools}
-        if not known:
-            return agent
-        registry = mocked_registry(self.tools, known)
-        return Agent(
-            agent.spec,
-            tools=registry,
-            providers=agent.providers,
-            source=agent.source,
-            _options=dict(agent.provider_options),
-        )
+        return agent
 
 
 def _unknown_tool(name: str, offered: list[str]) -> str:

@@ -94,13 +94,21 @@ class StateExpect(_Strict):
     states: list[AgentStateName] = Field(min_length=1)
 
 
+class HandoffExpect(_Strict):
+    """The conversation was handed to another agent in this turn (to ``to``, if given)."""
+
+    event: Literal["handoff"]
+    to: str | None = Field(default=None, min_length=1)
+
+
 Expectation = Annotated[
     ResponseExpect
     | FunctionCallExpect
     | NoFunctionCallExpect
     | InterruptedExpect
     | ErrorExpect
-    | StateExpect,
+    | StateExpect
+    | HandoffExpect,
     Field(discriminator="event"),
 ]
 EXPECTATIONS: dict[str, type[_Strict]] = {
@@ -110,6 +118,7 @@ EXPECTATIONS: dict[str, type[_Strict]] = {
     "interrupted": InterruptedExpect,
     "error": ErrorExpect,
     "state": StateExpect,
+    "handoff": HandoffExpect,
 }
 TRIGGERS = ("thinking", "speaking", "function_call", "response")
 

@@ -3,6 +3,7 @@
 from livekitex_cli.session.chat import ChatHistory, ConversationTurn
 from livekitex_cli.session.events import (
     AgentAudio,
+    AgentHandoff,
     AgentReply,
     AgentState,
     AgentTextDelta,
@@ -20,6 +21,7 @@ from livekitex_cli.session.speech import AudioOutput, PacedOutput, SentenceSplit
 
 __all__ = [
     "AgentAudio",
+    "AgentHandoff",
     "AgentReply",
     "AgentSession",
     "AgentState",

@@ -151,6 +151,8 @@ class AgentActivity:
         """The utterance's text, or ``None`` when there is nothing to answer."""
         assert item.audio is not None
         reply.turn.vad_end_of_speech_delay_ms = item.audio.detection_delay * 1000
+        if item.text:  # transcribed already (judged as overlapping speech)
+            return item.text
         if self.stt is None:
             return None
         try:
@@ -166,6 +168,8 @@ class AgentActivity:
             return None
         text = transcript.text.strip()
         if not text:
+            if await self.session.turns.resume(reply, item.audio):  # a false interruption
+                return None
             log.info("empty transcript ignored")
             self.session.current_reply = None  # nothing was said: no turn is recorded
             return None

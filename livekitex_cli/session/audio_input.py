@@ -119,6 +119,11 @@ class TurnDetector:
         self._buffer = buffer[offset:].copy()
         return events
 
+    def current_speech(self) -> AudioChunk:
+        """The speech of the turn in progress so far (to transcribe it before it ends)."""
+        audio = np.concatenate(self._speech) if self._speech else np.zeros(0, dtype=np.int16)
+        return AudioChunk(audio.tobytes(), self.vad.sample_rate, 1)
+
     def flush(self) -> list[TurnEvent]:
         """End a turn in progress (the stream ended)."""
         if not self._in_speech:

@@ -99,6 +99,18 @@ class SessionError:
     type: str = field(default="error", init=False)
 
 
+@dataclass(frozen=True, slots=True)
+class TurnTimeline:
+    """One spoken user turn: its steps (``at_ms`` from the speech start, ``step``, ``detail``:
+    speech_start, end_of_turn, stt_final, llm_first_token, tts_first_audio, interrupted,
+    ignored, resumed, reply_end) and why the timeline closed."""
+
+    turn_id: str
+    steps: tuple[dict[str, Any], ...]
+    closed: str = ""
+    type: str = field(default="turn", init=False)
+
+
 SessionEvent = (
     StateChanged
     | UserSpeechStarted
@@ -110,4 +122,5 @@ SessionEvent = (
     | ToolCallFinished
     | MetricsUpdated
     | SessionError
+    | TurnTimeline
 )

@@ -144,6 +144,8 @@ class Reply:
         self.start_speaker()
         rounds = agent.spec.max_tool_rounds
         for index in range(rounds + 1):
+            if self.stopped:  # interrupted while a tool ran: its result is kept, no more rounds
+                return
             offered = agent.tools if index < rounds else []
             choice = None if index == 0 else "auto"
             calls, round_text, request_id = await self._round(splitter, offered, choice)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,12 +31,12 @@ from livekitex_cli.session.events import (
     InputSource,
     SessionEvent,
     StateChanged,
-    UserSpeechStarted,
 )
 from livekitex_cli.session.metrics import SessionMetrics
 from livekitex_cli.session.reply import Reply, error_event
 from livekitex_cli.session.run_result import RunResult, run_turn
 from livekitex_cli.session.speech import AudioOutput, PacedOutput
+from livekitex_cli.session.turn_taking import TurnTaking
 from livekitex_cli.tasks import TaskSet
 
 log = get_logger("session")
@@ -87,6 +87,7 @@ class AgentSession:
         self.current_reply: Reply | None = None  # set by the activity, cleared per input
         self._idle = asyncio.Event()
         self._idle.set()
+        self.turns = TurnTaking(self)  # interruption rules and the turn timeline
         self._closed = False
         self._started = False
 
@@ -185,6 +186,7 @@ class AgentSession:
             raise ValidationError("audio", f"agent '{self.agent.name}' is text-only (no stt)")
         async for event in self.activity.hear(bytes(pcm16), sample_rate, channels):
             self._on_turn_event(event)
+        self.turns.heard()
 
     async def end_audio(self) -> None:
         """The audio stream ended: answer a turn still in progress."""
@@ -265,15 +267,19 @@ class AgentSession:
 
     def _on_turn_event(self, event: SpeechStarted | SpeechEnded) -> None:
         if isinstance(event, SpeechStarted):
-            self.emit(UserSpeechStarted())
-            current = self.current_reply
-            if self.agent.spec.allow_interruptions and current is not None:
-                if current.source != "greeting" or self.state == "speaking":
-                    self.interrupt()
-            return
+            self.turns.speech_started(event)
+        elif not self.turns.speech_ended(event):
+            self.answer_utterance(event)
+
+    def answer_utterance(self, event: SpeechEnded, text: str = "") -> None:
+        """Queue a spoken turn (``text``: its transcript, when already known)."""
         self.stats.audio_segments_processed += 1
         self._idle.clear()
-        self._inputs.put_nowait(SessionInput("audio", "", event, time.perf_counter()))
+        self._inputs.put_nowait(SessionInput("audio", text, event, time.perf_counter()))
+
+    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        """Run ``coro`` as one of the session's tracked tasks (cancelled on close)."""
+        self._tasks.spawn(coro, name)
 
     async def _input_loop(self) -> None:
         while True:

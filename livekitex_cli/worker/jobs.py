@@ -103,6 +103,7 @@ async def run_job(
     close_on_leave: bool = True,
     entry_point: Callable[[JobContext], Awaitable[None]] | None = None,
     on_turn: Callable[[dict[str, Any]], None] | None = None,
+    on_handoff: Callable[[str, str], None] | None = None,
     join_policy: JoinPolicy | None = None,
 ) -> None:
     """Join the room, run the session until the room closes or the user leaves."""
@@ -119,6 +120,8 @@ async def run_job(
     job.session = session
     if on_turn is not None:
         session.on("metrics", lambda event: on_turn(event.metrics))
+    if on_handoff is not None:
+        session.on("agent_handoff", lambda event: on_handoff(event.from_agent, event.to_agent))
     io: RoomIO | None = None
     try:
         linked = assignment.job.participant.identity or None

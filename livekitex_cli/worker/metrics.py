@@ -63,7 +63,14 @@ class WorkerMetrics:
         )
         for stage in STAGES:
             self.stage_latency.labels(stage)
+        self.handoffs = Counter(
+            "lkx_handoffs", "Agent handoffs in sessions.", ["from_agent", "to_agent"],
+            registry=self.registry,
+        )  # fmt: skip
         self.registry.register(_WorkerState(worker))
+
+    def handoff(self, from_agent: str, to_agent: str) -> None:
+        self.handoffs.labels(from_agent, to_agent).inc()
 
     def job_ended(self, outcome: str) -> None:
         self.jobs.labels(outcome).inc()

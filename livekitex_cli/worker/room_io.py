@@ -21,6 +21,7 @@ from livekit import rtc
 from livekitex_cli.errors import ConnectError
 from livekitex_cli.log import get_logger
 from livekitex_cli.session import (
+    AgentHandoff,
     AgentReply,
     AgentSession,
     AgentTextDelta,
@@ -44,6 +45,7 @@ from livekitex_cli.worker.room_output import (
 )
 
 log = get_logger("worker")
+ATTR_ACTIVE = "lk.agent.active"
 __all__ = ["OUTPUT_RATE", "RoomIO", "connect_to_room"]
 
 
@@ -173,10 +175,10 @@ class RoomIO:
 
     def _on_event(self, event: SessionEvent) -> None:
         """Session events to the room, in order (one sender task, see ``_send_loop``)."""
-        if isinstance(event, StateChanged):
+        if isinstance(event, StateChanged | AgentHandoff):
             # one state update waits in the outbox at a time and sends the newest state: a
             # busy worker skips states nobody could have seen, and the last one always lands
-            self._state = event.new
+            self._state = event.new if isinstance(event, StateChanged) else self._state
             if not self._state_queued:
                 self._state_queued = True
                 self._outbox.put_nowait(self._flush_state)
@@ -201,7 +203,8 @@ class RoomIO:
 
     async def _set_state(self, state: str) -> None:
         with contextlib.suppress(Exception):
-            await self.room.local_participant.set_attributes({ATTR_STATE: state})
+            active = {ATTR_ACTIVE: self.session.agent.name}  # the agent answering, after handoffs
+            await self.room.local_participant.set_attributes({ATTR_STATE: state, **active})
 
     async def _user_transcript(self, event: UserTranscript) -> None:
         """The user's words, sent as the user: LiveKit's convention for a transcription."""

@@ -10,6 +10,7 @@ from typing import Any
 from livekitex_cli.agent import load_agents
 from livekitex_cli.errors import ValidationError
 from livekitex_cli.providers.preflight import preflight_error
+from livekitex_cli.session.handoff import resolve_handoffs
 from livekitex_cli.worker.health import HealthServer
 from livekitex_cli.worker.options import WorkerOptions, process_settings
 from livekitex_cli.worker.worker import Worker
@@ -35,6 +36,7 @@ async def run_worker(
     ``AuthError`` (credentials refused).
     """
     agents = load_agents(paths)
+    resolve_handoffs(agents)  # handoffs: targets by name among these, or by path
     if not agents:
         where = ", ".join(map(str, paths))
         raise ValidationError("paths", f"no agent files (*.yaml, *.yml) under {where}")

@@ -105,6 +105,7 @@ class AgentSlot:
                 close_on_leave=self.options.close_on_participant_leave,
                 entry_point=self.options.entry_point or self.worker.entry_point,
                 on_turn=self.worker.record_turn,
+                on_handoff=self.worker.metrics.handoff,
                 join_policy=self.worker.join_policy,
             )
         except asyncio.CancelledError:

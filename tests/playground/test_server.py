@@ -208,8 +208,9 @@ def test_reading_agent_names_imports_no_agent_code() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=60
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "['support-agent', 'voice-assistant'] []"
+    assert done.stdout.strip() == "['receptionist', 'support-agent', 'voice-assistant'] []"
     assert [a.name for a in served_agents([ROOT / "agents"])] == [
+        "receptionist",
         "support-agent",
         "voice-assistant",
     ]

@@ -29,6 +29,7 @@ def examples(server: RuleServer) -> RuleServer:
         (r"in berlin", ToolCalls([("get_weather", '{"city": "Berlin"}')])),
         (r"time is it in tokyo", ToolCalls([("get_time", '{"timezone": "Tokyo"}')])),
         (r"that's all", Text("You're welcome, have a nice day!")),
+        (r"question about my order", ToolCalls([("transfer_to_support_agent", "{}")])),
         (r"order A1001", ToolCalls([("lookup_order", '{"order_id": "A1001"}')])),
         (
             r"broken",
@@ -80,6 +81,8 @@ def test_examples_pass_offline(examples: RuleServer, tmp_path: Path) -> None:
         ("support-agent.test.yaml", "a ticket for a broken lamp"),
         ("support-agent.test.yaml", "ticketing is down"),
         ("support-agent.test.yaml", "a caller asks about an order"),
+        ("receptionist.test.yaml", "greets"),
+        ("receptionist.test.yaml", "an order question goes to the support desk"),
     }
     assert len(examples.judge_questions) == 3  # two eval: criteria and one caller's success
 
