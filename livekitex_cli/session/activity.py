@@ -30,6 +30,7 @@ from livekitex_cli.session.events import UserTranscript
 from livekitex_cli.session.metrics import TurnMetrics
 from livekitex_cli.session.reply import Reply
 from livekitex_cli.session.watchdog import Watchdog, speak_out
+from livekitex_cli.tools import FunctionTool
 
 if TYPE_CHECKING:
     from livekitex_cli.session.session import AgentSession, SessionInput
@@ -71,6 +72,7 @@ class AgentActivity:
         )
         self._resampler = Resampler(self.vad.sample_rate if self.vad else 16_000)
         self._carry = bytearray()
+        self.extra_tools = session.handoffs.tools_for(agent)  # transfer_to_<name> tools
         self._unobserve = [
             provider.observe(self._timing)
             for provider in (self.llm, self.stt, self.tts)
@@ -79,6 +81,11 @@ class AgentActivity:
 
     def __repr__(self) -> str:
         return f"<AgentActivity {self.agent.name!r}>"
+
+    @property
+    def tools(self) -> list[FunctionTool]:
+        """What the LLM is offered: the agent's tools, then its transfer tools."""
+        return [*self.agent.tools, *self.extra_tools]
 
     @property
     def hears(self) -> bool:
@@ -121,6 +128,8 @@ class AgentActivity:
         try:
             if item.source == "greeting":
                 await reply.say(item.text)
+            elif item.source == "handoff":  # a transfer with no line: the new agent answers
+                await self._generate(reply)
             else:
                 text = item.text if item.audio is None else await self._transcribe(reply, item)
                 if text is None:

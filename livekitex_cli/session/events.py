@@ -8,7 +8,7 @@ from typing import Any, Literal
 from livekitex_cli.providers.audio import AudioChunk
 
 AgentState = Literal["initializing", "listening", "thinking", "speaking", "closed"]
-InputSource = Literal["text", "audio", "greeting"]
+InputSource = Literal["text", "audio", "greeting", "handoff"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +100,16 @@ class SessionError:
 
 
 @dataclass(frozen=True, slots=True)
+class AgentHandoff:
+    """The conversation moved from one agent to another (a transfer tool call)."""
+
+    from_agent: str
+    to_agent: str
+    reason: str = ""
+    type: str = field(default="agent_handoff", init=False)
+
+
+@dataclass(frozen=True, slots=True)
 class TurnTimeline:
     """One spoken user turn: its steps (``at_ms`` from the speech start, ``step``, ``detail``:
     speech_start, end_of_turn, stt_final, llm_first_token, tts_first_audio, interrupted,
@@ -123,4 +133,5 @@ SessionEvent = (
     | MetricsUpdated
     | SessionError
     | TurnTimeline
+    | AgentHandoff
 )

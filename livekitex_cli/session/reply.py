@@ -146,7 +146,7 @@ class Reply:
         for index in range(rounds + 1):
             if self.stopped:  # interrupted while a tool ran: its result is kept, no more rounds
                 return
-            offered = agent.tools if index < rounds else []
+            offered = self.activity.tools if index < rounds else []
             choice = None if index == 0 else "auto"
             calls, round_text, request_id = await self._round(splitter, offered, choice)
             if not calls and not round_text and not self.stopped:
@@ -165,6 +165,8 @@ class Reply:
                 break
             self.session.history.add_tool_calls("".join(round_text), calls)
             await self._run_tools(calls)
+            if self.session.handoffs.pending is not None:
+                break  # a transfer: this agent's reply ends here, the next agent goes on
         for sentence in splitter.flush():
             self._sentence(sentence)
 
@@ -214,8 +216,9 @@ class Reply:
         started = time.perf_counter()
         error: LkxError | None = None
         try:
-            tool = agent.registry.get(call.name)
-            if all(t.name != call.name for t in agent.tools):
+            tool = next((t for t in self.activity.tools if t.name == call.name), None)
+            if tool is None:
+                agent.registry.get(call.name)  # unknown: names the close matches
                 raise LkxError(f"tool '{call.name}' is not offered to this agent")
             context = RunContext(
                 session=session, agent=agent, user_data=session.user_data, call_id=call.id

@@ -32,6 +32,7 @@ from livekitex_cli.session.events import (
     SessionEvent,
     StateChanged,
 )
+from livekitex_cli.session.handoff import Handoffs
 from livekitex_cli.session.metrics import SessionMetrics
 from livekitex_cli.session.reply import Reply, error_event
 from livekitex_cli.session.run_result import RunResult, run_turn
@@ -81,6 +82,7 @@ class AgentSession:
         self.stats = SessionMetrics(keep_turns=agent.spec.metrics_window_turns)
         self.state: AgentState = "initializing"
         self._speak = speak
+        self.handoffs = Handoffs(self)  # transfers between agents (``handoffs:``)
         self.activity = AgentActivity(self, agent, llm=llm, stt=stt, tts=tts, vad=vad, speak=speak)
         self._inputs: asyncio.Queue[SessionInput] = asyncio.Queue()
         self._reply_task: asyncio.Task[None] | None = None
@@ -283,22 +285,29 @@ class AgentSession:
 
     async def _input_loop(self) -> None:
         while True:
-            item = await self._inputs.get()
-            self._reply_task = self._tasks.spawn(self.activity.answer(item), "reply")
-            try:
-                await asyncio.shield(self._reply_task)
-            except asyncio.CancelledError:
-                # an interrupted reply ends here; a cancelled input loop (aclose, or the
-                # loop shutting down without one) ends too
-                this = asyncio.current_task()
-                if self._closed or (this is not None and this.cancelling()):
-                    raise
-            finally:
-                self.current_reply = None
-                self._reply_task = None
-                if self._inputs.empty():
-                    self.set_state("listening")
-                    self._idle.set()
+            item: SessionInput | None = await self._inputs.get()
+            if item is not None and item.source != "greeting":
+                self.handoffs.new_turn()
+            while item is not None:
+                await self._answer(item)
+                item = await self.handoffs.complete()  # a transfer made during the reply
+            if self._inputs.empty():
+                self.set_state("listening")
+                self._idle.set()
+
+    async def _answer(self, item: SessionInput) -> None:
+        self._reply_task = self._tasks.spawn(self.activity.answer(item), "reply")
+        try:
+            await asyncio.shield(self._reply_task)
+        except asyncio.CancelledError:
+            # an interrupted reply ends here; a cancelled input loop (aclose, or the
+            # loop shutting down without one) ends too
+            this = asyncio.current_task()
+            if self._closed or (this is not None and this.cancelling()):
+                raise
+        finally:
+            self.current_reply = None
+            self._reply_task = None
 
 
 async def start_session(agent: Agent, **options: Any) -> AgentSession:
