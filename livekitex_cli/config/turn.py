@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 Preset = Literal["snappy", "balanced", "patient"]
-Detection = Literal["vad", "stt", "model"]
+Detection = Literal["vad", "stt"]
 BACKCHANNELS = ("mhm", "mm-hmm", "uh-huh", "yeah", "okay", "ok", "right", "yes", "sure", "hmm")
 
 
@@ -74,6 +74,12 @@ class TurnSettings:
     max_delay: float
     interruption: Interruption
     stall_timeout: float
+
+    @property
+    def endpointing_delay(self) -> float:
+        """Silence after which the VAD alone ends a turn: ``min_delay``, or with another
+        signal deciding in between (``detection: stt``), ``max_delay``."""
+        return self.min_delay if self.detection == "vad" else self.max_delay
 
 
 def _preset(

@@ -66,7 +66,7 @@ class AgentActivity:
         )  # fmt: skip
         self.turn = agent.spec.turn_settings
         self.detector = (
-            TurnDetector(self.vad, endpointing_delay=self.turn.min_delay)
+            TurnDetector(self.vad, endpointing_delay=self.turn.endpointing_delay)
             if self.vad is not None
             else None
         )
@@ -149,7 +149,8 @@ class AgentActivity:
     async def _generate(self, reply: Reply) -> None:
         """Run the LLM; if it fails for good, report it and say the fallback line instead."""
         try:
-            await Watchdog(reply, self.turn.stall_timeout).run(reply.generate(), self.llm.service)
+            watchdog = Watchdog(reply, self.turn.stall_timeout)
+            await watchdog.run(reply.generate(), self.llm.service, warm=self.llm)
         except LkxError as exc:
             self.session.report_error(exc)
             reply.turn.error = True
@@ -165,9 +166,7 @@ class AgentActivity:
         if self.stt is None:
             return None
         try:
-            transcript = await Watchdog(reply, self.turn.stall_timeout).run(
-                self.stt.transcribe(item.audio.utterance), self.stt.service
-            )
+            transcript = await self.stt.transcribe(item.audio.utterance)
         except LkxError as exc:
             self.session.report_error(exc)
             reply.turn.error = True

@@ -119,6 +119,19 @@ class TurnDetector:
         self._buffer = buffer[offset:].copy()
         return events
 
+    @property
+    def silence(self) -> float:
+        """Seconds of silence since the last speech frame of the turn in progress."""
+        return self._silence_run if self._in_speech else 0.0
+
+    @property
+    def last_speech_at(self) -> float:
+        return self._last_speech_at
+
+    def end_now(self) -> SpeechEnded | None:
+        """End the turn in progress now (another signal decided that it is over)."""
+        return self._end() if self._in_speech else None
+
     def current_speech(self) -> AudioChunk:
         """The speech of the turn in progress so far (to transcribe it before it ends)."""
         audio = np.concatenate(self._speech) if self._speech else np.zeros(0, dtype=np.int16)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from livekitex_cli.errors import LkxError
 from livekitex_cli.log import get_logger
 from livekitex_cli.session.audio_input import SpeechEnded, SpeechStarted
+from livekitex_cli.session.endpointing import SttEndpointing
 from livekitex_cli.session.events import UserSpeechStarted
 from livekitex_cli.session.trace import TurnTrace
 from livekitex_cli.session.watchdog import speak_out
@@ -71,6 +72,7 @@ class TurnTaking:
         self.overlap: Overlap | None = None
         self.stopped: Stopped | None = None
         self.trace = TurnTrace(session)
+        self.endpointing = SttEndpointing(session)
 
     @property
     def rules(self) -> Interruption:
@@ -95,7 +97,9 @@ class TurnTaking:
             self.overlap = Overlap(reply, event.at, next_check=rules.min_duration)
 
     def heard(self) -> None:
-        """After each piece of audio: has the overlapping speech earned an interruption?"""
+        """After each piece of audio: has the overlapping speech earned an interruption? has
+        the user's turn ended (``detection: stt``)?"""
+        self.endpointing.heard()
         overlap, detector = self.overlap, self.session.activity.detector
         if overlap is None or overlap.decided or overlap.judging or detector is None:
             return

@@ -1,6 +1,6 @@
 """A silent agent is a failure: the stall watchdog and empty LLM completions.
 
-``Watchdog.run`` awaits one phase of a reply (hearing, thinking, speaking) and ends it with
+``Watchdog.run`` awaits one phase of a reply (thinking, speaking) and ends it with
 ``Stalled`` when the reply makes no progress for ``stall_timeout`` seconds. Progress is what
 the user could notice: LLM text, a tool call, TTS audio handed to the output, audio still
 playing out. A running tool is not a stall (tools have their own timeouts).
@@ -21,6 +21,7 @@ from livekitex_cli.errors import ExternalServiceError
 from livekitex_cli.log import get_logger
 
 if TYPE_CHECKING:
+    from livekitex_cli.providers import Provider
     from livekitex_cli.session.reply import Reply
 
 log = get_logger("session")
@@ -63,8 +64,15 @@ class Watchdog:
         busy = time.monotonic() if reply.tools_running or playing else 0.0
         return len(reply.streamed), reply.captured, reply.turn.tool_calls, busy
 
-    async def run(self, awaitable: Awaitable[T], service: str) -> T:
-        """``awaitable``'s result, or ``Stalled(service)`` once it stops making progress."""
+    async def run(
+        self, awaitable: Awaitable[T], service: str, *, warm: Provider | None = None
+    ) -> T:
+        """``awaitable``'s result, or ``Stalled(service)`` once it stops making progress.
+        ``warm``: a provider whose local model is loaded first (``load()``), outside the
+        deadline: loading is slow on a busy machine, and not a stall."""
+        load = getattr(warm, "load", None)
+        if load is not None:
+            await load()
         task = asyncio.ensure_future(awaitable)
         try:
             seen, since = self._progress(), time.monotonic()
@@ -110,7 +118,7 @@ async def speak_out(reply: Reply, stall_timeout: float, fallback: str) -> None:
     service = tts.service if tts is not None else "tts"
     watchdog = Watchdog(reply, stall_timeout)
     try:
-        await watchdog.run(reply.finish_speaking(), service)
+        await watchdog.run(reply.finish_speaking(), service, warm=tts)
         return
     except Stalled as exc:
         reply.session.report_error(exc)

@@ -88,7 +88,9 @@ async def test_a_barge_in_with_words_stops_the_audio_and_is_answered(
     )
     late = [e for e in events.events[stopped_at:] if e.type == "agent_audio"]
     assert all(e.turn_id != first.turn_id for e in late)  # no audio of it after it stopped
-    reasons = [s["detail"] for t in events.of("turn") for s in t.steps if s["step"] == "interrupted"]
+    reasons = [
+        s["detail"] for t in events.of("turn") for s in t.steps if s["step"] == "interrupted"
+    ]
     assert reasons and "words" in reasons[0]
 
 
@@ -130,7 +132,9 @@ async def test_speech_while_thinking_stops_the_reply_and_is_answered(
     first, second = events.of("agent_reply")
     assert first.interrupted and first.text == ""
     assert second.text == "You said: and make it short"
-    users = [m["content"] for m in openai_server.chat_requests[-1]["messages"] if m["role"] == "user"]
+    users = [
+        m["content"] for m in openai_server.chat_requests[-1]["messages"] if m["role"] == "user"
+    ]
     assert users == ["tell me a story", "and make it short"]
 
 

@@ -1,0 +1,52 @@
+"""``turn.detection: stt``: a pause ends the turn only when the transcript so far ends a
+sentence (real speech through the VAD, in real time; the STT's words are scripted)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from livekitex_cli.testing import ScriptedOpenAI
+from tests.session.conftest import openai_agent
+from tests.session.test_turn_taking import paused_sentence
+from tests.speech import needs_espeak
+
+pytestmark = needs_espeak
+STT_TURN = {"preset": "balanced", "detection": "stt", "min_delay": 0.3, "max_delay": 3.0}
+
+
+async def push_in_real_time(session: Any, audio: Any) -> None:
+    step = audio.sample_rate // 50 * 2  # 20 ms
+    for start in range(0, len(audio.data), step):
+        await session.process_audio(audio.data[start : start + step], sample_rate=audio.sample_rate)
+        await asyncio.sleep(0.02)
+
+
+async def test_a_pause_without_a_sentence_end_keeps_listening(
+    openai_server: ScriptedOpenAI, session_factory: Any
+) -> None:
+    openai_server.stt_script.extend(
+        ["I would like to book a table", "I would like to book a table for two people tonight."]
+    )
+    session, events = await session_factory(openai_agent(voice=True, turn=STT_TURN))
+    await push_in_real_time(session, paused_sentence())
+    await session.wait_idle(15)
+    replies = [e.text for e in events.of("agent_reply")]
+    assert replies == ["You said: I would like to book a table for two people tonight."]
+    assert openai_server.stt_requests == 2  # the deciding transcript is the answered one
+    steps = [s["step"] for t in events.of("turn") for s in t.steps]
+    assert "keep_listening" in steps and "sentence_end" in steps
+
+
+async def test_a_pause_after_a_sentence_ends_the_turn(
+    openai_server: ScriptedOpenAI, session_factory: Any
+) -> None:
+    openai_server.stt_script.extend(["I would like to book a table."])
+    openai_server.transcript = "For two people tonight."
+    session, events = await session_factory(openai_agent(voice=True, turn=STT_TURN))
+    await push_in_real_time(session, paused_sentence())
+    await session.end_audio()
+    await session.wait_idle(15)
+    transcripts = [e.text for e in events.of("user_transcript")]
+    assert transcripts == ["I would like to book a table.", "For two people tonight."]
+    assert events.of("agent_reply")[-1].text == "You said: For two people tonight."
