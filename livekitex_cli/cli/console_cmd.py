@@ -27,9 +27,17 @@ def console_command(
         list[str] | None,
         typer.Option("--message", "-m", help="Send this text and exit (repeatable)."),
     ] = None,
+    trace_turns: Annotated[
+        bool,
+        typer.Option(
+            "--trace-turns",
+            help="Print each spoken turn's timeline: end-of-turn and interruption decisions.",
+        ),
+    ] = False,
     log_level: LogLevelOption = LogLevel.warning,
 ) -> None:
     """Chat with an agent: typed text in, streamed reply out, tool calls shown."""
+    _Renderer.trace_turns = trace_turns
     from livekitex_cli.agent import Agent
     from livekitex_cli.session.handoff import resolve_handoffs
 
@@ -43,6 +51,8 @@ def console_command(
 
 
 class _Renderer:
+    trace_turns = False  # set by each console command
+
     def __init__(self) -> None:
         self.in_reply = False
         self.frames: list[Any] = []
@@ -76,6 +86,13 @@ class _Renderer:
             err_console.print(f"[red]error:[/] {event.message}")
         elif kind == "agent_audio":
             self.frames.append(event.frame)
+        elif kind == "turn" and self.trace_turns:
+            self._break()
+            title = f"turn {event.turn_id or '-'} ({event.closed})"
+            console.print(title, style="dim", markup=False, highlight=False)
+            for step in event.steps:
+                line = f"  {step['at_ms']:>7.0f} ms  {step['step']:<16} {step['detail']}"
+                console.print(line, style="dim", markup=False, highlight=False)
 
     def _break(self) -> None:
         if self.in_reply:
