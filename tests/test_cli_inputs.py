@@ -44,7 +44,7 @@ def test_unknown_command_is_usage_error() -> None:
 def test_valid_files_exit_0() -> None:
     result = run("validate", str(ROOT / "agents"), str(ROOT / "agent.example.yaml"))
     assert result.exit_code == 0
-    assert result.stdout.count("ok ") == 3
+    assert result.stdout.count("ok ") == 4  # three example agents and agent.example.yaml
 
 
 @pytest.mark.parametrize(

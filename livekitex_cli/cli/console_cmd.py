@@ -12,7 +12,7 @@ import typer
 
 from livekitex_cli.cli.logs import LogFormat, LogLevel, LogLevelOption, setup_logging
 from livekitex_cli.cli.output import console, err_console, fail
-from livekitex_cli.errors import LkxError
+from livekitex_cli.errors import LkxError, ValidationError
 
 
 def console_command(
@@ -26,6 +26,10 @@ def console_command(
     message: Annotated[
         list[str] | None,
         typer.Option("--message", "-m", help="Send this text and exit (repeatable)."),
+    ] = None,
+    var: Annotated[
+        list[str] | None,
+        typer.Option("--var", help="A per-call variable, NAME=VALUE (repeatable)."),
     ] = None,
     trace_turns: Annotated[
         bool,
@@ -45,7 +49,8 @@ def console_command(
     try:
         agent = Agent.from_yaml(agent_file)
         resolve_handoffs([agent])
-        asyncio.run(_run(agent, audio_in, audio_out, message or []))
+        variables = dict(_pair(item) for item in var or [])
+        asyncio.run(_run(agent, audio_in, audio_out, message or [], variables))
     except LkxError as exc:
         fail(exc)
 
@@ -100,8 +105,19 @@ class _Renderer:
             self.in_reply = False
 
 
+def _pair(item: str) -> tuple[str, str]:
+    name, sep, value = item.partition("=")
+    if not sep or not name.strip():
+        raise ValidationError("--var", f"'{item}' is not NAME=VALUE")
+    return name.strip(), value
+
+
 async def _run(
-    agent: Any, audio_in: Path | None, audio_out: Path | None, messages: list[str]
+    agent: Any,
+    audio_in: Path | None,
+    audio_out: Path | None,
+    messages: list[str],
+    variables: dict[str, str],
 ) -> None:
     from livekitex_cli.providers.audio import read_wav, write_wav
     from livekitex_cli.session import AgentSession, PacedOutput
@@ -115,6 +131,10 @@ async def _run(
         audio_output=PacedOutput(realtime=False),
         speak=audio_out is not None,
     )
+    if agent.spec.variables:
+        from livekitex_cli.session.variables import fill_session
+
+        fill_session(session, [("--var", variables)])
     kind = "voice" if agent.spec.is_voice else "text"
     console.print(f"[bold]{agent.name}[/] ({kind}) - llm: {session.llm!r}", highlight=False)
     try:

@@ -14,6 +14,7 @@ import yaml
 
 from livekitex_cli.config.env import MissingVariableError, interpolate
 from livekitex_cli.config.schema import AgentSpec
+from livekitex_cli.config.variables import unknown_placeholders
 from livekitex_cli.errors import InvalidFileError, ValidationError
 
 Loc = tuple[str | int, ...]
@@ -108,9 +109,16 @@ def read_document(path: Path, *, env: Mapping[str, str] | None = None) -> Docume
 def parse_spec(doc: Document) -> AgentSpec:
     """Validate a document against ``AgentSpec``; every problem at once, with close matches."""
     try:
-        return AgentSpec.model_validate(doc.data)
+        spec = AgentSpec.model_validate(doc.data)
     except pydantic.ValidationError as exc:
         raise InvalidFileError(doc.path, pydantic_problems(exc, doc, AgentSpec)) from None
+    unknown = [
+        doc.problem(loc, f"unknown variable '{{{{{name}}}}}' (declare it under variables:)")
+        for loc, name in unknown_placeholders(doc.data)
+    ]
+    if unknown:
+        raise InvalidFileError(doc.path, unknown)
+    return spec
 
 
 def load_spec(path: Path, *, env: Mapping[str, str] | None = None) -> AgentSpec:

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from livekitex_cli.config.turn import TurnSection, TurnSettings, conflicts, resolve
+from livekitex_cli.config.variables import VariableSpec, check_names
 
 MAX_INSTRUCTIONS = 10_000
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -95,6 +96,7 @@ class AgentSpec(BaseModel):
     handoff_context: HandoffContext = "full"
     on_enter: str | None = None  # said when a handoff brings the conversation here
     max_handoffs: int = Field(default=3, ge=1, le=20)  # transfers per user turn
+    variables: dict[str, VariableSpec] = Field(default_factory=dict)  # per call: {{name}}
 
     @field_validator("instructions")
     @classmethod
@@ -103,6 +105,12 @@ class AgentSpec(BaseModel):
             raise ValueError("must not be empty")
         if len(value) > MAX_INSTRUCTIONS:
             raise ValueError(f"is {len(value)} characters long, at most {MAX_INSTRUCTIONS} allowed")
+        return value
+
+    @field_validator("variables")
+    @classmethod
+    def _variable_names(cls, value: dict[str, VariableSpec]) -> dict[str, VariableSpec]:
+        check_names(list(value))
         return value
 
     @field_validator("tools")

@@ -15,6 +15,7 @@ import pydantic
 
 from livekitex_cli.agent import Agent
 from livekitex_cli.config import Document, ProviderConfig, pydantic_problems, read_document
+from livekitex_cli.config.variables import resolve_values
 from livekitex_cli.errors import InvalidFileError, ValidationError
 from livekitex_cli.providers import ProviderRegistry, default_providers
 from livekitex_cli.scenarios.mocks import mocked_registry
@@ -173,6 +174,7 @@ class _Loader:
         agent = self.agent(index, scenario.agent or top.agent, mocks)
         if agent is None:
             return None
+        scenario_variables = {**top.variables, **scenario.variables}
         offered = reachable_tools(agent)  # its own, and those of agents it hands off to
         for name in mocks:
             if name not in offered:
@@ -184,6 +186,10 @@ class _Loader:
             reason = "the first turn has no user: and the agent has no greeting: nothing to expect"
             self.problem((index, "turns", 0), reason)
         self.check_tools(index, scenario, offered)
+        try:  # the agent's per-call variables from the scenario's, as a call would get them
+            resolve_values(agent.spec.variables, [("variables", scenario_variables)])
+        except ValidationError as exc:
+            self.problem(self.origin(index, "variables"), f"{exc.field}: {exc.reason}")
         return Plan(
             file=self.doc.path,
             index=index,
@@ -191,7 +197,7 @@ class _Loader:
             doc=self.doc,
             agent=agent,
             user=user,
-            variables={**top.variables, **scenario.variables},
+            variables=scenario_variables,
             repeat=scenario.repeat or top.repeat or 1,
             pass_rate=scenario.pass_rate or top.pass_rate or 1.0,
             timeout=scenario.timeout or top.timeout or 60.0,

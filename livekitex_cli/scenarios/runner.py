@@ -32,6 +32,7 @@ from livekitex_cli.session.events import (
 )
 from livekitex_cli.session.run_expect import Verdict, describe
 from livekitex_cli.session.run_result import Recording, RunResult
+from livekitex_cli.session.variables import fill_session
 
 
 @dataclass
@@ -172,6 +173,8 @@ class Runner:
             audio_output=PacedOutput(realtime=plan.audio and plan.barges_in),
             speak=plan.audio,
         )
+        if plan.agent.spec.variables:  # checked at load (load.py): they fit
+            fill_session(session, [("scenario variables", plan.variables)])
         try:
             driver = await self.audio.driver(plan) if plan.audio else TextDriver()
             if plan.simulated:

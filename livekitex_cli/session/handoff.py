@@ -21,7 +21,8 @@ from livekitex_cli.config import read_document
 from livekitex_cli.config.schema import HandoffContext, HandoffSpec, LastN
 from livekitex_cli.errors import InvalidFileError, LkxError, ValidationError
 from livekitex_cli.log import get_logger
-from livekitex_cli.session.events import AgentHandoff
+from livekitex_cli.session.events import AgentHandoff, SessionError
+from livekitex_cli.session.variables import Sources, fill_agent
 from livekitex_cli.tools import FunctionTool, make_tool
 
 if TYPE_CHECKING:
@@ -152,6 +153,7 @@ class Handoffs:
         self.pending: Pending | None = None
         self.count = 0  # in the whole session
         self.in_turn = 0  # since the last user input
+        self.sources: Sources = []  # where per-call variables came from (``variables.py``)
 
     def tools_for(self, agent: Agent) -> list[FunctionTool]:
         """One ``transfer_to_<name>`` tool per resolved handoff of ``agent``."""
@@ -198,6 +200,12 @@ class Handoffs:
         context = pending.spec.context or pending.source.spec.handoff_context
         await self._apply_context(context)
         target = pending.target.copy()  # a session's changes to its agent stay in it
+        try:
+            fill_agent(target, self.sources)
+        except ValidationError as exc:  # the target's own variables: no half-filled prompt
+            log.warning("handoff refused", extra={"to": target.name, "error": str(exc)})
+            self.session.emit(SessionError(f"handoff to {target.name}: {exc}", "handoff"))
+            return None
         await self.session.set_agent(target)
         self.count += 1
         self.in_turn += 1
