@@ -192,7 +192,11 @@ def table(results: dict[str, Any]) -> None:
 
 
 # benchmarks that run on their own: python -m bench NAME [its options]
-SUITES = {"offline_llm": "bench.offline_llm", "scenarios": "bench.scenarios"}
+SUITES = {
+    "handoff": "bench.handoff",
+    "offline_llm": "bench.offline_llm",
+    "scenarios": "bench.scenarios",
+}
 
 
 def main() -> None:

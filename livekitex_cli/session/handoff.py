@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -137,6 +137,18 @@ def _problem(agent: Agent, index: int, reason: str) -> ValidationError:
 # a session's handoffs ------------------------------------------------------------------------
 
 
+async def _transfer(reason: str = "") -> str:
+    """Transfer the conversation.
+
+    Args:
+        reason: Why, in a few words.
+    """
+    return reason
+
+
+_TEMPLATE = make_tool(_transfer, name="transfer", timeout=5)
+
+
 @dataclass(frozen=True)
 class Pending:
     source: Agent
@@ -166,16 +178,11 @@ class Handoffs:
 
     def _tool(self, agent: Agent, target: Agent, spec: HandoffSpec) -> FunctionTool:
         async def transfer(reason: str = "") -> str:
-            """Transfer the conversation.
-
-            Args:
-                reason: Why, in a few words.
-            """
             return self.request(Pending(agent, target, spec, reason))
 
-        return make_tool(
-            transfer, name=tool_name(target.name), description=spec.description, timeout=5
-        )
+        # the template's schema and validator, built once: a handoff stays cheap
+        return replace(_TEMPLATE, name=tool_name(target.name), description=spec.description,
+                       fn=transfer, origin="handoff")  # fmt: skip
 
     def new_turn(self) -> None:
         self.in_turn = 0
