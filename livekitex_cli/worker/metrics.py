@@ -43,7 +43,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 class WorkerMetrics:
     def __init__(self, worker: Worker) -> None:
-        disable_created_metrics()  # no *_created series: they help nobody scraping a worker
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # no *_created series
         self.registry = CollectorRegistry()
         self.jobs = Counter(
             "lkx_jobs", "Jobs ended, by outcome.", ["outcome"], registry=self.registry
