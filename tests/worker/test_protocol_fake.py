@@ -186,7 +186,9 @@ async def close_hanging(hang: asyncio.Server, writers: list[asyncio.StreamWriter
     await hang.wait_closed()
 
 
-QUICK = JoinPolicy(attempt_timeout=1.0, budget=3.0, first_backoff=0.05, max_backoff=0.2)
+# a first attempt that uses all its time still leaves room for a second (budget > timeout +
+# max backoff + min_attempt), however slow the machine
+QUICK = JoinPolicy(attempt_timeout=3.0, budget=5.0, first_backoff=0.05, max_backoff=0.2)
 
 
 async def test_registration_message_and_token(fake: FakeAgentServer, worker: Worker) -> None:
@@ -230,7 +232,7 @@ async def test_failed_job_is_reported_and_contained(
         ("J1", proto.JS_FAILED),
     ]
     assert "gave up joining the room after" in updates[1].error
-    assert "cannot join" in updates[1].error and "Connection refused" in updates[1].error
+    assert "cannot join the room at ws://127.0.0.1:" in updates[1].error
     assert worker.outcomes["failed"] == 1 and worker.registered
     # given up after retrying, and said so: in the log and on /worker, with the reason
     retries = [r for r in caplog.records if r.getMessage() == "room join failed, retrying"]
@@ -252,7 +254,7 @@ async def test_join_that_hangs_is_retried_then_given_up(
     fake: FakeAgentServer, worker: Worker
 ) -> None:
     worker.join_policy = JoinPolicy(
-        attempt_timeout=0.3, budget=2.0, first_backoff=0.05, max_backoff=0.1
+        attempt_timeout=0.3, budget=4.0, first_backoff=0.05, max_backoff=0.1
     )
     hang, port, writers = await hanging_server()
     try:
