@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import re
 import time
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from livekit.protocol import agent as proto
 
 from livekitex_cli.agent import Agent
-from livekitex_cli.errors import ConnectError
+from livekitex_cli.errors import ConnectError, ValidationError
 from livekitex_cli.log import get_logger
 
 if TYPE_CHECKING:  # imported on the first job (or by ``warm_up``): not needed to register
@@ -141,6 +142,10 @@ async def run_job(
             close_on_leave=close_on_leave,
         )
         job.room = io.room.name
+        if agent.spec.variables:  # per-call variables, before anything is said
+            from livekitex_cli.session.variables import fill_session
+
+            fill_session(session, call_sources(assignment, io))
         await session.start()
         if entry_point is not None:
             await entry_point(JobContext(job.id, io.room, agent, session, io.ended))
@@ -148,6 +153,25 @@ async def run_job(
     finally:
         await _quietly(session.aclose())
         await _quietly(io.close_room() if io else None)
+
+
+def call_sources(assignment: proto.JobAssignment, io: RoomIO) -> list[tuple[str, dict[str, Any]]]:
+    """Where a call's variables come from, in order: the dispatch metadata (a JSON object),
+    then the linked participant's attributes."""
+    sources: list[tuple[str, dict[str, Any]]] = []
+    raw = assignment.job.metadata.strip()
+    if raw:
+        try:
+            metadata = json.loads(raw)
+        except ValueError:
+            metadata = None
+        if not isinstance(metadata, dict):
+            raise ValidationError("metadata", "the dispatch metadata is not a JSON object")
+        sources.append(("dispatch metadata", metadata))
+    linked = io.room.remote_participants.get(io.linked_identity or "")
+    if linked is not None:
+        sources.append((f"attributes of {linked.identity}", dict(linked.attributes)))
+    return sources
 
 
 async def join_room(
