@@ -22,7 +22,8 @@ log = get_logger("providers")
 class ProviderOptions(pydantic.BaseModel):
     """Base of every provider's options: unknown keys are errors, plus the shared knobs."""
 
-    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+    # protected_namespaces: options may be named model_* (model_path); pydantic < 2.10 warns
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
 
     timeout: float = pydantic.Field(default=30.0, gt=0, le=600)
     max_retries: int = pydantic.Field(default=2, ge=0, le=10)

@@ -43,8 +43,8 @@ class OpenAISTT(UsesClient, STT):
             result = await self.client.audio.transcriptions.create(
                 model=self.options.model,
                 file=("speech.wav", to_wav(audio), "audio/wav"),
-                language=language or openai.omit,
-                prompt=self.options.prompt or openai.omit,
+                language=language or openai.NOT_GIVEN,
+                prompt=self.options.prompt or openai.NOT_GIVEN,
             )
             text = result.text
         except Exception as exc:  # noqa: BLE001 - every client failure becomes one of ours
@@ -73,7 +73,7 @@ class OpenAITTS(UsesClient, TTS):
                 input=text,
                 response_format="pcm",
                 speed=self.options.speed,
-                instructions=self.options.instructions or openai.omit,
+                instructions=self.options.instructions or openai.NOT_GIVEN,
             ) as response:
                 async for data in response.iter_bytes(CHUNK_BYTES):
                     data = carry + data
