@@ -6,8 +6,6 @@ import io
 import wave
 from collections.abc import AsyncIterator
 
-import openai
-
 from livekitex_cli.providers.audio import AudioChunk
 from livekitex_cli.providers.base import STT, TTS, Transcript
 from livekitex_cli.providers.openai.client import UsesClient, map_error
@@ -39,12 +37,13 @@ class OpenAISTT(UsesClient, STT):
 
     async def _transcribe_impl(self, audio: AudioChunk, language: str | None) -> Transcript:
         language = language or self.options.language
+        # optional fields only when set: the "not given" marker differs across openai releases
+        optional = {"language": language, "prompt": self.options.prompt}
         try:
-            result = await self.client.audio.transcriptions.create(
+            result = await self.client.audio.transcriptions.create(  # type: ignore[call-overload]
                 model=self.options.model,
                 file=("speech.wav", to_wav(audio), "audio/wav"),
-                language=language or openai.NOT_GIVEN,
-                prompt=self.options.prompt or openai.NOT_GIVEN,
+                **{key: value for key, value in optional.items() if value},
             )
             text = result.text
         except Exception as exc:  # noqa: BLE001 - every client failure becomes one of ours
@@ -67,13 +66,14 @@ class OpenAITTS(UsesClient, TTS):
     async def _synthesize_impl(self, text: str) -> AsyncIterator[AudioChunk]:
         carry = b""
         try:
+            extra = {"instructions": self.options.instructions} if self.options.instructions else {}
             async with self.client.audio.speech.with_streaming_response.create(
                 model=self.options.model,
                 voice=self.options.voice,
                 input=text,
                 response_format="pcm",
                 speed=self.options.speed,
-                instructions=self.options.instructions or openai.NOT_GIVEN,
+                **extra,  # type: ignore[arg-type]
             ) as response:
                 async for data in response.iter_bytes(CHUNK_BYTES):
                     data = carry + data
