@@ -97,7 +97,10 @@ async def test_participant_leaving_mid_reply(
     await user.leave()  # mid-reply
     await worker.until('"msg": "job ended"')
     _, state = await worker.get("/worker")
-    assert state["jobs_total"] == {"success": 1} and worker.process.poll() is None
+    # the job ends on its own when its user leaves, or by the server's termination when that
+    # comes first (it did, once, under load): either way one job, ended cleanly
+    assert state["jobs_total"] in ({"success": 1}, {"terminated": 1}), state["jobs_total"]
+    assert worker.process.poll() is None
     other = await join("after-leaver", "support-agent", identity="other")
     assert await other.next_chat() == GREETING
 

@@ -71,7 +71,8 @@ async def test_dispatch_join_and_chat(
     await user.leave()
     await worker.until('"msg": "job ended"')
     _, state = await worker.get("/worker")
-    assert state["jobs_total"] == {"success": 1}
+    # ended by itself as its user left, or by the server's termination if that came first
+    assert state["jobs_total"] in ({"success": 1}, {"terminated": 1}), state["jobs_total"]
     _, final = await worker.get("/metrics")
     assert metric(final, TOOL_CALLS) == 1  # kept once the job has ended
     assert "lkx-test-secret" not in worker.output()
