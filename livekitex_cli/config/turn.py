@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 Preset = Literal["snappy", "balanced", "patient"]
-Detection = Literal["vad", "stt"]
+Detection = Literal["vad", "stt", "model"]
 BACKCHANNELS = ("mhm", "mm-hmm", "uh-huh", "yeah", "okay", "ok", "right", "yes", "sure", "hmm")
 
 

@@ -1,11 +1,15 @@
-"""``turn.detection: stt``: the words decide when the user is done. After ``min_delay`` of
-silence the speech so far is transcribed; a transcript that ends a sentence (``.``, ``?``,
-``!``) ends the turn there, anything else keeps listening, up to ``max_delay`` of silence,
-where the VAD ends the turn anyway. The transcript is reused for the answer."""
+"""Another signal than silence decides when the user is done, after ``min_delay`` of silence;
+otherwise the VAD keeps listening up to ``max_delay`` of silence and ends the turn then.
+
+- ``detection: stt``: the speech so far is transcribed; a transcript that ends a sentence
+  (``.``, ``?``, ``!``) ends the turn, and is reused for the answer.
+- ``detection: model``: Smart Turn v3.2, an audio end-of-turn model (``providers/local/
+  smart_turn.py``), gives the probability that the turn is complete; above 0.5 it ends.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from livekitex_cli.errors import LkxError
 from livekitex_cli.log import get_logger
@@ -25,6 +29,7 @@ def ends_sentence(text: str) -> bool:
 class SttEndpointing:
     def __init__(self, session: AgentSession) -> None:
         self.session = session
+        self._model: Any = None
         self._judged: float | None = None  # the pause (by its last speech frame) judged last
         self._busy = False
 
@@ -32,7 +37,14 @@ class SttEndpointing:
         """After each piece of audio: is this pause long enough to ask the transcript?"""
         activity = self.session.activity
         detector, turn = activity.detector, activity.turn
-        if turn.detection != "stt" or detector is None or activity.stt is None or self._busy:
+        if turn.detection == "vad" or detector is None or self._busy:
+            return
+        if turn.detection == "model" and self._model is None:
+            from livekitex_cli.providers.local.smart_turn import SmartTurn
+
+            self._model = SmartTurn()  # loaded with the first audio, not at the first pause
+            self.session.spawn(self._model.load(), "smart-turn-load")
+        if turn.detection == "stt" and activity.stt is None:
             return
         if not detector.in_speech or detector.silence < turn.min_delay:
             return
@@ -46,24 +58,31 @@ class SttEndpointing:
     async def _judge(self, mark: float, audio: AudioChunk) -> None:
         session = self.session
         activity = session.activity
-        text = ""
+        text, done, why = "", False, ""
         try:
-            if activity.stt is not None:
+            if activity.turn.detection == "model":
+                done, why = await self._ask_model(audio)
+            elif activity.stt is not None:
                 text = (await activity.stt.transcribe(audio)).text.strip()
+                done, why = ends_sentence(text), f"{text!r} (stt)"
         except LkxError as exc:
-            log.info("end-of-turn transcription failed", extra={"error": str(exc)})
+            log.info("end-of-turn signal failed", extra={"error": str(exc)})
         finally:
             self._busy = False
         detector, trace = activity.detector, session.turns.trace
         if detector is None or not detector.in_speech or detector.last_speech_at != mark:
             return  # the user spoke again (or the VAD ended the turn meanwhile)
-        if not ends_sentence(text):
-            trace.step("keep_listening", f"{text!r} does not end a sentence (stt)")
+        if not done:
+            trace.step("keep_listening", f"not finished: {why}")
             return
         silence = detector.silence
         event = detector.end_now()
         if event is None:
             return
-        trace.step("sentence_end", f"{text!r} after {silence:.2f} s of silence (stt)")
+        trace.step("turn_complete", f"{why} after {silence:.2f} s of silence")
         if not session.turns.speech_ended(event):
             session.answer_utterance(event, text)
+
+    async def _ask_model(self, audio: AudioChunk) -> tuple[bool, str]:
+        probability: float = await self._model.probability(audio)
+        return probability > self._model.threshold, f"p(complete)={probability:.2f} (model)"

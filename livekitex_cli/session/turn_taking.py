@@ -132,11 +132,12 @@ class TurnTaking:
 
     async def _judge(self, overlap: Overlap, audio: AudioChunk, final: SpeechEnded | None) -> None:
         session, stt = self.session, self.session.activity.stt
-        text = ""
+        text, failed = "", False
         try:
             if stt is not None:
                 text = (await stt.transcribe(audio)).text.strip()
         except LkxError as exc:
+            failed = True  # unknown words: the utterance is a turn, and its answer says why
             log.info("overlap transcription failed", extra={"error": str(exc)})
         finally:
             overlap.judging = False
@@ -148,7 +149,7 @@ class TurnTaking:
             self.interrupt(overlap.reply, overlap.started, f"{len(counted)} words: {text!r}")
         if final is None:
             return
-        if enough or not current:
+        if enough or not current or failed:
             session.answer_utterance(final, text)  # a turn after all: answered as usual
         else:
             self.trace.decision("ignored", f"backchannel or too few words: {text!r}")

@@ -6,10 +6,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from livekitex_cli.testing import ScriptedOpenAI
 from tests.session.conftest import openai_agent
 from tests.session.test_turn_taking import paused_sentence
-from tests.speech import needs_espeak
+from tests.session.test_voice import RATE
+from tests.speech import join, needs_espeak, silence_chunk, speech_chunk
 
 pytestmark = needs_espeak
 STT_TURN = {"preset": "balanced", "detection": "stt", "min_delay": 0.3, "max_delay": 3.0}
@@ -35,7 +38,7 @@ async def test_a_pause_without_a_sentence_end_keeps_listening(
     assert replies == ["You said: I would like to book a table for two people tonight."]
     assert openai_server.stt_requests == 2  # the deciding transcript is the answered one
     steps = [s["step"] for t in events.of("turn") for s in t.steps]
-    assert "keep_listening" in steps and "sentence_end" in steps
+    assert "keep_listening" in steps and "turn_complete" in steps
 
 
 async def test_a_pause_after_a_sentence_ends_the_turn(
@@ -50,3 +53,34 @@ async def test_a_pause_after_a_sentence_ends_the_turn(
     transcripts = [e.text for e in events.of("user_transcript")]
     assert transcripts == ["I would like to book a table.", "For two people tonight."]
     assert events.of("agent_reply")[-1].text == "You said: For two people tonight."
+
+
+def _smart_turn_installed() -> bool:
+    from livekitex_cli.errors import ResourceError
+    from livekitex_cli.providers.local.smart_turn import model_path
+
+    try:
+        model_path()
+    except (ImportError, ResourceError):
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _smart_turn_installed(), reason="pip install --no-deps pipecat-ai==1.14.0")
+async def test_detection_by_the_smart_turn_model(
+    openai_server: ScriptedOpenAI, session_factory: Any
+) -> None:
+    openai_server.transcript = "what is the weather in paris"
+    turn = {"preset": "balanced", "detection": "model", "min_delay": 0.3, "max_delay": 3.0}
+    session, events = await session_factory(openai_agent(voice=True, turn=turn))
+    audio = join(
+        silence_chunk(0.3, RATE), speech_chunk("What is the weather in Paris?", RATE),
+        silence_chunk(1.0, RATE),
+    )  # fmt: skip
+    await push_in_real_time(session, audio)
+    async with asyncio.timeout(15):  # the model may still be deciding as the audio ends
+        while not events.of("agent_reply"):
+            await asyncio.sleep(0.05)
+    assert events.of("agent_reply")[-1].text == "You said: what is the weather in paris"
+    steps = {s["step"]: s["detail"] for t in events.of("turn") for s in t.steps}
+    assert "(model)" in steps["turn_complete"]  # the model ended it, not max_delay's silence

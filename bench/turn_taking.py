@@ -1,0 +1,213 @@
+"""Turn-taking on a labelled corpus spoken by espeak-ng (two speeds), per preset.
+
+- paused sentences (one turn each, a pause inside): premature end-of-turn rate
+- complete sentences then silence (a true end): end-of-turn delay after the last speech frame
+- backchannels spoken over the agent (mhm, uh-huh, yeah, ...): false interruption rate
+- barge-ins spoken over the agent (wait, stop, ...): missed interruption rate
+
+It runs the session's own decision parts (``TurnDetector`` with the preset's delays, the
+``detection: stt`` sentence-end rule, the interruption word rule) on the audio directly, with
+the Silero VAD and faster-whisper tiny.en of the local extra, and Smart Turn v3.2 for
+``detection: model``; the session wiring around them is what the tests cover. The end-of-turn
+delay of ``stt``/``model`` includes the time the STT or the model took (``signal_ms``).
+
+Run: ``python -m bench turn_taking [--json FILE]`` (needs espeak-ng and the local extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soxr
+
+from livekitex_cli.config.turn import LEGACY, PRESETS, Detection, TurnSettings
+from livekitex_cli.providers.audio import AudioChunk, read_wav
+from livekitex_cli.providers.base import STT, VAD
+from livekitex_cli.session.audio_input import SpeechEnded, TurnDetector
+from livekitex_cli.session.endpointing import ends_sentence
+from livekitex_cli.session.turn_taking import words_that_count
+
+RATE = 16_000
+SPEEDS = (150, 185)  # words per minute
+SPLIT = [
+    ("I would like to book a table", "for two people tonight."),
+    ("Can you tell me", "what the weather is like in Paris?"),
+    ("My order number is", "four five six seven."),
+    ("I was wondering if", "you could help me with my account."),
+    ("Please send the report to", "my manager before Friday."),
+    ("The meeting is on", "Tuesday at three in the afternoon."),
+]
+PAUSES = (0.1, 0.3, 0.5)  # silence added inside (espeak-ng ends each part with its own)
+BACKCHANNELS = ("Mhm.", "Uh-huh.", "Yeah.", "Okay.", "Right.", "Mm-hmm.")
+BARGE_INS = (
+    "Wait, that is wrong.",
+    "Stop, tell me about trains.",
+    "No, I meant Tuesday.",
+    "Hold on a second.",
+    "Can you repeat that?",
+    "Actually, cancel my order.",
+)
+SETTINGS: dict[str, TurnSettings] = {"legacy": LEGACY, **PRESETS}
+
+
+def speak(text: str, speed: int) -> np.ndarray:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "s.wav"
+        subprocess.run(
+            ["espeak-ng", "-v", "en-us", "-s", str(speed), "-w", str(path), text],
+            check=True, capture_output=True, timeout=30,
+        )  # fmt: skip
+        wav = read_wav(str(path))
+    samples = soxr.resample(wav.to_array(), wav.sample_rate, RATE, quality="HQ")
+    return np.asarray(samples, dtype=np.int16)
+
+
+def silence(seconds: float) -> np.ndarray:
+    return np.zeros(int(seconds * RATE), dtype=np.int16)
+
+
+def frames_of(audio: np.ndarray, size: int) -> list[np.ndarray]:
+    return [audio[i : i + size] for i in range(0, audio.size - size + 1, size)]
+
+
+async def endpoint(
+    vad: VAD, stt: STT | None, turn: TurnSettings, audio: np.ndarray, model: Any = None
+) -> tuple[list[SpeechEnded], list[float]]:
+    """The turns found in ``audio`` under ``turn`` (``detection: stt`` / ``model`` ask the STT
+    or Smart Turn at each pause of ``min_delay``), and the seconds each question took."""
+    vad.reset()
+    stt_mode = turn.detection != "vad" and stt is not None
+    detector = TurnDetector(vad, endpointing_delay=turn.endpointing_delay)
+    ended: list[SpeechEnded] = []
+    asked: set[float] = set()
+    stt_seconds: list[float] = []
+    for frame in frames_of(audio, vad.frame_samples):
+        ended += [e for e in detector.push(frame) if isinstance(e, SpeechEnded)]
+        mark = detector.last_speech_at
+        if stt_mode and detector.in_speech and detector.silence >= turn.min_delay:
+            if mark in asked:
+                continue
+            asked.add(mark)
+            started = time.perf_counter()
+            assert stt is not None
+            if turn.detection == "model":
+                done = model.probability_now(detector.current_speech()) > model.threshold
+            else:
+                done = ends_sentence((await stt.transcribe(detector.current_speech())).text)
+            stt_seconds.append(time.perf_counter() - started)
+            if done:
+                event = detector.end_now()
+                if event is not None:
+                    ended.append(event)
+    ended += [e for e in detector.flush() if isinstance(e, SpeechEnded)]
+    return ended, stt_seconds
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
+
+
+async def run() -> dict[str, Any]:
+    from livekitex_cli.providers.local.silero import SileroVAD
+    from livekitex_cli.providers.local.smart_turn import SmartTurn
+    from livekitex_cli.providers.local.whisper import WhisperSTT
+
+    vad, stt, model = SileroVAD(), WhisperSTT(), SmartTurn()
+    await stt.load()
+    await model.load()
+    paused = [
+        np.concatenate([silence(0.3), speak(a, s), silence(p), speak(b, s), silence(3.5)])
+        for a, b in SPLIT for p in PAUSES for s in SPEEDS
+    ]  # fmt: skip
+    complete = [
+        np.concatenate([silence(0.3), speak(f"{a} {b}", s), silence(3.5)])
+        for a, b in SPLIT for s in SPEEDS
+    ]  # fmt: skip
+    results: dict[str, Any] = {"cases": {"paused": len(paused), "complete": len(complete)}}
+    modes = list(SETTINGS.items())
+    modes += [
+        (f"{preset}+{how}", _with(PRESETS[preset], how))
+        for how in ("stt", "model")
+        for preset in ("snappy", "balanced")
+    ]
+    for name, turn in modes:
+        premature = 0
+        for audio in paused:
+            turns, _ = await endpoint(vad, stt, turn, audio, model)
+            premature += len(turns) > 1
+        delays, asked = [], []
+        for audio in complete:
+            turns, seconds = await endpoint(vad, stt, turn, audio, model)
+            asked += seconds
+            last = turns[-1]
+            delays.append(last.detection_delay * 1000 + (seconds[-1] * 1000 if seconds else 0))
+        results[name] = {
+            "premature_end_of_turn": f"{premature}/{len(paused)}",
+            "end_of_turn_ms_p50": round(statistics.median(delays)),
+            "end_of_turn_ms_p95": round(percentile(delays, 95)),
+            "signal_ms_p50": round(statistics.median(asked) * 1000) if asked else None,
+        }
+        print(name, results[name], flush=True)
+    results["interruptions"] = await interruptions(vad, stt)
+    return results
+
+
+def _with(turn: TurnSettings, detection: Detection) -> TurnSettings:
+    from dataclasses import replace
+
+    return replace(turn, preset=f"{turn.preset}+{detection}", detection=detection)
+
+
+async def interruptions(vad: VAD, stt: STT) -> dict[str, Any]:
+    """Backchannels and barge-ins over the agent: which would stop it, per preset."""
+    heard: dict[str, tuple[str, float]] = {}
+    for text in (*BACKCHANNELS, *BARGE_INS):
+        for speed in SPEEDS:
+            audio = np.concatenate([silence(0.3), speak(text, speed), silence(1.0)])
+            turns, _ = await endpoint(vad, None, LEGACY, audio)
+            if not turns:
+                heard[f"{text}@{speed}"] = ("", 0.0)
+                continue
+            utterance: AudioChunk = turns[0].utterance
+            said = (await stt.transcribe(utterance)).text
+            heard[f"{text}@{speed}"] = (said, utterance.duration)
+    out: dict[str, Any] = {"transcripts": {k: v[0] for k, v in heard.items()}}
+    for name, turn in SETTINGS.items():
+        rules = turn.interruption
+        false_stops = missed = 0
+        for key, (said, seconds) in heard.items():
+            stops = seconds >= rules.min_duration and (
+                not rules.needs_words
+                or len(words_that_count(said, rules.backchannels)) >= max(1, rules.min_words)
+            )
+            if key.split("@")[0] in BACKCHANNELS:
+                false_stops += stops
+            else:
+                missed += not stops
+        total = len(SPEEDS)
+        out[name] = {
+            "backchannels_interrupting": f"{false_stops}/{len(BACKCHANNELS) * total}",
+            "barge_ins_missed": f"{missed}/{len(BARGE_INS) * total}",
+        }
+        print(name, out[name], flush=True)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench turn_taking")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args(argv)
+    results = asyncio.run(run())
+    print(json.dumps(results, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
