@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -31,9 +32,19 @@ def _params(parameters: dict[str, Any]) -> str:
 @app.command("list")
 def list_tools(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    agent_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--agent", help="Only this agent's tools, by source (entry point, MCP, handoff)."
+        ),
+    ] = None,
 ) -> None:
     """List every installed tool, with the package that provides it."""
     from livekitex_cli.tools import default_registry
+
+    if agent_file is not None:
+        _agent_tools(agent_file, as_json)
+        return
 
     registry = default_registry()
     tools = registry.all()
@@ -70,6 +81,36 @@ def list_tools(
         print_error(str(problem))
     if registry.problems:
         raise typer.Exit(1)
+
+
+def _agent_tools(agent_file: Path, as_json: bool) -> None:
+    from livekitex_cli.agent import Agent
+    from livekitex_cli.session.handoff import offered_tools, resolve_handoffs
+
+    try:
+        agent = Agent.from_yaml(agent_file)
+        resolve_handoffs([agent])
+        found, problems = asyncio.run(offered_tools(agent))
+    except LkxError as exc:
+        fail(exc)
+    if as_json:
+        rows = [{"name": t.name, "description": t.description, "source": source,
+                 "parameters": t.parameters} for t, source in found]  # fmt: skip
+        print_json({"agent": agent.name, "tools": rows, "problems": problems})
+    else:
+        table = Table(title=f"{agent.name}: {len(found)} tools", title_justify="left")
+        table.add_column("name", style="bold cyan", no_wrap=True)
+        table.add_column("description")
+        table.add_column("parameters", style="green")
+        table.add_column("source", style="dim")
+        for tool, source in found:
+            summary = tool.description.splitlines()[0] if tool.description else ""
+            table.add_row(tool.name, summary, _params(tool.parameters), source)
+        console.print(table)
+    for problem in problems:
+        print_error(problem)
+    if problems:
+        raise typer.Exit(5)
 
 
 @app.command("show")

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from livekitex_cli.config.mcp import McpServerSpec
 from livekitex_cli.config.turn import TurnSection, TurnSettings, conflicts, resolve
 from livekitex_cli.config.variables import VariableSpec, check_names
 
@@ -97,6 +98,7 @@ class AgentSpec(BaseModel):
     on_enter: str | None = None  # said when a handoff brings the conversation here
     max_handoffs: int = Field(default=3, ge=1, le=20)  # transfers per user turn
     variables: dict[str, VariableSpec] = Field(default_factory=dict)  # per call: {{name}}
+    mcp_servers: list[McpServerSpec] = Field(default_factory=list)  # tools from MCP servers
 
     @field_validator("instructions")
     @classmethod

@@ -26,7 +26,7 @@ from livekitex_cli.session.audio_input import (
     to_mono,
 )
 from livekitex_cli.session.build import build_providers
-from livekitex_cli.session.events import UserTranscript
+from livekitex_cli.session.events import SessionError, UserTranscript
 from livekitex_cli.session.metrics import TurnMetrics
 from livekitex_cli.session.reply import Reply
 from livekitex_cli.session.watchdog import Watchdog, speak_out
@@ -73,6 +73,7 @@ class AgentActivity:
         self._resampler = Resampler(self.vad.sample_rate if self.vad else 16_000)
         self._carry = bytearray()
         self.extra_tools = session.handoffs.tools_for(agent)  # transfer_to_<name> tools
+        self.mcp_tools: list[FunctionTool] = []  # from mcp_servers:, see connect_mcp
         self._unobserve = [
             provider.observe(self._timing)
             for provider in (self.llm, self.stt, self.tts)
@@ -84,8 +85,22 @@ class AgentActivity:
 
     @property
     def tools(self) -> list[FunctionTool]:
-        """What the LLM is offered: the agent's tools, then its transfer tools."""
-        return [*self.agent.tools, *self.extra_tools]
+        """What the LLM is offered: the agent's tools, its transfer tools, its MCP tools."""
+        return [*self.agent.tools, *self.extra_tools, *self.mcp_tools]
+
+    async def connect_mcp(self) -> None:
+        """List the tools of the agent's MCP servers (shared per process); a server that fails
+        is reported by name (an ``error`` event) and the session goes on without it."""
+        if not self.agent.spec.mcp_servers:
+            return
+        from livekitex_cli.tools.mcp import mcp_tools
+
+        tools, problems = await mcp_tools(list(self.agent.spec.mcp_servers))
+        taken = {t.name for t in [*self.agent.tools, *self.extra_tools]}
+        self.mcp_tools = [t for t in tools if t.name not in taken]
+        for problem in problems:
+            log.warning("MCP server unavailable", extra={"server": problem.server})
+            self.session.emit(SessionError(str(problem), service=f"mcp:{problem.server}"))
 
     @property
     def hears(self) -> bool:

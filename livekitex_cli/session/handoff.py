@@ -246,3 +246,25 @@ class Handoffs:
             self.session.report_error(exc)
             return None
         return "".join(parts).strip() or None
+
+
+async def offered_tools(agent: Agent) -> tuple[list[tuple[FunctionTool, str]], list[str]]:
+    """What ``agent``'s LLM is offered, each tool with its source (``entry point <dist>``,
+    ``handoff -> <agent>``, ``mcp <server>``), and the MCP servers that failed, by name."""
+    from livekitex_cli.tools.mcp import close_servers, mcp_tools
+
+    found = [(t, f"entry point {t.origin}") for t in agent.tools]
+    for spec in agent.spec.handoffs:
+        target = agent.handoff_targets.get(spec.agent)
+        if target is not None:
+            tool = replace(_TEMPLATE, name=tool_name(target.name), description=spec.description)
+            found.append((tool, f"handoff -> {target.name}"))
+    problems: list[str] = []
+    if agent.spec.mcp_servers:
+        try:
+            tools, failed = await mcp_tools(list(agent.spec.mcp_servers))
+        finally:
+            await close_servers()
+        found += [(t, t.origin.replace("mcp:", "mcp ", 1)) for t in tools]
+        problems = [str(p) for p in failed]
+    return found, problems
