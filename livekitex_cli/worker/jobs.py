@@ -79,6 +79,7 @@ class Job:
     ended: float | None = None
     error: str = ""
     join_attempts: int = 0
+    ending: bool = False  # cleaning up: a termination now would only cut the cleanup short
     task: asyncio.Task[None] | None = field(default=None, repr=False)
     session: AgentSession | None = field(default=None, repr=False)
 
@@ -151,6 +152,7 @@ async def run_job(
             await entry_point(JobContext(job.id, io.room, agent, session, io.ended))
         await io.ended.wait()
     finally:
+        job.ending = True
         await _quietly(session.aclose())
         await _quietly(io.close_room() if io else None)
 

@@ -150,9 +150,14 @@ class AgentSlot:
 
     async def terminate(self, job_id: str) -> None:
         job = self.jobs.get(job_id)
-        if job is not None and job.task is not None and job.state in LIVE:
-            job.state = "terminated"
-            job.task.cancel()
+        if job is None or job.task is None or job.state not in LIVE:
+            return
+        if job.ending:  # it is closing its session and leaving the room: let it finish that
+            log.info("job termination while it ends, let it end", extra={"job_id": job_id})
+            return
+        log.info("job terminated by the server", extra={"job_id": job_id})
+        job.state = "terminated"
+        job.task.cancel()
 
     def _status_changed(self) -> None:
         # with a process-wide cap, one agent's job changes every agent's load
