@@ -98,6 +98,8 @@ class AgentActivity:
         tools, problems = await mcp_tools(list(self.agent.spec.mcp_servers))
         taken = {t.name for t in [*self.agent.tools, *self.extra_tools]}
         self.mcp_tools = [t for t in tools if t.name not in taken]
+        for clash in sorted({t.name for t in tools} & taken):  # the agent's own tool wins
+            log.warning("MCP tool hidden by a tool of the same name", extra={"tool": clash})
         for problem in problems:
             log.warning("MCP server unavailable", extra={"server": problem.server})
             self.session.emit(SessionError(str(problem), service=f"mcp:{problem.server}"))

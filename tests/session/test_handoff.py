@@ -234,3 +234,30 @@ async def test_session_keeps_running_state(openai_server: ScriptedOpenAI, tmp_pa
         assert [e.type for e in result.events][:2] == ["function_call", "function_call_output"]
         assert result.replies[-1].text.startswith("Orders desk here")
         assert session.conversation_state()["agent"] == "orders"
+
+
+async def test_voice_and_turn_settings_switch(
+    openai_server: ScriptedOpenAI, session_factory: Any, tmp_path: Path
+) -> None:
+    voice = "stt: {provider: openai, model: whisper-1, max_retries: 0}\nvad: {provider: energy}\n"
+    write(
+        tmp_path, "orders",
+        "instructions: Orders.\non_enter: Orders desk.\nmin_endpointing_delay: 1.5\n"
+        "tts: {provider: openai, model: tts-1, voice: nova, max_retries: 0}\n" + voice,
+    )  # fmt: skip
+    path = write(
+        tmp_path, "front",
+        "instructions: Front.\nmin_endpointing_delay: 0.3\n"
+        "tts: {provider: openai, model: tts-1, voice: alloy, max_retries: 0}\n" + voice
+        + "handoffs: [{agent: orders, description: Orders.}]\n",
+    )  # fmt: skip
+    agent = Agent.from_yaml(path, tools=registry())
+    resolve_handoffs([agent])
+    session, events = await session_factory(agent)
+    assert session.tts is not None and session.tts.options.voice == "alloy"
+    assert session.activity.turn.min_delay == 0.3
+    openai_server.push(ToolCalls([("transfer_to_orders", "{}")]))
+    await ask(session, "order", timeout=20)
+    assert session.tts is not None and session.tts.options.voice == "nova"
+    assert session.activity.turn.min_delay == 1.5
+    assert openai_server.tts_requests[-1] == "Orders desk."  # said by the new voice
