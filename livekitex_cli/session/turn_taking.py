@@ -36,13 +36,17 @@ if TYPE_CHECKING:
 
 log = get_logger("session")
 _WORD = re.compile(r"[\w'-]+")
+_HUM = re.compile(r"^[mhu]+(?:-[mhu]+)*$")
 RECHECK = 0.5  # seconds of more overlapping speech before transcribing it again
 
 
 def words_that_count(text: str, backchannels: tuple[str, ...]) -> list[str]:
-    """The words of ``text`` that are not backchannels (case and punctuation ignored)."""
+    """The words of ``text`` that are not backchannels (case and punctuation ignored). With
+    any backchannels set, hums are backchannels too however the STT spells them (``mm-mm``,
+    ``hmm``, ``uh-uh``, ``m-m-m``: only the letters m, h and u)."""
     ignored = set(backchannels)
-    return [w for w in _WORD.findall(text.lower()) if w.strip("-'") not in ignored]
+    words = [w.strip("-'") for w in _WORD.findall(text.lower())]
+    return [w for w in words if w and w not in ignored and not (ignored and _HUM.match(w))]
 
 
 @dataclass

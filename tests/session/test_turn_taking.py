@@ -166,3 +166,13 @@ async def test_speech_during_a_tool_call_lets_the_tool_finish(
     assert len(requests) == 2  # no round after the tool; then the user's new words
     roles = [m["role"] for m in requests[-1]["messages"]]
     assert "tool" in roles  # the tool's result stays in the history
+
+
+def test_backchannels_and_hums_do_not_count_as_words() -> None:
+    from livekitex_cli.config.turn import BACKCHANNELS
+    from livekitex_cli.session.turn_taking import words_that_count
+
+    for heard in ("Mhm.", "Uh-huh!", "Okay", "Mm-mm.", "uh-uh", "Hmm...", "Yeah, right."):
+        assert words_that_count(heard, BACKCHANNELS) == [], heard
+    assert words_that_count("Stop. Tell me about trains.", BACKCHANNELS)[:2] == ["stop", "tell"]
+    assert words_that_count("mm okay", ()) == ["mm", "okay"]  # no backchannels: every word counts
