@@ -163,6 +163,10 @@ class AgentActivity:
             reply.finish(interrupted=True)
             raise
 
+    async def regenerate(self, reply: Reply) -> None:
+        """Answer the history again in ``reply`` (the last answer was stopped for nothing)."""
+        await self._generate(reply)
+
     async def _generate(self, reply: Reply) -> None:
         """Run the LLM; if it fails for good, report it and say the fallback line instead."""
         try:

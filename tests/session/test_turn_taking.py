@@ -138,6 +138,26 @@ async def test_speech_while_thinking_stops_the_reply_and_is_answered(
     assert users == ["tell me a story", "and make it short"]
 
 
+async def test_a_false_interruption_while_thinking_answers_again(
+    openai_server: ScriptedOpenAI, session_factory: Any
+) -> None:
+    openai_server.push(Hang(3.0))  # the first answer is slow, and gets stopped by a cough
+    openai_server.stt_script.append("")  # the cough held no words
+    session, events = await session_factory(openai_agent(voice=True, turn={"preset": "balanced"}))
+    await session.process_text("tell me a story")
+    async with asyncio.timeout(5):
+        while not openai_server.chat_requests:
+            await asyncio.sleep(0.02)
+    await push(session, utterance("Ah.", pause=0.9))
+    await session.wait_idle(15)
+    replies = events.of("agent_reply")
+    assert replies[0].interrupted and replies[0].text == ""
+    assert replies[-1].text == "You said: tell me a story"  # answered after all
+    assert session.metrics()["false_interruptions"] == 1
+    users = [t.content for t in session.history.turns if t.role == "user"]
+    assert users == ["tell me a story"]
+
+
 async def test_speech_during_a_tool_call_lets_the_tool_finish(
     openai_server: ScriptedOpenAI, session_factory: Any
 ) -> None:
