@@ -131,12 +131,15 @@ def agent(name: str) -> dict[str, Any]:
     return dict(yaml.safe_load((AGENTS / f"{name}.yaml").read_text()))
 
 
-def runaway(text: str, hit_limit: bool) -> bool:
-    """A reply that repeats a sentence, or that max_tokens cut off mid-sentence."""
+def runaway(text: str) -> bool:
+    """Degenerate: a sentence said twice, a 3-word run said three times, or a reply that stops
+    mid-sentence (replies must end a sentence unless max_tokens cut them off)."""
     sentences = [s.strip().lower() for s in re.split(r"(?<=[.!?])\s+", text) if s.strip()]
-    return len(sentences) != len(set(sentences)) or (
-        hit_limit and not re.search(r"[.!?]\s*$", text)
-    )
+    words = text.lower().split()
+    runs = [" ".join(words[i : i + 3]) for i in range(len(words) - 2)]
+    repeated = any(runs.count(run) >= 3 for run in set(runs))
+    unfinished = bool(text.strip()) and not re.search(r"[.!?][\"')]*\s*$", text)
+    return len(sentences) != len(set(sentences)) or repeated or unfinished
 
 
 @dataclass
@@ -183,10 +186,8 @@ async def run_case(case: Case, llms: dict[str, Any], registry: Any) -> Outcome:
             tool_ok = True
         except Exception:  # noqa: BLE001 - counted, not raised
             tool_ok = False
-    words = len(text.split())
-    hit_limit = words >= llm.options.max_tokens * 0.6  # a reply near the token budget
     return Outcome(
-        case.label, case.expect, got, correct, runaway(text, hit_limit), first, text,
+        case.label, case.expect, got, correct, runaway(text), first, text,
         calls[0].arguments if calls else "", tool_ok,
     )  # fmt: skip
 
