@@ -162,6 +162,29 @@ class LiveKitServer:
                 time.sleep(0.05)
         raise RuntimeError("livekit-server did not start in time")
 
+    @contextlib.contextmanager
+    def refusing(self) -> Iterator[None]:
+        """Before the first ``start``: hold the server's TCP ports, bound and not listening, so
+        that connections are refused and no other process can take them meanwhile (new ports
+        are chosen if one was taken already). ``start`` right after this keeps them."""
+        while True:
+            held = []
+            try:
+                for port in (self.port, self.tcp_port):
+                    sock = socket.socket()
+                    held.append(sock)
+                    sock.bind(("0.0.0.0" if port == self.tcp_port else "127.0.0.1", port))
+                break
+            except OSError:
+                for sock in held:
+                    sock.close()
+                self._choose_ports()
+        try:
+            yield
+        finally:
+            for sock in held:
+                sock.close()
+
     def _release_udp(self) -> None:
         if self._udp_lock is not None:
             os.close(self._udp_lock)

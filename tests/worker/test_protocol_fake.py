@@ -168,26 +168,36 @@ async def worker_state(worker: Worker) -> dict[str, Any]:
         await health.aclose()
 
 
-async def hanging_server() -> tuple[asyncio.Server, int, list[asyncio.StreamWriter]]:
-    """Accepts connections and never says a word."""
-    writers: list[asyncio.StreamWriter] = []
+class HangingServer:
+    """Accepts connections and never says a word. Closing it closes every connection, also
+    those the client's own retries open while it closes (else they leak into later tests)."""
 
-    async def accept_and_say_nothing(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writers.append(writer)
+    def __init__(self) -> None:
+        self.writers: list[asyncio.StreamWriter] = []
+        self.closing = False
+        self.server: asyncio.Server | None = None
+        self.port = 0
 
-    hang = await asyncio.start_server(accept_and_say_nothing, "127.0.0.1", 0)
-    return hang, hang.sockets[0].getsockname()[1], writers
+    async def start(self) -> HangingServer:
+        self.server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def _accept(self, _: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.writers.append(writer)
+        if self.closing:
+            writer.close()
+
+    async def close(self) -> None:
+        self.closing = True
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+        for writer in self.writers:
+            writer.close()
+        await asyncio.gather(*(w.wait_closed() for w in self.writers), return_exceptions=True)
 
 
-async def close_hanging(hang: asyncio.Server, writers: list[asyncio.StreamWriter]) -> None:
-    for writer in writers:
-        writer.close()
-    hang.close()
-    await hang.wait_closed()
-
-
-# a first attempt that uses all its time still leaves room for a second (budget > timeout +
-# max backoff + min_attempt), however slow the machine
 QUICK = JoinPolicy(attempt_timeout=3.0, budget=5.0, first_backoff=0.05, max_backoff=0.2)
 
 
@@ -256,20 +266,20 @@ async def test_join_that_hangs_is_retried_then_given_up(
     worker.join_policy = JoinPolicy(
         attempt_timeout=0.3, budget=4.0, first_backoff=0.05, max_backoff=0.1
     )
-    hang, port, writers = await hanging_server()
+    hang = await HangingServer().start()
     try:
         await fake.send(availability("J1"))
         await fake.wait_for("availability")
-        await fake.send(assignment("J1", f"ws://127.0.0.1:{port}"))
+        await fake.send(assignment("J1", f"ws://127.0.0.1:{hang.port}"))
         updates = await fake.wait_for("update_job", 2, timeout=30)
     finally:
-        await close_hanging(hang, writers)
+        await hang.close()
     assert updates[1].status == proto.JS_FAILED
     assert "timed out" in updates[1].error and "no join within" in updates[1].error
     job = worker.slots[0].jobs["J1"]
     assert job.state == "failed" and job.join_attempts >= 2
     assert f"after {job.join_attempts} attempt(s)" in updates[1].error
-    assert len(writers) >= 2  # every attempt really knocked again
+    assert len(hang.writers) >= 2  # every attempt really knocked again
 
 
 @needs_server
@@ -278,16 +288,17 @@ async def test_join_that_hangs_is_retried_then_given_up(
 async def test_join_is_retried_until_the_server_accepts(
     fake: FakeAgentServer, worker: Worker, tmp_path: Path
 ) -> None:
-    server = LiveKitServer(tmp_path)  # its ports are chosen; nothing listens on them yet
+    server = LiveKitServer(tmp_path)
     worker.join_policy = JoinPolicy(attempt_timeout=10, budget=90, first_backoff=0.2, max_backoff=1)
-    await fake.send(availability("J1"))
-    await fake.wait_for("availability")
-    await fake.send(assignment("J1", server.url, room_token("J1")))
-    job = worker.slots[0].jobs["J1"]
-    async with asyncio.timeout(30):
-        while job.join_attempts < 2:  # the first attempt was refused
-            await asyncio.sleep(0.02)
-    await asyncio.to_thread(server.start)
+    with server.refusing():  # its ports are held: connections are refused, nobody takes them
+        await fake.send(availability("J1"))
+        await fake.wait_for("availability")
+        await fake.send(assignment("J1", server.url, room_token("J1")))
+        job = worker.slots[0].jobs["J1"]
+        async with asyncio.timeout(30):
+            while job.join_attempts < 2:  # the first attempt was refused
+                await asyncio.sleep(0.02)
+    await asyncio.to_thread(server.start, attempts=1)  # the same ports, let go of just now
     client = api.LiveKitAPI(server.http_url, real.KEY, real.SECRET)
     try:
         async with asyncio.timeout(60):
@@ -329,11 +340,11 @@ async def test_refused_join_token_is_not_retried(
 
 @pytest.mark.fault("job terminated while joining")
 async def test_termination_ends_the_job(fake: FakeAgentServer, worker: Worker) -> None:
-    hang, port, writers = await hanging_server()
+    hang = await HangingServer().start()
     try:
         await fake.send(availability("J1"))
         await fake.wait_for("availability")
-        await fake.send(assignment("J1", f"ws://127.0.0.1:{port}"))
+        await fake.send(assignment("J1", f"ws://127.0.0.1:{hang.port}"))
         await fake.wait_for("update_job", 1)
         termination = proto.ServerMessage()
         termination.termination.job_id = "J1"
@@ -342,7 +353,7 @@ async def test_termination_ends_the_job(fake: FakeAgentServer, worker: Worker) -
         assert updates[1].status == proto.JS_SUCCESS
         assert worker.outcomes["terminated"] == 1
     finally:
-        await close_hanging(hang, writers)
+        await hang.close()
 
 
 async def test_drain_reports_full_and_rejects(fake: FakeAgentServer, worker: Worker) -> None:
