@@ -160,6 +160,7 @@ class LiveKitServer:
                         return
             except OSError:
                 time.sleep(0.05)
+        self.kill()  # not left running behind a failed start
         raise RuntimeError("livekit-server did not start in time")
 
     @contextlib.contextmanager
