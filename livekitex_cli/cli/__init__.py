@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from typing import Annotated, Any, NoReturn
@@ -104,9 +105,10 @@ def main() -> None:
         if os.environ.get("LKX_DEBUG"):
             raise
         first = str(exc).splitlines()[0] if str(exc) else ""
-        sys.stderr.write(
-            f"error: internal error: {type(exc).__name__}: {first} (LKX_DEBUG=1 shows more)\n"
-        )
+        with contextlib.suppress(OSError):  # stderr itself may be what failed
+            sys.stderr.write(
+                f"error: internal error: {type(exc).__name__}: {first} (LKX_DEBUG=1 shows more)\n"
+            )
         sys.exit(int(ExitCode.INTERNAL))
     if code == ExitCode.INTERRUPTED:  # Typer turns Ctrl-C into Exit(130)
         _interrupted()
@@ -116,7 +118,8 @@ def main() -> None:
 def _interrupted() -> NoReturn:
     # every ``finally`` has run on the way here; leave without the interpreter's shutdown,
     # which would wait for (or crash on) a thread still blocked reading the terminal
-    sys.stderr.write("interrupted\n")
-    sys.stdout.flush()
-    sys.stderr.flush()
+    with contextlib.suppress(OSError):
+        sys.stderr.write("interrupted\n")
+        sys.stdout.flush()
+        sys.stderr.flush()
     os._exit(int(ExitCode.INTERRUPTED))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from typing import Any, NoReturn
@@ -22,6 +23,13 @@ def error_lines(error: LkxError) -> list[str]:
     if isinstance(error, PreflightError) and error.lines:
         return error.lines
     return [str(error)]
+
+
+def notify(text: str) -> None:
+    """A status line on stderr for a long-running command; a full disk or closed stderr must
+    not stop the worker over a line nobody can read."""
+    with contextlib.suppress(OSError):
+        err_console.print(text, markup=True, highlight=False)
 
 
 def print_error(line: str) -> None:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from livekitex_cli.cli.logs import LogFormat, LogLevel, LogLevelOption, setup_logging
-from livekitex_cli.cli.output import err_console, fail
+from livekitex_cli.cli.output import fail, notify
 from livekitex_cli.errors import LkxError
 
 UrlOption = Annotated[
@@ -83,10 +83,10 @@ def start_command(
     def ready(worker: Any, port: int) -> None:
         names = ", ".join(slot.agent.name for slot in worker.slots)
         host = health_host or "127.0.0.1"
-        err_console.print(f"[green]ready[/]: {names} registered; health on http://{host}:{port}/")
+        notify(f"[green]ready[/]: {names} registered; health on http://{host}:{port}/")
 
     try:
         asyncio.run(run_worker(paths=paths, cli=cli, version=package_version(), on_ready=ready))
     except LkxError as exc:
         fail(exc)
-    err_console.print("worker stopped")
+    notify("worker stopped")

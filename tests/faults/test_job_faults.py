@@ -190,11 +190,6 @@ async def test_crashing_and_hanging_tools_do_not_stop_other_rooms(
 
 
 @pytest.mark.fault("disk full for logs")
-@pytest.mark.xfail(
-    strict=True,
-    reason="lkx start dies (exit 1) when stderr is full: the ready line is printed with Rich "
-    "and its OSError escapes (cli/start_cmd.py), and main()'s own error line then fails too",
-)
 async def test_logs_on_a_full_disk(start_worker: Any, join: Any) -> None:
     worker = start_worker(SUPPORT, ready=False, log=Path("/dev/full"))  # every write: ENOSPC
     await worker.healthy()
