@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from livekitex_cli.config.checks import regular_expression
 from livekitex_cli.errors import ValidationError
 
 PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
@@ -38,12 +39,7 @@ class VariableSpec(BaseModel):
     @field_validator("pattern")
     @classmethod
     def _regex(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"not a regular expression: {exc}") from None
-        return value
+        return regular_expression(value)
 
     @model_validator(mode="after")
     def _default_fits(self) -> VariableSpec:

@@ -6,13 +6,13 @@ every scenario may override. Expectations are one union, told apart by ``event``
 
 from __future__ import annotations
 
-import re
 from difflib import get_close_matches
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from livekitex_cli.config import Document, ProviderConfig
+from livekitex_cli.config.checks import regular_expression
 from livekitex_cli.config.loader import printable
 from livekitex_cli.errors import ValidationError as LkxValidationError
 
@@ -44,12 +44,7 @@ class ResponseExpect(_Strict):
     @field_validator("text_matches")
     @classmethod
     def _regex(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"not a regular expression: {exc}") from None
-        return value
+        return regular_expression(value)
 
 
 class CallSpec(_Strict):

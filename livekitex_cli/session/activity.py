@@ -55,12 +55,6 @@ class AgentActivity:
         self.session = session
         self.agent = agent
         providers = build_providers(agent, llm=llm, stt=stt, tts=tts, vad=vad, speak=speak)
-        if providers.vad is None and providers.stt is not None:
-            # hearing needs no voice: an agent with STT and no TTS still listens (with the VAD
-            # its YAML names, or the default one), and answers in text
-            providers = build_providers(
-                agent, llm=providers.llm, stt=providers.stt, tts=providers.tts, speak=speak
-            )
         self.llm, self.stt, self.tts, self.vad = (
             providers.llm, providers.stt, providers.tts, providers.vad,
         )  # fmt: skip

@@ -43,7 +43,9 @@ def build_providers(
     built_stt = stt or (_create(agent, "stt") if agent.spec.stt else None)
     built_tts = tts or (_create(agent, "tts") if agent.spec.tts and speak else None)
     built_vad = vad
-    if built_vad is None and voice:
+    # hearing needs no voice: an agent with STT and no TTS still listens (with the VAD its
+    # YAML names, or the default one), and answers in text
+    if built_vad is None and (voice or built_stt is not None):
         built_vad = _create(agent, "vad") if agent.spec.vad else default_vad()
     return Providers(built_llm, built_stt, built_tts, built_vad)
 
