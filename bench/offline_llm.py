@@ -116,7 +116,15 @@ CASES = [
         arg="ana",
     ),
     Case(SUPPORT, "Hi there!", None),
-    Case(SUPPORT, "Thank you, have a nice day!", None),
+    Case(
+        SUPPORT,
+        "Thank you, have a nice day!",
+        None,
+        (
+            *called("lookup_order", {"order_id": "A1001"}, ORDER, "Where is my order A1001?"),
+            {"role": "assistant", "content": "Your order A1001 has shipped with DHL."},
+        ),
+    ),
     Case(
         SUPPORT,
         None,

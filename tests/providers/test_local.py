@@ -142,6 +142,14 @@ async def test_llama_free_to_choose_picks_the_tool_a_clear_request_needs(
     assert argument in calls[0].arguments.lower()
 
 
+async def test_llama_still_calls_a_tool_after_the_agent_greeted() -> None:
+    llm = LlamaLLM(LlamaLLMOptions())
+    messages = [NOVA, {"role": "assistant", "content": "Hi, I'm Nova. Ask me about the weather."}]
+    messages.append({"role": "user", "content": "What time is it in Tokyo?"})
+    deltas = await chat(llm, messages, tools=weather_and_time())
+    assert [d.tool_call.name for d in deltas if d.tool_call] == ["get_time"]
+
+
 async def test_llama_free_to_choose_answers_small_talk_in_text() -> None:
     llm = LlamaLLM(LlamaLLMOptions(temperature=0))
     deltas = await chat(
@@ -344,3 +352,9 @@ def test_routing_renders_calls_and_results_as_text_any_template_takes() -> None:
     )
     assert "04:12" in messages[3]["content"]
     assert routing.parse_call(messages[2]["content"]) == ("get_time", '{"timezone": "Tokyo"}')
+    greeted = [
+        NOVA,
+        {"role": "assistant", "content": "Hi, I'm Nova."},
+        {"role": "user", "content": "Hi"},
+    ]
+    assert [m["role"] for m in routing.prompt_messages(greeted, [])] == ["system", "user"]

@@ -65,11 +65,12 @@ class LlamaLLM(LLM):
     def request(
         self, messages: list[ChatMessage], tools: list[FunctionTool], grammar: str, *, text: bool
     ) -> dict[str, Any]:
-        """A completion under ``grammar``. The prompt is the same for every request of a turn
-        (the tools stay in it), so each reuses the cache of the one before."""
+        """A completion under ``grammar``. The tools stay in every prompt of a turn, so each
+        request reuses the cache of the one before; choosing a tool leaves out the assistant's
+        earlier text replies (see ``routing.prompt_messages``)."""
         o = self.options
         request: dict[str, Any] = {
-            "messages": routing.prompt_messages(messages, tools),
+            "messages": routing.prompt_messages(messages, tools, replies=text),
             "grammar": grammar,
             "max_tokens": o.max_tokens if text else CALL_TOKENS,
             "stop": [*STOP, *o.stop],

@@ -91,13 +91,23 @@ def render_call(name: str, arguments: str) -> str:
     return f"{CALL_OPEN}\n{json.dumps({'name': name, 'arguments': parsed})}\n{CALL_CLOSE}"
 
 
-def prompt_messages(messages: list[ChatMessage], tools: list[FunctionTool]) -> list[ChatMessage]:
+def prompt_messages(
+    messages: list[ChatMessage], tools: list[FunctionTool], *, replies: bool = True
+) -> list[ChatMessage]:
     """The history as plain system/user/assistant text for any chat template: the tools join
     the first system message, calls become the assistant's ``<tool_call>`` text and results
-    a user turn of ``<tool_response>`` (as Qwen's template renders them)."""
+    a user turn of ``<tool_response>`` (as Qwen's template renders them). ``replies=False``
+    leaves out the assistant's text replies (for choosing a tool: after a reply in text, small
+    models answer the next request in text too, even "And in Berlin?" after a weather call)."""
     out: list[ChatMessage] = []
-    for message in messages:
+    heard = False  # a fixed line said before the user spoke (a greeting) is left out: after
+    for message in messages:  # one, small models answer the first request in text, not a call
         role, content = message.get("role"), str(message.get("content") or "")
+        heard = heard or role == "user"
+        if role == "assistant" and (not heard or not (replies or message.get("tool_calls"))):
+            continue
+        if role == "assistant" and not replies:
+            content = ""
         if role == "assistant":
             calls = [
                 render_call(c["function"]["name"], c["function"].get("arguments") or "{}")
