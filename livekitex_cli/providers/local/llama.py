@@ -65,9 +65,9 @@ class LlamaLLM(LLM):
     def request(
         self, messages: list[ChatMessage], tools: list[FunctionTool], grammar: str, *, text: bool
     ) -> dict[str, Any]:
-        """A completion under ``grammar``. The tools stay in every prompt of a turn, so each
-        request reuses the cache of the one before; choosing a tool leaves out the assistant's
-        earlier text replies (see ``routing.prompt_messages``)."""
+        """A completion under ``grammar``. The tools stay in every prompt, so all requests
+        share the cached system prompt; choosing a tool leaves out the assistant's earlier text
+        replies (see ``routing.prompt_messages``), a reply keeps them."""
         o = self.options
         request: dict[str, Any] = {
             "messages": routing.prompt_messages(messages, tools, replies=text),

@@ -2,10 +2,10 @@
 
 Tools are described in the system prompt in the Hermes format (``<tools>`` JSON, calls as
 ``{"name": ..., "arguments": ...}``) that Qwen, SmolLM2 and most small instruct models were
-trained on, and past calls and results are rendered the same way. Every reply is then sampled
-under one grammar (llguidance, built into the runtime): either a call to one of the offered tools
-whose arguments match that tool's JSON schema, or plain spoken text that can contain no markup at
-all. The first token decides which, so text streams at once and a call is always well formed.
+trained on, and past calls and results are rendered the same way. Grammars (llguidance, built
+into the runtime) then bound what can be sampled: one greedy token under "a call or text"
+decides, then either a call to one of the offered tools whose arguments match that tool's JSON
+schema, or plain spoken text that can contain no markup at all and ends at a sentence end.
 
 Plans: ``reply`` (text only), ``call`` (one forced tool), ``route`` (the model chooses; with
 ``allow_text`` it may answer in text). Free to choose (``auto``), the model routes only until a
