@@ -48,7 +48,10 @@ def _factory(kind: Kind) -> ProviderFactory:
 
     def target(options: AutoOptions) -> tuple[str, ProviderOptions]:
         chosen = choose()
-        shared = {"timeout": options.timeout, "max_retries": options.max_retries}
+        # only what the file sets: each target keeps its own defaults (a local model's longer
+        # timeout) unless auto's section names one
+        shared = {key: getattr(options, key) for key in ("timeout", "max_retries")}
+        shared = {key: value for key, value in shared.items() if key in options.model_fields_set}
         raw = {**shared, **getattr(options, chosen)}
         return chosen, default_providers().options(kind, chosen, raw)
 

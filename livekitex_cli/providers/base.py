@@ -61,6 +61,9 @@ class Provider:
 
     kind: ClassVar[str] = "provider"
     provider_name: str = "custom"
+    # seconds a request may take before its first result on top of a session's stall timeout
+    # (a local model reading a long prompt on a busy CPU is slow, not stalled)
+    stall_grace: float = 0.0
 
     def __init__(self, *, timeout: float = 30.0, max_retries: int = 2, retry_delay: float = 0.25):
         self.timeout = timeout

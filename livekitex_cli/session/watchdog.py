@@ -73,6 +73,9 @@ class Watchdog:
         load = getattr(warm, "load", None)
         if load is not None:
             await load()
+        # until the first progress, the provider may take its declared grace on top (a local
+        # model reads a long prompt before its first word: seconds on a busy CPU)
+        grace = float(getattr(warm, "stall_grace", 0.0) or 0.0)
         task = asyncio.ensure_future(awaitable)
         try:
             seen, since = self._progress(), time.monotonic()
@@ -82,8 +85,8 @@ class Watchdog:
                     return task.result()
                 now, progress = time.monotonic(), self._progress()
                 if progress != seen:
-                    seen, since = progress, now
-                elif now - since >= self.stall_timeout:
+                    seen, since, grace = progress, now, 0.0
+                elif now - since >= self.stall_timeout + grace:
                     task.cancel()
                     await asyncio.wait({task})
                     self.reply.session.stats.stalls += 1

@@ -32,6 +32,9 @@ CALL_TOKENS = 192  # room for the arguments of a tool call
 
 class LlamaLLM(LLM):
     provider_name = "local-llama"
+    # the first request of a conversation reads ~450 tokens of prompt before its first word:
+    # 6-9 s on a quiet 2-core machine, several times that on a busy one
+    stall_grace = 90.0
 
     def __init__(self, options: LlamaLLMOptions | None = None) -> None:
         options = options or LlamaLLMOptions()
