@@ -17,7 +17,10 @@ PROBE = (
     "from livekit.rtc._ffi_client import FfiClient, FfiQueue\n"
     "from livekitex_cli.worker.event_routing import install_batched_delivery\n"
     "installed = install_batched_delivery()\n"
-    "print(installed, type(FfiClient.instance._queue) is FfiQueue)\n"
+    "print(installed, type(FfiClient.instance._queue) is FfiQueue, flush=True)\n"
+    # livekit 1.2.1's native runtime panics now and then when a process exits right after its
+    # client started ('panic in a function that cannot unwind', abort): leave without it
+    "import os; os._exit(0)\n"
 )
 
 
