@@ -48,6 +48,10 @@ class WorkerProcess:
                 [sys.executable, "-m", "livekitex_cli", "start", *args,
                  "--health-port", str(self.health_port), "--log-format", "json"],
                 env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+                # its own process group: a signal meant for the worker's group (a job's child
+                # processes) can never reach the test run; twice a SIGTERM of unknown origin
+                # ended a whole run in this file's tests
+                start_new_session=True,
             )  # fmt: skip
 
     def output(self) -> str:
