@@ -5,68 +5,74 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
-from livekitex_cli.agent import load_agents
 from livekitex_cli.cli import app
 from livekitex_cli.testing import ScriptedOpenAI
 from livekitex_cli.worker import WorkerOptions
-from livekitex_cli.worker.jobs import JobContext
-from livekitex_cli.worker.worker import Worker
 from tests.livekit_server import KEY, SECRET, LiveKitServer, needs_server
 
 SUPPORT = "agents/support-agent.yaml"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-async def in_process_worker(
-    livekit_server: LiveKitServer, threaded_openai: ScriptedOpenAI, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[tuple[Worker, list[str]]]:
-    monkeypatch.setenv("OPENAI_BASE_URL", threaded_openai.base_url)
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    entered: list[str] = []
+def entry_point_worker(
+    livekit_server: LiveKitServer, threaded_openai: ScriptedOpenAI, tmp_path: Path
+) -> Iterator[subprocess.Popen[str]]:
+    """``tests/worker/entry_point_worker.py`` in its own process and process group."""
+    env = {**os.environ, "OPENAI_BASE_URL": threaded_openai.base_url}
+    env.update(LIVEKIT_URL=livekit_server.url, LIVEKIT_API_KEY=KEY, LIVEKIT_API_SECRET=SECRET)
+    env.pop("OPENAI_API_KEY", None)
+    with (tmp_path / "worker.log").open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tests.worker.entry_point_worker", SUPPORT],
+            stdout=subprocess.PIPE, stderr=log, text=True, env=env, cwd=ROOT,
+            start_new_session=True,
+        )  # fmt: skip
+    yield process
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+    assert process.stdout is not None
+    process.stdout.close()
 
-    async def entry_point(ctx: JobContext) -> None:
-        entered.append(ctx.room.name)
-        if ctx.room.name == "pirate-room":
-            ctx.agent.update_instructions("Talk like a pirate.")
 
-    agents = load_agents([SUPPORT])
-    options = WorkerOptions(
-        entry_point=entry_point, agent_name="support-agent", server_url=livekit_server.url,
-        api_key=KEY, api_secret=SECRET, drain_timeout=5,
-    )  # fmt: skip
-    worker = Worker(agents=agents, options={"support-agent": options}, version="test")
-    task = asyncio.create_task(worker.run(install_signal_handlers=False))
-    async with asyncio.timeout(20):
-        while not worker.registered:
-            await asyncio.sleep(0.02)
-    yield worker, entered
-    worker.drain()
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(task, 20)
+async def read_line(process: subprocess.Popen[str]) -> dict[str, Any]:
+    assert process.stdout is not None
+    async with asyncio.timeout(60):
+        line = await asyncio.to_thread(process.stdout.readline)
+    assert line, "the worker process ended"
+    found: dict[str, Any] = json.loads(line)
+    return found
 
 
 @needs_server
 @pytest.mark.livekit
 async def test_entry_point_runs_and_each_job_has_its_own_agent(
-    in_process_worker: tuple[Worker, list[str]], join: Any, threaded_openai: ScriptedOpenAI
+    entry_point_worker: subprocess.Popen[str], join: Any, threaded_openai: ScriptedOpenAI
 ) -> None:
-    worker, entered = in_process_worker
+    assert await read_line(entry_point_worker) == {"registered": True}
     pirate = await join("pirate-room", "support-agent", identity="pirate")
     await pirate.wait_agent()
     plain = await join("plain-room", "support-agent", identity="plain")
     await plain.wait_agent()
-    async with asyncio.timeout(20):
-        while len(entered) < 2:
-            await asyncio.sleep(0.02)
-    assert sorted(entered) == ["pirate-room", "plain-room"]
+    lines = [await read_line(entry_point_worker), await read_line(entry_point_worker)]
+    assert sorted(line["entered"] for line in lines) == ["pirate-room", "plain-room"]
     await pirate.next_chat()  # the greetings
     await plain.next_chat()
     await plain.say("hello from the plain room")
@@ -79,7 +85,8 @@ async def test_entry_point_runs_and_each_job_has_its_own_agent(
     }
     assert systems["hello from the pirate room"] == "Talk like a pirate."
     assert "support desk" in systems["hello from the plain room"]
-    assert "support desk" in worker.slots[0].agent.instructions  # the served agent untouched
+    # the served agent itself is untouched, also after the pirate room changed its copy
+    assert all("support desk" in line["served"] for line in lines)
 
 
 @needs_server
