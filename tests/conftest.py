@@ -163,9 +163,50 @@ def faults_summary() -> dict[str, Any]:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    _report_ffi_panics(terminalreporter)
     if _OUTCOMES or TALLY:
         terminalreporter.write_line("faults summary: " + json.dumps(faults_summary()))
     for module in _SKIPPED_MODULES:
         terminalreporter.write_line(
             f"FAILED (skipped whole in CI; skip only the tests that need it) {module}", red=True
         )
+
+
+# livekit 1.2.1 answers a native "panic" event by printing "FFI Panic: ..." and sending SIGTERM
+# to its own process (rtc/_ffi_client.py). In the test process that ends the whole run, and
+# pytest's capture swallows the message: twice a run died that way right after
+# tests/worker/test_protocol_fake.py, whose workers run rooms in this process. Here the panic is
+# reported (stderr, and a FAILED line in the summary, so the run fails) instead of killing the
+# run; worker processes under test keep the library's behaviour.
+_FFI_PANICS: list[str] = []
+
+
+class _NoSelfTermination:
+    def __getattr__(self, name: str) -> Any:
+        return getattr(os, name)
+
+    def kill(self, pid: int, sig: int) -> None:
+        import signal
+        import sys
+        import traceback
+
+        if pid == os.getpid() and sig == signal.SIGTERM:
+            _FFI_PANICS.append("".join(traceback.format_stack(limit=6)))
+            sys.__stderr__.write("livekit FFI panic in the test process (its SIGTERM withheld)\n")
+            return
+        os.kill(pid, sig)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    try:
+        from livekit.rtc import _ffi_client
+    except ImportError:
+        return
+    _ffi_client.os = _NoSelfTermination()  # type: ignore[assignment]
+
+
+def _report_ffi_panics(terminalreporter: Any) -> None:
+    for stack in _FFI_PANICS:
+        terminalreporter.write_line(f"FAILED livekit FFI panic in the test process:\n{stack}")
+    if _FFI_PANICS:
+        terminalreporter._session.exitstatus = 1
