@@ -180,6 +180,12 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 # the tests themselves still decide the outcome, and worker processes under test keep the
 # library's behaviour. The cause is open (see the closing note of the stop that added this).
 _FFI_PANICS: list[str] = []
+_CURRENT_TEST = ["(no test yet)"]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    _CURRENT_TEST[0] = item.nodeid
 
 
 class _NoSelfTermination:
@@ -192,8 +198,15 @@ class _NoSelfTermination:
         import traceback
 
         if pid == os.getpid() and sig == signal.SIGTERM:
-            _FFI_PANICS.append("".join(traceback.format_stack(limit=6)))
-            sys.__stderr__.write("livekit FFI panic in the test process (its SIGTERM withheld)\n")
+            event = sys._getframe(1).f_locals.get("event")
+            message = getattr(getattr(event, "panic", None), "message", "?")
+            report = f"during or after {_CURRENT_TEST[0]}: {message}\n" + "".join(
+                traceback.format_stack(limit=6)
+            )
+            _FFI_PANICS.append(report)
+            sys.__stderr__.write(
+                f"livekit FFI panic in the test process (SIGTERM withheld) {report}"
+            )
             return
         os.kill(pid, sig)
 

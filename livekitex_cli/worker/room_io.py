@@ -31,6 +31,7 @@ from livekitex_cli.session import (
 )
 from livekitex_cli.tasks import TaskSet
 from livekitex_cli.worker.event_routing import route_room_events
+from livekitex_cli.worker.joining import connect_room
 from livekitex_cli.worker.room_output import (
     ATTR_FINAL,
     ATTR_SEGMENT,
@@ -304,11 +305,8 @@ async def connect_to_room(
     )
     io.listen()
     try:
-        async with asyncio.timeout(timeout):
-            await room.connect(url, token)
+        await connect_room(room, url, token, timeout=timeout)
     except (TimeoutError, rtc.ConnectError) as exc:
-        with contextlib.suppress(Exception):
-            await room.disconnect()
         raise ConnectError(f"cannot join the room at {url}: {exc or 'timed out'}") from None
     await io.start(source)
     return io

@@ -17,6 +17,7 @@ from livekitex_cli.errors import LkxError
 from livekitex_cli.log import get_logger
 from livekitex_cli.tasks import TaskSet
 from livekitex_cli.worker.jobs import Job, JobContext, JoinGaveUp, JoinPolicy, run_job
+from livekitex_cli.worker.joining import settle_given_up_joins
 from livekitex_cli.worker.metrics import WorkerMetrics
 from livekitex_cli.worker.options import Accept, Reject, WorkerOptions
 from livekitex_cli.worker.protocol import AgentConnection, Availability
@@ -25,6 +26,7 @@ from livekitex_cli.worker.warmup import warm_up
 log = get_logger("worker")
 KEEP_FAILED = 20  # failed jobs stay listed on /worker (with their reason) until newer ones
 LIVE = ("reserved", "running")
+GIVEN_UP_SETTLE = 20.0  # s a stopping worker waits for joins it gave up on (see joining.py)
 
 
 class AgentSlot:
@@ -265,6 +267,7 @@ class Worker:
             await asyncio.gather(*connections, stop, warming, return_exceptions=True)
             for slot in self.slots:
                 await slot.connection.aclose()
+            await settle_given_up_joins(GIVEN_UP_SETTLE)
 
     async def _wait_for_jobs(self) -> None:
         loop = asyncio.get_running_loop()

@@ -20,6 +20,7 @@ from livekit import api, rtc
 
 from livekitex_cli.testing import ScriptedOpenAI
 from livekitex_cli.worker.event_routing import route_room_events
+from livekitex_cli.worker.joining import connect_room
 from tests.livekit_server import KEY, SECRET, LiveKitServer, free_port, needs_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -265,8 +266,7 @@ async def join(livekit_server: LiveKitServer, livekit_api: api.LiveKitAPI) -> As
         )
         room = rtc.Room()
         person = Participant(room)
-        async with asyncio.timeout(60):
-            await room.connect(livekit_server.url, token)
+        await connect_room(room, livekit_server.url, token, timeout=60)
         route_room_events(room)  # many rooms in one test process: see event_routing
         people.append(person)
         return person

@@ -16,6 +16,7 @@ import pytest
 
 from livekitex_cli.testing import ScriptedOpenAI, ToolCalls
 from livekitex_cli.testing.distributions import write_tool_distribution
+from livekitex_cli.worker.joining import connect_room
 from tests.livekit_server import KEY, SECRET, LiveKitServer, needs_server
 
 pytestmark = [needs_server, pytest.mark.livekit]
@@ -149,7 +150,7 @@ async def meet_agent(url: str, token: str) -> tuple[str, list[str]]:
 
     room.register_text_stream_handler("lk.chat", on_chat)
     try:
-        await asyncio.wait_for(room.connect(url, token), 20)
+        await connect_room(room, url, token, timeout=20)
         for _ in range(300):  # bounded: 15 s for the dispatched agent to be ready and greet
             agent = next((p for p in room.remote_participants.values()
                           if "lk.agent.state" in p.attributes), None)  # fmt: skip

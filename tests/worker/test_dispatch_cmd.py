@@ -14,6 +14,7 @@ from livekit import api, rtc
 from typer.testing import CliRunner, Result
 
 from livekitex_cli.cli import app
+from livekitex_cli.worker.joining import connect_room
 from tests.livekit_server import KEY, SECRET, LiveKitServer, needs_server
 
 pytestmark = [needs_server, pytest.mark.livekit]
@@ -52,8 +53,8 @@ async def test_create_brings_the_agent_then_list_and_delete(
     )
     room = rtc.Room()
     try:
+        await connect_room(room, livekit_server.url, token, timeout=30)
         async with asyncio.timeout(30):
-            await room.connect(livekit_server.url, token)
             while not any(
                 "lk.agent.state" in p.attributes for p in room.remote_participants.values()
             ):

@@ -3,7 +3,6 @@ attributes fill the prompt that reaches the LLM; every bad value fails only its 
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ from livekit import api, rtc
 
 from livekitex_cli.testing import ScriptedOpenAI
 from livekitex_cli.worker.event_routing import route_room_events
+from livekitex_cli.worker.joining import connect_room
 from tests.livekit_server import KEY, SECRET, LiveKitServer, needs_server
 from tests.worker.conftest import Participant
 
@@ -38,8 +38,7 @@ async def call(
         .to_jwt()
     )
     person = Participant(rtc.Room())
-    async with asyncio.timeout(60):
-        await person.room.connect(server.url, token)
+    await connect_room(person.room, server.url, token, timeout=60)
     route_room_events(person.room)
     await lk.agent_dispatch.create_dispatch(
         api.CreateAgentDispatchRequest(agent_name="caller", room=room, metadata=metadata)
