@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine, Iterator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 T = TypeVar("T")
 
@@ -48,3 +51,11 @@ class TaskSet:
                 extra={"task": task.get_name()},
                 exc_info=task.exception(),
             )
+
+
+async def close_web_runner(runner: web.AppRunner) -> None:
+    """``runner.cleanup()`` after one short turn of the loop: a connection the kernel accepted
+    but the loop has not taken yet would otherwise be taken while the server closes, missed by
+    its shutdown and left open (a ResourceWarning when it is collected, much later)."""
+    await asyncio.sleep(0.05)
+    await runner.cleanup()

@@ -26,6 +26,7 @@ from livekitex_cli.errors import LkxError, ResourceError, ValidationError
 from livekitex_cli.log import get_logger
 from livekitex_cli.playground.catalog import served_agents
 from livekitex_cli.playground.worker_state import WorkerState, read_worker_state
+from livekitex_cli.tasks import close_web_runner
 
 log = get_logger("playground")
 DEFAULT_PORT = 7870
@@ -105,7 +106,7 @@ class Playground:
             await self._client.close()
             self._client = None
         if self._runner is not None:
-            await self._runner.cleanup()
+            await close_web_runner(self._runner)
             self._runner = None
 
     @web.middleware

@@ -113,9 +113,11 @@ class ScriptedOpenAI:
         return self.base_url
 
     async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._runner is None:
+            return
+        runner, self._runner = self._runner, None
+        await asyncio.sleep(0.05)  # why: livekitex_cli.tasks.close_web_runner (testing is apart)
+        await runner.cleanup()
 
     async def __aenter__(self) -> ScriptedOpenAI:
         await self.start()
@@ -138,6 +140,13 @@ class ScriptedOpenAI:
             loop.run_until_complete(server.start())
             ready.set()
             loop.run_forever()
+            # end the loop as asyncio.run does: what still runs (a connection being accepted
+            # as the server closed) is cancelled and let finish, so no socket is left open
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
 
         thread = threading.Thread(target=serve, name="scripted-openai", daemon=True)
         thread.start()

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from livekitex_cli.errors import ResourceError
+from livekitex_cli.tasks import close_web_runner
 
 if TYPE_CHECKING:
     from livekitex_cli.worker.worker import Worker
@@ -50,7 +51,7 @@ class HealthServer:
 
     async def aclose(self) -> None:
         if self._runner is not None:
-            await self._runner.cleanup()
+            await close_web_runner(self._runner)
             self._runner = None
 
     async def _live(self, _: web.Request) -> web.Response:

@@ -17,10 +17,11 @@ import contextlib
 from livekit import rtc
 
 from livekitex_cli.log import get_logger
+from livekitex_cli.tasks import TaskSet
 
 log = get_logger("worker")
 
-_GIVEN_UP: set[asyncio.Task[None]] = set()
+_GIVEN_UP = TaskSet("lkx-given-up-join", log)
 
 
 async def connect_room(
@@ -30,6 +31,7 @@ async def connect_room(
     error) and, if cancelled, passes the cancellation on - in both cases the connect itself
     is left to finish and its room is then left (see the module's text)."""
     connecting = asyncio.ensure_future(room.connect(url, token, options or rtc.RoomOptions()))
+    # (awaited at once below; on giving up it is handed to a given-up join's task)
     try:
         done, _ = await asyncio.wait({connecting}, timeout=timeout)
     except asyncio.CancelledError:
@@ -51,9 +53,7 @@ def _give_up(room: rtc.Room, connecting: asyncio.Future[None]) -> None:
         with contextlib.suppress(Exception):
             await room.disconnect()
 
-    task = asyncio.ensure_future(leave_when_through())
-    _GIVEN_UP.add(task)
-    task.add_done_callback(_GIVEN_UP.discard)
+    _GIVEN_UP.spawn(leave_when_through(), "leave-when-through")
 
 
 def joins_given_up() -> int:

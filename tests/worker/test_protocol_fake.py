@@ -16,6 +16,7 @@ from livekit import api
 from livekit.protocol import agent as proto
 
 from livekitex_cli import AuthError, ConnectError, load_agents
+from livekitex_cli.tasks import close_web_runner
 from livekitex_cli.testing import ScriptedOpenAI
 from livekitex_cli.worker import Worker, WorkerOptions
 from livekitex_cli.worker.health import HealthServer
@@ -54,7 +55,7 @@ class FakeAgentServer:
         for ws in self.sockets:
             await ws.close()
         if self._runner:
-            await self._runner.cleanup()
+            await close_web_runner(self._runner)
 
     async def _agent(self, request: web.Request) -> web.StreamResponse:
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
