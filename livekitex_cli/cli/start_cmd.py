@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -60,6 +61,14 @@ def start_command(
             help="Health address (default 127.0.0.1; 0.0.0.0 for a container's probes).",
         ),
     ] = None,
+    workers: Annotated[
+        str,
+        typer.Option(
+            "--workers",
+            envvar="LKX_WORKERS",
+            help="Worker processes, each registered on its own ('auto': one per core).",
+        ),
+    ] = "1",
     log_level: LogLevelOption = LogLevel.info,
     log_format: Annotated[
         LogFormat, typer.Option(help="auto, rich, json or plain.")
@@ -68,8 +77,13 @@ def start_command(
     """Register the agents with a LiveKit server and take jobs until SIGTERM (then drain)."""
     from livekitex_cli.cli import package_version
     from livekitex_cli.worker import run_worker
+    from livekitex_cli.worker.workers import worker_count
 
     setup_logging(log_level, log_format)
+    try:
+        count = worker_count(workers)
+    except LkxError as exc:
+        fail(exc)
     cli = worker_cli_options(
         server_url=url,
         api_key=api_key,
@@ -80,13 +94,54 @@ def start_command(
         health_check_host=health_host,
     )
 
+    host = health_host or "127.0.0.1"
+    if count > 1:
+        served = [str(p) for p in paths]
+        args = ["--workers", "1", "--health-host", "127.0.0.1", "--log-level", log_level]
+        args += ["--log-format", log_format]
+        args += ["--max-jobs", str(max_jobs)] if max_jobs is not None else []
+        args += ["--drain-timeout", str(drain_timeout)] if drain_timeout is not None else []
+        _run_workers(count, served, args, cli, host)
+        return
+
     def ready(worker: Any, port: int) -> None:
+        if os.environ.get("LKX_WORKER_INDEX"):  # one of --workers N: its supervisor says it
+            return
         names = ", ".join(slot.agent.name for slot in worker.slots)
-        host = health_host or "127.0.0.1"
         notify(f"[green]ready[/]: {names} registered; health on http://{host}:{port}/")
 
     try:
         asyncio.run(run_worker(paths=paths, cli=cli, version=package_version(), on_ready=ready))
     except LkxError as exc:
         fail(exc)
-    notify("worker stopped")
+    if not os.environ.get("LKX_WORKER_INDEX"):
+        notify("worker stopped")
+
+
+def _run_workers(
+    count: int, paths: list[str], args: list[str], cli: dict[str, Any], host: str
+) -> None:
+    """``--workers N``: a supervisor of N ``lkx start`` processes; the credentials reach them
+    through the environment, never their command line."""
+    from livekitex_cli.worker.workers import run_workers
+
+    env = dict(os.environ)
+    for key, name in (
+        ("server_url", "LIVEKIT_URL"), ("api_key", "LIVEKIT_API_KEY"),
+        ("api_secret", "LIVEKIT_API_SECRET"),
+    ):  # fmt: skip
+        if key in cli:
+            env[name] = cli[key]
+
+    def ready(port: int) -> None:
+        notify(
+            f"[green]ready[/]: {count} worker processes registered; health on http://{host}:{port}/"
+        )
+
+    try:
+        asyncio.run(
+            run_workers(count=count, paths=paths, args=args, cli=cli, env=env, on_ready=ready)
+        )
+    except LkxError as exc:
+        fail(exc)
+    notify("worker processes stopped")

@@ -1,23 +1,45 @@
-"""The worker's HTTP endpoints: health, readiness, state as JSON, and Prometheus metrics."""
+"""The HTTP endpoints of ``lkx start``: health, readiness, state as JSON, Prometheus metrics.
+
+One server, two sources: a worker process answers for itself (``WorkerHealth``); under
+``--workers N`` the supervisor answers for all its processes (``supervisor_health.py``)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from aiohttp import web
 
 from livekitex_cli.errors import ResourceError
 from livekitex_cli.tasks import close_web_runner
+from livekitex_cli.worker.metrics import CONTENT_TYPE
 
 if TYPE_CHECKING:
     from livekitex_cli.worker.worker import Worker
 
-from livekitex_cli.worker.metrics import CONTENT_TYPE
+
+@runtime_checkable
+class HealthSource(Protocol):
+    def healthy(self) -> bool:
+        """``/health``: every agent is registered."""
+        ...
+
+    def readiness(self) -> dict[str, Any]:
+        """``/ready``: JSON with a ``ready`` key, which decides 200 or 503."""
+        ...
+
+    def state(self) -> dict[str, Any]:
+        """``/worker``."""
+        ...
+
+    def exposition(self) -> bytes:
+        """``/metrics``: Prometheus text."""
+        ...
 
 
 class HealthServer:
-    def __init__(self, worker: Worker, *, host: str, port: int) -> None:
-        self.worker = worker
+    def __init__(self, source: HealthSource | Worker, *, host: str, port: int) -> None:
+        """``source``: what answers; a ``Worker`` answers for itself (``WorkerHealth``)."""
+        self.source = source if isinstance(source, HealthSource) else WorkerHealth(source)
         self.host, self.port = host, port
         self._runner: web.AppRunner | None = None
 
@@ -60,13 +82,40 @@ class HealthServer:
         return web.Response(text="OK")
 
     async def _health(self, _: web.Request) -> web.Response:
-        ok = self.worker.registered
+        ok = self.source.healthy()
         return web.Response(text="OK" if ok else "not registered", status=200 if ok else 503)
 
     async def _ready(self, _: web.Request) -> web.Response:
+        data = self.source.readiness()
+        return web.json_response(data, status=200 if data["ready"] else 503)
+
+    async def _state(self, _: web.Request) -> web.Response:
+        return web.json_response(self.state())
+
+    def state(self) -> dict[str, Any]:
+        return self.source.state()
+
+    async def _metrics(self, _: web.Request) -> web.Response:
+        body = self.source.exposition()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+    def prometheus(self) -> str:
+        return self.source.exposition().decode()
+
+
+class WorkerHealth:
+    """The endpoints' answers for one worker process."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+
+    def healthy(self) -> bool:
+        return self.worker.registered
+
+    def readiness(self) -> dict[str, Any]:
         worker = self.worker
         slots = worker.slots
-        data = {
+        return {
             "ready": worker.registered and worker.providers_loaded and not worker.draining,
             "registered": worker.registered,
             "providers_loaded": worker.providers_loaded,
@@ -78,17 +127,15 @@ class HealthServer:
             ),
             "load": max((slot.load for slot in slots), default=0.0),
         }
-        return web.json_response(data, status=200 if data["ready"] else 503)
-
-    async def _state(self, _: web.Request) -> web.Response:
-        return web.json_response(self.state())
 
     def state(self) -> dict[str, Any]:
         worker = self.worker
         return {
             "version": worker.version,
             "registered": worker.registered,
+            "providers_loaded": worker.providers_loaded,
             "draining": worker.draining,
+            "drain_timeout": worker.drain_timeout,
             "max_jobs": worker.max_jobs,
             "agents": [
                 {
@@ -106,9 +153,5 @@ class HealthServer:
             "rejected": dict(worker.rejected),
         }
 
-    async def _metrics(self, _: web.Request) -> web.Response:
-        body = self.worker.metrics.exposition()
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
-
-    def prometheus(self) -> str:
-        return self.worker.metrics.exposition().decode()
+    def exposition(self) -> bytes:
+        return self.worker.metrics.exposition()

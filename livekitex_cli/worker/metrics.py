@@ -2,26 +2,33 @@
 go up and the latency histograms count every turn (the hand-written exposition before computed
 them from a bounded window, so a counter could go down, which Prometheus must never see).
 
-What the worker's state already holds (jobs running, load, registration) is read at scrape time
-by a collector; what happens (jobs ending, turns) is counted as it happens."""
+What happens (jobs ending, turns) is counted as it happens; what the worker's state holds (jobs
+running, load, registration, a live session's tool calls) is copied into gauges and counters by
+``refresh``, at each scrape. Under ``lkx start --workers N`` every process writes its values to
+files in ``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's multiprocess mode) and the supervisor
+serves their sum; a worker process there refreshes every ``REFRESH_INTERVAL`` seconds, since no
+scrape reaches it. Each gauge says how processes combine (``multiprocess_mode``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import os
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     disable_created_metrics,
     generate_latest,
 )
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
     from livekitex_cli.worker.worker import Worker
+
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+REFRESH_INTERVAL = 0.5
 
 BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
 STAGES = (
@@ -41,33 +48,59 @@ OUTCOMES = ("success", "failed", "terminated")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
+def multiprocess() -> bool:
+    """Does this process write its metrics for a supervisor (``--workers N``)?"""
+    return bool(os.environ.get(MULTIPROC_DIR))
+
+
 class WorkerMetrics:
     def __init__(self, worker: Worker) -> None:
         disable_created_metrics()  # type: ignore[no-untyped-call]  # no *_created series
-        self.registry = CollectorRegistry()
-        self.jobs = Counter(
-            "lkx_jobs", "Jobs ended, by outcome.", ["outcome"], registry=self.registry
-        )
+        self.worker = worker
+        self.registry = registry = CollectorRegistry()
+        self.jobs = Counter("lkx_jobs", "Jobs ended, by outcome.", ["outcome"], registry=registry)
         for outcome in OUTCOMES:
             self.jobs.labels(outcome)
         self.turn_events = {
-            key: Counter(f"lkx_{name}", text, registry=self.registry)
-            for key, name, text in TURN_EVENTS
+            key: Counter(f"lkx_{name}", text, registry=registry) for key, name, text in TURN_EVENTS
         }
         self.stage_latency = Histogram(
             "lkx_stage_latency_ms",
             "Per-stage latency of session turns.",
             ["stage"],
             buckets=BUCKETS_MS,
-            registry=self.registry,
+            registry=registry,
         )
         for stage in STAGES:
             self.stage_latency.labels(stage)
         self.handoffs = Counter(
             "lkx_handoffs", "Agent handoffs in sessions.", ["from_agent", "to_agent"],
-            registry=self.registry,
+            registry=registry,
         )  # fmt: skip
-        self.registry.register(_WorkerState(worker))
+        # read from the worker's state by ``refresh``
+        self.running = Gauge(
+            "lkx_jobs_running", "Jobs running now.", ["agent"],
+            registry=registry, multiprocess_mode="livesum",
+        )  # fmt: skip
+        self.load = Gauge(
+            "lkx_worker_load", "Load reported to the server (0..1).", ["agent"],
+            registry=registry, multiprocess_mode="livemax",
+        )  # fmt: skip
+        self.registered = Gauge(
+            "lkx_worker_registered", "Every agent is registered.",
+            registry=registry, multiprocess_mode="livemin",
+        )  # fmt: skip
+        self.draining = Gauge(
+            "lkx_worker_draining", "The worker is draining.",
+            registry=registry, multiprocess_mode="livemax",
+        )  # fmt: skip
+        self.tool_calls = Counter(
+            "lkx_tool_calls", "Tool calls run by sessions.", registry=registry
+        )
+        self.errors = Counter(
+            "lkx_session_errors", "Provider failures reported by sessions.", registry=registry
+        )
+        self._counted = {"tools": 0.0, "errors": 0.0}
 
     def handoff(self, from_agent: str, to_agent: str) -> None:
         self.handoffs.labels(from_agent, to_agent).inc()
@@ -85,41 +118,28 @@ class WorkerMetrics:
             if isinstance(value, int | float) and value > 0:  # bools count as one
                 counter.inc(float(value))
 
-    def exposition(self) -> bytes:
-        return generate_latest(self.registry)
-
-
-class _WorkerState(Collector):
-    """Read at scrape time from the worker itself."""
-
-    def __init__(self, worker: Worker) -> None:
-        self.worker = worker
-
-    def collect(self) -> Iterator[Metric]:
+    def refresh(self) -> None:
+        """Copy the worker's state into the gauges, and the sessions' totals into the counters."""
         worker = self.worker
-        running = GaugeMetricFamily("lkx_jobs_running", "Jobs running now.", labels=["agent"])
-        load = GaugeMetricFamily(
-            "lkx_worker_load", "Load reported to the server (0..1).", labels=["agent"]
-        )
         for slot in worker.slots:
-            running.add_metric([slot.agent.name], slot.active)
-            load.add_metric([slot.agent.name], slot.load)
-        yield running
-        yield load
-        yield GaugeMetricFamily(
-            "lkx_worker_registered", "Every agent is registered.", value=int(worker.registered)
-        )
-        yield GaugeMetricFamily(
-            "lkx_worker_draining", "The worker is draining.", value=int(worker.draining)
-        )
+            self.running.labels(slot.agent.name).set(slot.active)
+            self.load.labels(slot.agent.name).set(slot.load)
+        self.registered.set(int(worker.registered))
+        self.draining.set(int(worker.draining))
         # a job's totals move from its live session to the worker's when it ends: the sum only
-        # ever grows
+        # ever grows, so the counters move by the difference
         snapshots = [
             job.session.metrics() for job in worker.active_jobs() if job.session is not None
         ]
-        tools = sum(s["tool_calls_executed"] for s in snapshots) + worker.tool_calls_done
-        errors = sum(s["errors"] for s in snapshots) + worker.errors_done
-        yield CounterMetricFamily("lkx_tool_calls", "Tool calls run by sessions.", value=tools)
-        yield CounterMetricFamily(
-            "lkx_session_errors", "Provider failures reported by sessions.", value=errors
-        )
+        totals = {
+            "tools": sum(s["tool_calls_executed"] for s in snapshots) + worker.tool_calls_done,
+            "errors": sum(s["errors"] for s in snapshots) + worker.errors_done,
+        }
+        for key, counter in (("tools", self.tool_calls), ("errors", self.errors)):
+            if totals[key] > self._counted[key]:
+                counter.inc(totals[key] - self._counted[key])
+                self._counted[key] = totals[key]
+
+    def exposition(self) -> bytes:
+        self.refresh()
+        return generate_latest(self.registry)

@@ -18,14 +18,14 @@ import signal
 import sys
 import sysconfig
 import time
-import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import watchfiles
 
-from livekitex_cli.errors import ExitCode, LkxError
+from livekitex_cli.errors import ExitCode
 from livekitex_cli.log import get_logger
+from livekitex_cli.worker.child import Child, ChildFailed
 
 log = get_logger("dev")
 WATCHED = (".py", ".yaml", ".yml")
@@ -36,56 +36,6 @@ Say = Callable[[str], None]
 def watch_filter(change: watchfiles.Change, path: str) -> bool:
     parts = Path(path).parts
     return path.endswith(WATCHED) and not any(part in IGNORED for part in parts)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Child:
-    """One ``lkx start`` process with its own health port."""
-
-    def __init__(self, process: asyncio.subprocess.Process, port: int, warm: bool) -> None:
-        self.process = process
-        self.port = port
-        self.warm = warm  # a spare that had lkx imported already
-
-    @classmethod
-    async def start(
-        cls, paths: Sequence[str], args: Sequence[str], spare: Spare | None = None
-    ) -> Child:
-        port = free_port()
-        command = [*paths, *args, "--health-port", str(port)]
-        if spare is not None and await spare.hand(command):
-            return cls(spare.process, port, warm=True)
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "livekitex_cli", "start", *command
-        )
-        return cls(process, port, warm=False)
-
-    def healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=1) as r:
-                return bool(r.status == 200)
-        except OSError:
-            return False
-
-    async def wait_ready(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.process.returncode is None:
-            if await asyncio.to_thread(self.healthy):
-                return True
-            await asyncio.sleep(0.05)
-        return False
-
-    async def drain(self) -> None:
-        if self.process.returncode is None:
-            self.process.send_signal(signal.SIGTERM)
-        await self.process.wait()
 
 
 class Spare:
@@ -217,17 +167,9 @@ async def _launch(
     await child.drain()
     code = child.process.returncode
     if first and code not in (None, 0, int(ExitCode.INVALID_INPUT)):
-        raise DevStopped(code)
+        raise ChildFailed(code)
     if first:
         say("no worker is running: fix the error above and save")
     else:
         say("not reloading, the last good worker keeps serving (fix the error above and save)")
     return None
-
-
-class DevStopped(LkxError):
-    """The first worker could not start for a reason a save cannot mend; it said why."""
-
-    def __init__(self, code: int) -> None:
-        self.exit_code = ExitCode(code) if code in {int(c) for c in ExitCode} else ExitCode.INTERNAL
-        super().__init__(f"the worker could not start (exit {code}); see the line above")

@@ -16,9 +16,10 @@ from livekitex_cli.agent import Agent
 from livekitex_cli.errors import LkxError
 from livekitex_cli.log import get_logger
 from livekitex_cli.tasks import TaskSet
+from livekitex_cli.worker.cpu import CpuMeter
 from livekitex_cli.worker.jobs import Job, JobContext, JoinGaveUp, JoinPolicy, run_job
 from livekitex_cli.worker.joining import settle_given_up_joins
-from livekitex_cli.worker.metrics import WorkerMetrics
+from livekitex_cli.worker.metrics import REFRESH_INTERVAL, WorkerMetrics, multiprocess
 from livekitex_cli.worker.options import Accept, Reject, WorkerOptions
 from livekitex_cli.worker.protocol import AgentConnection, Availability
 from livekitex_cli.worker.warmup import warm_up
@@ -45,7 +46,8 @@ class AgentSlot:
 
     @property
     def load(self) -> float:
-        """The agent's own load, or the process's when that is higher (``--max-jobs``)."""
+        """The agent's own load (its jobs / ``max_concurrent_jobs``), or the process's when
+        that is higher (``--max-jobs``, CPU: ``Worker.load``)."""
         own = self.active / self.options.max_concurrent_jobs
         return min(1.0, max(own, self.worker.load))
 
@@ -195,6 +197,7 @@ class Worker:
         self.finished: list[Job] = []
         self.job_ended = asyncio.Event()
         self.metrics = WorkerMetrics(self)
+        self.cpu = CpuMeter()
         self.tool_calls_done = 0
         self.errors_done = 0
         self._stop = asyncio.Event()
@@ -218,7 +221,12 @@ class Worker:
 
     @property
     def load(self) -> float:
-        return min(1.0, self.active / self.max_jobs) if self.max_jobs else 0.0
+        """The process's load: its jobs against ``--max-jobs``, or its recent CPU share (a
+        fraction of one core over the last 5 s, ``cpu.py``) when that is higher. The CPU
+        counts once the warm-up has loaded the local models: loading them is a burst that
+        says nothing about the conversations the process can take."""
+        jobs = min(1.0, self.active / self.max_jobs) if self.max_jobs else 0.0
+        return max(jobs, self.cpu.share() if self.providers_loaded else 0.0)
 
     def active_jobs(self) -> list[Job]:
         return [job for slot in self.slots for job in slot.jobs.values() if job.state in LIVE]
@@ -251,7 +259,9 @@ class Worker:
         ]
         stop = asyncio.create_task(self._stop.wait(), name="lkx-worker-stop")
         warming = asyncio.create_task(warm_up([s.agent for s in self.slots]), name="lkx-warm-up")
-        warming.add_done_callback(lambda _: setattr(self, "providers_loaded", True))
+        warming.add_done_callback(lambda _: self._warmed_up())
+        # no scrape reaches a process under ``--workers N``: its supervisor reads the files
+        helpers = [asyncio.create_task(self._refresh_metrics())] if multiprocess() else []
         try:
             done, _ = await asyncio.wait([*connections, stop], return_when=asyncio.FIRST_COMPLETED)
             for task in done:
@@ -262,12 +272,21 @@ class Worker:
             if install_signal_handlers:
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     loop.remove_signal_handler(sig)
-            for task in [*connections, stop]:
+            for task in [*connections, stop, *helpers]:
                 task.cancel()
-            await asyncio.gather(*connections, stop, warming, return_exceptions=True)
+            await asyncio.gather(*connections, stop, warming, *helpers, return_exceptions=True)
             for slot in self.slots:
                 await slot.connection.aclose()
             await settle_given_up_joins(GIVEN_UP_SETTLE)
+
+    def _warmed_up(self) -> None:
+        self.cpu.reset()
+        self.providers_loaded = True
+
+    async def _refresh_metrics(self) -> None:
+        while True:
+            self.metrics.refresh()
+            await asyncio.sleep(REFRESH_INTERVAL)
 
     async def _wait_for_jobs(self) -> None:
         loop = asyncio.get_running_loop()
