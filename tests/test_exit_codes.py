@@ -60,6 +60,7 @@ def test_0_success() -> None:
     [
         (["start", SUPPORT, "--max-jobs", "abc"], "Invalid value for '--max-jobs'"),
         (["start", SUPPORT, "--log-level", "bogus"], "Invalid value for '--log-level'"),
+        (["start", SUPPORT, "--workers", "0"], "--workers: '0' must be a positive number"),
         (["console", SUPPORT, "--log-level", "loud"], "Invalid value for '--log-level'"),
         (["start", "{tmp}"], "no agent files"),
         (["validate", "{tmp}/missing.yaml"], "missing.yaml"),

@@ -180,3 +180,17 @@ async def test_sigterm_drains_every_process_then_exits_0(start_worker: Any, join
     assert await worker.exited(60) == 0
     assert sorted(worker.jobs_started()) == ["drain-a", "drain-b"]
     assert late.agent() is None
+
+
+@pytest.mark.livekit
+@needs_server
+@pytest.mark.fault("refused worker credentials, several processes")
+def test_refused_credentials_stop_every_process_with_exit_4(start_worker: Any) -> None:
+    """The first process starts alone: its error is the supervisor's, said once."""
+    worker = start_worker(
+        SUPPORT, "--workers", "2", ready=False, env={"LIVEKIT_API_SECRET": "x" * 40}
+    )
+    assert worker.wait(60) == 4
+    output = worker.output()
+    assert output.count("refused the API key or secret") == 1, output
+    assert "Traceback" not in output and "x" * 40 not in output
