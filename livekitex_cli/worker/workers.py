@@ -8,6 +8,7 @@ the first worker process, which reports it as ``--workers 1`` would."""
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -24,14 +25,22 @@ from livekitex_cli.worker.supervisor import Supervisor
 from livekitex_cli.worker.supervisor_health import SupervisorHealth
 
 __all__ = ["run_workers", "worker_count"]
+CPU_MAX = Path("/sys/fs/cgroup/cpu.max")  # cgroup v2: "QUOTA PERIOD" or "max PERIOD"
 
 
-def worker_count(value: str) -> int:
-    """``--workers``: a positive number, or ``auto`` (the cores this process may use)."""
+def worker_count(value: str, *, cpu_max: Path = CPU_MAX) -> int:
+    """``--workers``: a positive number, or ``auto``: the cores this process may use (its CPU
+    affinity, and its cgroup's CPU limit where one is set, as in a container)."""
     if value.strip().lower() == "auto":
-        with contextlib.suppress(AttributeError):
-            return len(os.sched_getaffinity(0))
-        return os.cpu_count() or 1
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:  # not on Linux
+            cores = os.cpu_count() or 1
+        with contextlib.suppress(OSError, ValueError):
+            quota, period = cpu_max.read_text().split()[:2]
+            if quota != "max":
+                cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+        return cores
     try:
         count = int(value)
     except ValueError:

@@ -87,9 +87,14 @@ def request() -> proto.AvailabilityRequest:
     return message
 
 
-def test_worker_count() -> None:
+def test_worker_count(tmp_path: Path) -> None:
     assert worker_count("3") == 3
-    assert worker_count("auto") == len(os.sched_getaffinity(0))
+    unlimited = tmp_path / "cpu.max"
+    unlimited.write_text("max 100000\n")
+    assert worker_count("auto", cpu_max=unlimited) == len(os.sched_getaffinity(0))
+    limited = tmp_path / "limited"
+    limited.write_text("150000 100000\n")  # a container limited to 1.5 cores: 2 processes
+    assert worker_count("AUTO", cpu_max=limited) == min(2, len(os.sched_getaffinity(0)))
     for bad in ("0", "-1", "many", ""):
         with pytest.raises(ValidationError, match="positive number or 'auto'"):
             worker_count(bad)
