@@ -198,6 +198,7 @@ SUITES = {
     "offline_llm": "bench.offline_llm",
     "scenarios": "bench.scenarios",
     "turn_taking": "bench.turn_taking",
+    "workers": "bench.workers",
 }
 
 
