@@ -39,7 +39,6 @@ STABLE_AFTER = 30.0  # s: a process that lived this long was not crash-looping
 MAX_BACKOFF = 30.0
 CRASH_LOOP = 5
 DRAIN_GRACE = 30.0  # s past the drain timeout (a worker settles its given-up joins for 20 s)
-READY_TIMEOUT = 120.0
 INDEX_ENV = "LKX_WORKER_INDEX"  # which process of the supervisor this is
 
 

@@ -20,6 +20,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from livekitex_cli.worker.supervisor import CRASH_LOOP
+
 if TYPE_CHECKING:
     from livekitex_cli.worker.supervisor import Process, Supervisor
 
@@ -64,7 +66,7 @@ class SupervisorHealth:
                     "alive": p.alive,
                     "ready": p.ready,
                     "restarts": p.restarts,
-                    "crash_loop": p.quick_deaths >= 5,
+                    "crash_loop": p.quick_deaths >= CRASH_LOOP,
                     "worker": p.state if p.alive else None,
                 }
                 for p in supervisor.processes
