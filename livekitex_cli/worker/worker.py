@@ -27,6 +27,7 @@ from livekitex_cli.worker.warmup import warm_up
 log = get_logger("worker")
 KEEP_FAILED = 20  # failed jobs stay listed on /worker (with their reason) until newer ones
 LIVE = ("reserved", "running")
+CPU_LOAD_CAP = 0.9  # the most the CPU share adds to the reported load (see Worker.load)
 GIVEN_UP_SETTLE = 20.0  # s a stopping worker waits for joins it gave up on (see joining.py)
 
 
@@ -224,9 +225,14 @@ class Worker:
         """The process's load: its jobs against ``--max-jobs``, or its recent CPU share (a
         fraction of one core over the last 5 s, ``cpu.py``) when that is higher. The CPU
         counts once the warm-up has loaded the local models: loading them is a burst that
-        says nothing about the conversations the process can take."""
+        says nothing about the conversations the process can take. The CPU part stops at
+        ``CPU_LOAD_CAP``: it steers LiveKit towards the less busy worker, but on its own it
+        never makes a worker refuse jobs at the default threshold of 1.0 (a lone worker on a
+        busy machine would otherwise turn every call away); a lower ``load_threshold`` makes
+        it refuse on CPU too, as livekit-agents' 0.7 does."""
         jobs = min(1.0, self.active / self.max_jobs) if self.max_jobs else 0.0
-        return max(jobs, self.cpu.share() if self.providers_loaded else 0.0)
+        cpu = min(CPU_LOAD_CAP, self.cpu.share()) if self.providers_loaded else 0.0
+        return max(jobs, cpu)
 
     def active_jobs(self) -> list[Job]:
         return [job for slot in self.slots for job in slot.jobs.values() if job.state in LIVE]
