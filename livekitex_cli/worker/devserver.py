@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from livekitex_cli.errors import ResourceError
+from livekitex_cli.worker.child import die_with_parent
 
 
 @dataclass
@@ -98,7 +99,9 @@ def _start_once(
     config.chmod(0o600)
     log_path = folder / "livekit.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen([binary, "--config", str(config)], stdout=log, stderr=log)
+        process = subprocess.Popen(
+            [binary, "--config", str(config)], stdout=log, stderr=log, preexec_fn=die_with_parent
+        )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -194,3 +194,24 @@ def test_refused_credentials_stop_every_process_with_exit_4(start_worker: Any) -
     output = worker.output()
     assert output.count("refused the API key or secret") == 1, output
     assert "Traceback" not in output and "x" * 40 not in output
+
+
+@pytest.mark.livekit
+@needs_server
+@pytest.mark.fault("SIGKILL of the supervisor")
+async def test_killed_supervisor_leaves_no_worker_process_behind(start_worker: Any) -> None:
+    worker = start_worker(SUPPORT, "--workers", "2", ready=False)
+    state = await all_ready(worker)
+    pids = [process["pid"] for process in state["processes"]]
+    worker.signal(signal.SIGKILL)
+    async with asyncio.timeout(60):  # each gets SIGTERM from the kernel and drains (no jobs)
+        while any(alive(pid) for pid in pids):
+            await asyncio.sleep(0.1)
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split()[2] != "Z"  # a zombie has exited
+    except FileNotFoundError:
+        return False
