@@ -60,6 +60,26 @@ def start_command(
             help="Health address (default 127.0.0.1; 0.0.0.0 for a container's probes).",
         ),
     ] = None,
+    loop_lag: Annotated[
+        float | None,
+        typer.Option(
+            envvar="LKX_LOOP_LAG",
+            min=0,
+            help="Seconds of event loop lag that count as blocked (default 0.5; 0 = off).",
+        ),
+    ] = None,
+    loop_blocks: Annotated[
+        int | None,
+        typer.Option(
+            envvar="LKX_LOOP_BLOCKS",
+            min=1,
+            help="Blocked episodes (within --loop-window) that end a job (default 3).",
+        ),
+    ] = None,
+    loop_window: Annotated[
+        float | None,
+        typer.Option(envvar="LKX_LOOP_WINDOW", min=0.001, help="Seconds; default 60."),
+    ] = None,
     log_level: LogLevelOption = LogLevel.info,
     log_format: Annotated[
         LogFormat, typer.Option(help="auto, rich, json or plain.")
@@ -78,6 +98,9 @@ def start_command(
         drain_timeout=drain_timeout,
         health_check_port=health_port,
         health_check_host=health_host,
+        loop_lag_threshold=loop_lag,
+        loop_block_limit=loop_blocks,
+        loop_block_window=loop_window,
     )
 
     def ready(worker: Any, port: int) -> None:

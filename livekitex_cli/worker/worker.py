@@ -16,6 +16,7 @@ from livekitex_cli.agent import Agent
 from livekitex_cli.errors import LkxError
 from livekitex_cli.log import get_logger
 from livekitex_cli.tasks import TaskSet
+from livekitex_cli.worker.blocking import guard_worker
 from livekitex_cli.worker.jobs import Job, JobContext, JoinGaveUp, JoinPolicy, run_job
 from livekitex_cli.worker.joining import settle_given_up_joins
 from livekitex_cli.worker.metrics import WorkerMetrics
@@ -150,6 +151,15 @@ class AgentSlot:
         log.info("job ended", extra={"job_id": job.id, "state": job.state})
         self.worker.job_ended.set()
 
+    def end_job(self, job: Job, reason: str) -> None:
+        """End a running job that must not go on (it keeps blocking the loop): reported
+        failed, with ``reason``."""
+        if job.task is None or job.state not in LIVE or job.ending:
+            return
+        log.error("ending a job", extra={"job_id": job.id, "agent": job.agent, "reason": reason})
+        job.state, job.error = "failed", reason
+        job.task.cancel()
+
     async def terminate(self, job_id: str) -> None:
         job = self.jobs.get(job_id)
         if job is None or job.task is None or job.state not in LIVE:
@@ -252,6 +262,8 @@ class Worker:
         stop = asyncio.create_task(self._stop.wait(), name="lkx-worker-stop")
         warming = asyncio.create_task(warm_up([s.agent for s in self.slots]), name="lkx-warm-up")
         warming.add_done_callback(lambda _: setattr(self, "providers_loaded", True))
+        guard = guard_worker(self)
+        guard.start()
         try:
             done, _ = await asyncio.wait([*connections, stop], return_when=asyncio.FIRST_COMPLETED)
             for task in done:
@@ -267,6 +279,7 @@ class Worker:
             await asyncio.gather(*connections, stop, warming, return_exceptions=True)
             for slot in self.slots:
                 await slot.connection.aclose()
+            await guard.aclose()
             await settle_given_up_joins(GIVEN_UP_SETTLE)
 
     async def _wait_for_jobs(self) -> None:
