@@ -109,7 +109,12 @@ def start_command(
         notify(f"[green]ready[/]: {names} registered; health on http://{host}:{port}/")
 
     try:
-        asyncio.run(run_worker(paths=paths, cli=cli, version=package_version(), on_ready=ready))
+        job_args = ["--log-level", log_level.value, "--log-format", log_format.value]
+        asyncio.run(
+            run_worker(
+                paths=paths, cli=cli, version=package_version(), on_ready=ready, job_args=job_args
+            )
+        )
     except LkxError as exc:
         fail(exc)
     notify("worker stopped")

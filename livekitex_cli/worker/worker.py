@@ -100,17 +100,22 @@ class AgentSlot:
             "job started", extra={"job_id": job.id, "agent": self.agent.name, "room": job.room}
         )
         try:
-            await run_job(
-                agent=self.agent,
-                assignment=assignment,
-                url=url,
-                job=job,
-                close_on_leave=self.options.close_on_participant_leave,
-                entry_point=self.options.entry_point or self.worker.entry_point,
-                on_turn=self.worker.record_turn,
-                on_handoff=self.worker.metrics.handoff,
-                join_policy=self.worker.join_policy,
-            )
+            if self.options.isolation == "process":  # in a child process of its own
+                from livekitex_cli.worker.isolated import run_isolated
+
+                await run_isolated(self, job, assignment, url, args=self.worker.job_args)
+            else:
+                await run_job(
+                    agent=self.agent,
+                    assignment=assignment,
+                    url=url,
+                    job=job,
+                    close_on_leave=self.options.close_on_participant_leave,
+                    entry_point=self.options.entry_point or self.worker.entry_point,
+                    on_turn=self.worker.record_turn,
+                    on_handoff=self.worker.metrics.handoff,
+                    join_policy=self.worker.join_policy,
+                )
         except asyncio.CancelledError:
             job.state = "terminated" if job.state == "running" else job.state
         except Exception as exc:  # noqa: BLE001 - a failing job is reported, never spread
@@ -207,6 +212,7 @@ class Worker:
         self.metrics = WorkerMetrics(self)
         self.tool_calls_done = 0
         self.errors_done = 0
+        self.job_args: list[str] = []  # for ``lkx job-process`` (isolation: process): logging
         self._stop = asyncio.Event()
         self._background = TaskSet("lkx-worker", log)
 
