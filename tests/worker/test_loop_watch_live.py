@@ -41,16 +41,17 @@ EPISODES = 'lkx_event_loop_blocked_seconds_count{{agent="{agent}"}}'
 
 
 def agents(folder: Path, **workers: str) -> dict[str, str]:
-    """Agent files by name (each with its ``worker:`` section) and the environment that finds
-    the ``block_loop`` tool."""
+    """Agent files by name (each with its ``worker:`` section) in ``folder/agents``, and the
+    environment that finds the ``block_loop`` tool."""
     plugin = folder / "plugin"
     plugin.mkdir()
     write_tool_distribution(
         plugin, name="blocking-tools", module="blocking_tools", source=TOOL,
         tools={"block_loop": "blocking_tools:block_loop"},
     )  # fmt: skip
+    (folder / "agents").mkdir()
     for name, worker in workers.items():
-        (folder / f"{name}.yaml").write_text(AGENT.format(name=name, worker=worker))
+        (folder / "agents" / f"{name}.yaml").write_text(AGENT.format(name=name, worker=worker))
     path = os.pathsep.join(p for p in (str(plugin), os.environ.get("PYTHONPATH", "")) if p)
     return {"PYTHONPATH": path, "LKX_LOOP_LAG": "1"}  # a busy machine's hiccups stay under it
 
@@ -65,7 +66,7 @@ async def test_a_blocking_tool_is_named_counted_and_its_job_ended(
     start_worker: Any, join: Any, tmp_path: Path, isolation: str
 ) -> None:
     env = agents(tmp_path, blocker=f"{{loop_block_limit: 2, isolation: {isolation}}}")
-    worker = start_worker(str(tmp_path / "blocker.yaml"), env=env)
+    worker = start_worker(str(tmp_path / "agents"), env=env)
     user = await join("blocking-room", "blocker")
     assert await user.next_chat() == "I am blocker."
     _, before = await worker.get("/metrics")
@@ -102,3 +103,22 @@ async def test_a_blocking_tool_is_named_counted_and_its_job_ended(
     assert metric(final, BLOCKED.format(agent="blocker")) == 2
     assert metric(final, 'lkx_jobs_total{outcome="failed"}') == 1
     assert len(warnings(worker)) == 2  # one warning per episode
+    assert ('"msg": "job process started"' in worker.output()) == (isolation == "process")
+
+
+async def test_an_isolated_agent_blocking_does_not_stall_another_agent(
+    start_worker: Any, join: Any, tmp_path: Path
+) -> None:
+    env = agents(tmp_path, blocker="{isolation: process}", chatty="{}")
+    worker = start_worker(str(tmp_path / "agents"), "--drain-timeout", "2", env=env)
+    blocked = await join("blocked-room", "blocker", identity="blocked-user")
+    chatting = await join("chatting-room", "chatty", identity="chatting-user")
+    assert await blocked.next_chat() == "I am blocker."
+    assert await chatting.next_chat() == "I am chatty."
+    await blocked.say('call block_loop {"seconds": 60}')  # far longer than the bound below
+    await worker.until('"msg": "event loop blocked"')
+    await chatting.say("are you there?")
+    assert await chatting.next_chat(timeout=30) == "You said: are you there?"
+    assert "event loop unblocked" not in worker.output()  # the other job still blocks
+    [warning] = warnings(worker)
+    assert (warning["agent"], warning["tool"]) == ("blocker", "block_loop")
