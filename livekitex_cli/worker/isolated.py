@@ -139,6 +139,8 @@ async def _stop(process: asyncio.subprocess.Process, job: Job) -> None:
 
 
 def _close(process: asyncio.subprocess.Process) -> None:
+    """Close the pipes and the process's transport (asyncio leaves it open, a ResourceWarning
+    when collected; closing kills a child that still runs)."""
     if process.stdin is not None:
         process.stdin.close()
     transport = getattr(process, "_transport", None)
