@@ -15,6 +15,7 @@ from livekitex_cli.cli import (
     console_cmd,
     dev_cmd,
     dispatch_cmd,
+    job_cmd,
     schema_cmd,
     start_cmd,
     test_cmd,
@@ -57,6 +58,7 @@ app.command("connect")(connect_cmd.connect_command)
 app.command("token")(token_cmd.token_command)
 app.command("schema")(schema_cmd.schema_command)
 app.command("test")(test_cmd.test_command)
+app.command("job-process", hidden=True)(job_cmd.job_process_command)
 
 
 def package_version() -> str:

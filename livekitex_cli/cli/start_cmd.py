@@ -69,6 +69,26 @@ def start_command(
             help="Worker processes, each registered on its own ('auto': one per core).",
         ),
     ] = "1",
+    loop_lag: Annotated[
+        float | None,
+        typer.Option(
+            envvar="LKX_LOOP_LAG",
+            min=0,
+            help="Seconds of event loop lag that count as blocked (default 0.5; 0 = off).",
+        ),
+    ] = None,
+    loop_blocks: Annotated[
+        int | None,
+        typer.Option(
+            envvar="LKX_LOOP_BLOCKS",
+            min=1,
+            help="Blocked episodes (within --loop-window) that end a job (default 3).",
+        ),
+    ] = None,
+    loop_window: Annotated[
+        float | None,
+        typer.Option(envvar="LKX_LOOP_WINDOW", min=0.001, help="Seconds; default 60."),
+    ] = None,
     log_level: LogLevelOption = LogLevel.info,
     log_format: Annotated[
         LogFormat, typer.Option(help="auto, rich, json or plain.")
@@ -92,6 +112,9 @@ def start_command(
         drain_timeout=drain_timeout,
         health_check_port=health_port,
         health_check_host=health_host,
+        loop_lag_threshold=loop_lag,
+        loop_block_limit=loop_blocks,
+        loop_block_window=loop_window,
     )
 
     host = health_host or "127.0.0.1"
@@ -101,6 +124,10 @@ def start_command(
         args += ["--log-format", log_format]
         args += ["--max-jobs", str(max_jobs)] if max_jobs is not None else []
         args += ["--drain-timeout", str(drain_timeout)] if drain_timeout is not None else []
+        for flag, value in (
+            ("--loop-lag", loop_lag), ("--loop-blocks", loop_blocks), ("--loop-window", loop_window)
+        ):  # fmt: skip
+            args += [flag, str(value)] if value is not None else []
         _run_workers(count, served, args, cli, host)
         return
 
@@ -111,7 +138,12 @@ def start_command(
         notify(f"[green]ready[/]: {names} registered; health on http://{host}:{port}/")
 
     try:
-        asyncio.run(run_worker(paths=paths, cli=cli, version=package_version(), on_ready=ready))
+        job_args = ["--log-level", log_level.value, "--log-format", log_format.value]
+        asyncio.run(
+            run_worker(
+                paths=paths, cli=cli, version=package_version(), on_ready=ready, job_args=job_args
+            )
+        )
     except LkxError as exc:
         fail(exc)
     if not os.environ.get("LKX_WORKER_INDEX"):

@@ -38,6 +38,13 @@ class WorkerSection(BaseModel):
     health_check_port: int | None = Field(default=None, ge=0, le=65_535)
     load_threshold: float | None = Field(default=None, gt=0, le=1)
     close_on_participant_leave: bool | None = None
+    # the event loop watch (worker/loopwatch.py): lag that counts as blocked (0: off), and how
+    # many blocked episodes within how many seconds end a job
+    loop_lag_threshold: float | None = Field(default=None, ge=0, le=3_600)
+    loop_block_limit: int | None = Field(default=None, ge=1, le=10_000)
+    loop_block_window: float | None = Field(default=None, gt=0, le=86_400)
+    # each job in a child process of its own (heavy or untrusted tools)
+    isolation: Literal["none", "process"] | None = None
 
     @field_validator("region")
     @classmethod

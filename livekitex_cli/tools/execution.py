@@ -23,6 +23,14 @@ MAX_OUTPUT_CHARS = 16_000
 # thread (Python cannot kill threads), so the pool is large enough that a few hung calls do not
 # starve the others.
 _executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="lkx-tool")
+# the async tool each task is running now, with its context: read by the loop watch (a thread)
+# to name the tool that blocks the event loop
+_running: dict[asyncio.Task[Any], tuple[str, RunContext | None]] = {}
+
+
+def running_tool(task: asyncio.Task[Any] | None) -> tuple[str, RunContext | None] | None:
+    """The name and context of the async tool ``task`` is running, if any."""
+    return _running.get(task) if task is not None else None
 
 
 def parse_arguments(arguments: str | dict[str, Any] | None) -> dict[str, Any]:
@@ -53,7 +61,14 @@ async def run_tool(
     try:
         async with asyncio.timeout(tool.timeout):
             if tool.is_async:
-                return await tool.fn(**kwargs)
+                task = asyncio.current_task()
+                if task is None:
+                    return await tool.fn(**kwargs)
+                _running[task] = (tool.name, context)
+                try:
+                    return await tool.fn(**kwargs)
+                finally:
+                    _running.pop(task, None)
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(_executor, lambda: tool.fn(**kwargs))
     except TimeoutError:

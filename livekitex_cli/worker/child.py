@@ -5,6 +5,7 @@ child only over HTTP, so it never imports agent code."""
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import json
 import signal
 import socket
@@ -19,6 +20,19 @@ from livekitex_cli.errors import ExitCode, LkxError
 
 if TYPE_CHECKING:
     from livekitex_cli.worker.reload import Spare
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent() -> None:
+    """Run in a child before it starts (``preexec_fn``): on Linux the child gets SIGTERM (and
+    drains) when the process that started it dies, even by SIGKILL, so a killed supervisor
+    leaves no worker or server behind. Elsewhere it does nothing."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
 
 
 def free_port() -> int:
@@ -51,7 +65,7 @@ class Child:
             return cls(spare.process, port, warm=True)
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "livekitex_cli", "start", *command,
-            env=None if env is None else dict(env),
+            env=None if env is None else dict(env), preexec_fn=die_with_parent,
         )  # fmt: skip
         return cls(process, port, warm=False)
 

@@ -45,6 +45,7 @@ TURN_EVENTS = (
     ("resumed", "false_interruptions", "Replies resumed after a false interruption."),
 )
 OUTCOMES = ("success", "failed", "terminated")
+LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -101,6 +102,29 @@ class WorkerMetrics:
             "lkx_session_errors", "Provider failures reported by sessions.", registry=registry
         )
         self._counted = {"tools": 0.0, "errors": 0.0}
+        self._loop_metrics([slot.agent.name for slot in worker.slots])
+
+    def _loop_metrics(self, agents: list[str]) -> None:
+        """The event loop watch's figures (``blocking.py``)."""
+        self.loop_lag = Histogram(
+            "lkx_event_loop_lag_seconds", "How late the event loop answered the watch's pings.",
+            buckets=LAG_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.loop_blocked = Counter(
+            "lkx_event_loop_blocked", "Episodes of a blocked event loop, by agent.", ["agent"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.loop_blocked_seconds = Histogram(
+            "lkx_event_loop_blocked_seconds", "How long each blocked episode lasted, by agent.",
+            ["agent"], buckets=LAG_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        for agent in agents:
+            self.loop_blocked.labels(agent)
+            self.loop_blocked_seconds.labels(agent)
+
+    def loop_episode(self, agent: str, seconds: float) -> None:
+        self.loop_blocked.labels(agent).inc()
+        self.loop_blocked_seconds.labels(agent).observe(seconds)
 
     def handoff(self, from_agent: str, to_agent: str) -> None:
         self.handoffs.labels(from_agent, to_agent).inc()

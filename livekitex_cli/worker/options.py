@@ -12,6 +12,15 @@ Where each value comes from, first match wins:
 | health_check_port   | ``--health-port``   | -                  | health_check_port   | 8081    |
 | load_threshold      | -                   | -                  | load_threshold      | 1.0     |
 | worker_type, region | -                   | -                  | worker_type, region | room    |
+| loop_lag_threshold  | ``--loop-lag``      | LKX_LOOP_LAG       | loop_lag_threshold  | 0.5 s   |
+| loop_block_limit    | ``--loop-blocks``   | LKX_LOOP_BLOCKS    | loop_block_limit    | 3       |
+| loop_block_window   | ``--loop-window``   | LKX_LOOP_WINDOW    | loop_block_window   | 60 s    |
+| isolation           | -                   | -                  | isolation           | none    |
+
+The event loop is blocked when it answers the loop watch (``loopwatch.py``) more than
+``loop_lag_threshold`` seconds late (0: not watched); a job that blocks it ``loop_block_limit``
+times within ``loop_block_window`` seconds is ended and reported failed. ``isolation: process``
+runs each of the agent's jobs in a child process of its own (``isolated.py``).
 
 Secrets belong in the environment: YAML has no field for them. With several agent files, the
 YAML values are taken per agent; the CLI and environment apply to all of them.
@@ -35,13 +44,16 @@ REGION_REFUSED = (
     "connects to, so point server_url (LIVEKIT_URL) at that region's server"
 )
 # one value for the whole process; YAML files served together must not disagree on them
-PROCESS_WIDE = ("drain_timeout", "health_check_port", "health_check_host")
+PROCESS_WIDE = ("drain_timeout", "health_check_port", "health_check_host", "loop_lag_threshold")
 DEFAULTS: dict[str, Any] = {
     "max_concurrent_jobs": 10,
     "load_threshold": 1.0,  # load = running jobs / max_concurrent_jobs
     "drain_timeout": 60.0,
     "health_check_port": 8081,
     "worker_type": "room",
+    "loop_lag_threshold": 0.5,
+    "loop_block_limit": 3,
+    "loop_block_window": 60.0,
 }
 ENV = {
     "server_url": "LIVEKIT_URL",
@@ -79,6 +91,10 @@ class WorkerOptions(pydantic.BaseModel):
     health_check_host: str = "127.0.0.1"
     load_threshold: float = DEFAULTS["load_threshold"]
     close_on_participant_leave: bool = True
+    loop_lag_threshold: float = DEFAULTS["loop_lag_threshold"]
+    loop_block_limit: int = DEFAULTS["loop_block_limit"]
+    loop_block_window: float = DEFAULTS["loop_block_window"]
+    isolation: Literal["none", "process"] = "none"
 
     def validate(self) -> WorkerOptions:  # type: ignore[override]
         """The contract's ``validate``: every bad field in one ``ValidationError``."""
@@ -103,6 +119,12 @@ class WorkerOptions(pydantic.BaseModel):
             problems.append(("health_check_port", "must be 0..65535"))
         if self.region:
             problems.append(("region", REGION_REFUSED))
+        if self.loop_lag_threshold < 0:
+            problems.append(("loop_lag_threshold", "must be 0 (not watched) or positive"))
+        if self.loop_block_limit < 1:
+            problems.append(("loop_block_limit", "must be at least 1"))
+        if self.loop_block_window <= 0:
+            problems.append(("loop_block_window", "must be positive"))
         if problems:
             field = ", ".join(name for name, _ in problems)
             reason = "; ".join(f"{name} {why}" for name, why in problems)

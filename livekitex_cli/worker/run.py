@@ -28,8 +28,11 @@ async def run_worker(
     version: str = "0",
     on_ready: ReadyCallback | None = None,
     preflight: bool = True,
+    job_args: Sequence[str] = (),
 ) -> None:
     """Serve every agent under ``paths`` until SIGTERM/SIGINT has drained the worker.
+
+    ``job_args``: the log options of ``lkx job-process`` (agents with ``isolation: process``).
 
     Raises ``ValidationError`` (bad files or options), ``PreflightError`` (an agent's providers
     cannot work: a missing key, model or package), ``ConnectError`` (server unreachable) or
@@ -52,6 +55,7 @@ async def run_worker(
     process = process_settings(options, {a.name: a.source or a.name for a in agents})
     max_jobs = (cli or {}).get("max_concurrent_jobs")  # --max-jobs: every agent, and in all
     worker = Worker(agents=agents, options=options, version=version, max_jobs=max_jobs)
+    worker.job_args = list(job_args)
     health = HealthServer(worker, host=process.health_check_host, port=process.health_check_port)
     port = await health.start()
     try:

@@ -5,170 +5,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from livekit.protocol import agent as proto
-
 from livekitex_cli.agent import Agent
-from livekitex_cli.errors import LkxError
 from livekitex_cli.log import get_logger
 from livekitex_cli.tasks import TaskSet
+from livekitex_cli.worker.blocking import guard_worker
 from livekitex_cli.worker.cpu import CpuMeter
-from livekitex_cli.worker.jobs import Job, JobContext, JoinGaveUp, JoinPolicy, run_job
+from livekitex_cli.worker.jobs import Job, JobContext, JoinPolicy
 from livekitex_cli.worker.joining import settle_given_up_joins
 from livekitex_cli.worker.metrics import REFRESH_INTERVAL, WorkerMetrics, multiprocess
-from livekitex_cli.worker.options import Accept, Reject, WorkerOptions
-from livekitex_cli.worker.protocol import AgentConnection, Availability
+from livekitex_cli.worker.options import WorkerOptions
+from livekitex_cli.worker.slot import LIVE, AgentSlot
 from livekitex_cli.worker.warmup import warm_up
 
 log = get_logger("worker")
-KEEP_FAILED = 20  # failed jobs stay listed on /worker (with their reason) until newer ones
-LIVE = ("reserved", "running")
 CPU_LOAD_CAP = 0.9  # the most the CPU share adds to the reported load (see Worker.load)
 GIVEN_UP_SETTLE = 20.0  # s a stopping worker waits for joins it gave up on (see joining.py)
-
-
-class AgentSlot:
-    """One agent's registration and jobs: the ``JobHandler`` its connection calls."""
-
-    def __init__(self, worker: Worker, agent: Agent, options: WorkerOptions) -> None:
-        self.worker = worker
-        self.agent = agent
-        self.options = options
-        self.jobs: dict[str, Job] = {}
-        self.connection = AgentConnection(options=options, handler=self, version=worker.version)
-
-    @property
-    def active(self) -> int:
-        return sum(1 for job in self.jobs.values() if job.state in LIVE)
-
-    @property
-    def load(self) -> float:
-        """The agent's own load (its jobs / ``max_concurrent_jobs``), or the process's when
-        that is higher (``--max-jobs``, CPU: ``Worker.load``)."""
-        own = self.active / self.options.max_concurrent_jobs
-        return min(1.0, max(own, self.worker.load))
-
-    @property
-    def full(self) -> bool:
-        return self.active >= self.options.max_concurrent_jobs or self.worker.full
-
-    def status(self) -> tuple[int, float, int]:
-        full = self.worker.draining or self.full or self.load >= self.options.load_threshold
-        return (proto.WS_FULL if full else proto.WS_AVAILABLE), self.load, self.active
-
-    def availability(self, request: proto.AvailabilityRequest) -> Availability:
-        verdict = self.options.should_handle_job(
-            {"agent_name": request.job.agent_name, "id": request.job.id},
-            active_jobs=self.active,
-            load=self.load,
-            draining=self.worker.draining,
-        )
-        if isinstance(verdict, Accept) and self.worker.full:
-            verdict = Reject(f"at capacity ({self.worker.active} jobs in this process)")
-        if not isinstance(verdict, Accept):
-            self.worker.rejected[verdict.reason.split(" (")[0].split(":")[0]] += 1
-            return Availability(False, reason=verdict.reason)
-        self.jobs[request.job.id] = Job(request.job.id, self.agent.name, request.job.room.name)
-        self._status_changed()
-        return Availability(
-            True,
-            identity=f"agent-{request.job.id}",
-            name=self.agent.name,
-            attributes={"lk.agent.name": self.agent.name},
-        )
-
-    def assignment_lost(self, job_id: str) -> None:
-        job = self.jobs.pop(job_id, None)
-        if job is not None:
-            self._status_changed()
-
-    async def assigned(self, assignment: proto.JobAssignment, url: str) -> None:
-        job = self.jobs.get(assignment.job.id)
-        if (
-            job is None
-        ):  # assigned without our acceptance (e.g. after a reconnect): take it if we can
-            if self.full or self.worker.draining:
-                await self.connection.update_job(assignment.job.id, proto.JS_FAILED, "worker full")
-                return
-            job = self.jobs[assignment.job.id] = Job(assignment.job.id, self.agent.name)
-        job.state = "running"
-        job.task = asyncio.current_task()
-        await self.connection.update_job(job.id, proto.JS_RUNNING)
-        log.info(
-            "job started", extra={"job_id": job.id, "agent": self.agent.name, "room": job.room}
-        )
-        try:
-            await run_job(
-                agent=self.agent,
-                assignment=assignment,
-                url=url,
-                job=job,
-                close_on_leave=self.options.close_on_participant_leave,
-                entry_point=self.options.entry_point or self.worker.entry_point,
-                on_turn=self.worker.record_turn,
-                on_handoff=self.worker.metrics.handoff,
-                join_policy=self.worker.join_policy,
-            )
-        except asyncio.CancelledError:
-            job.state = "terminated" if job.state == "running" else job.state
-        except Exception as exc:  # noqa: BLE001 - a failing job is reported, never spread
-            job.state = "failed"
-            job.error = str(exc) if isinstance(exc, LkxError) else f"{type(exc).__name__}: {exc}"
-            details = {"job_id": job.id, "room": job.room, "error": job.error}
-            if isinstance(exc, JoinGaveUp):
-                log.error(
-                    "job gave up joining its room", extra={**details, "attempts": job.join_attempts}
-                )
-            else:
-                log.error("job failed", extra=details)
-        else:
-            job.state = "success"
-        finally:
-            await self._finish(job)
-
-    async def _finish(self, job: Job) -> None:
-        job.ended = time.time()
-        if job.session is not None:
-            final = job.session.metrics()
-            self.worker.tool_calls_done += final["tool_calls_executed"]
-            self.worker.errors_done += final["errors"]
-        job.session = None
-        self.worker.outcomes[job.state] += 1
-        self.worker.metrics.job_ended(job.state)
-        self.jobs.pop(job.id, None)
-        if job.state == "failed":  # listed on /worker with its reason, the newest few only
-            self.jobs[job.id] = job
-            failed = [key for key, kept in self.jobs.items() if kept.state == "failed"]
-            for key in failed[:-KEEP_FAILED]:
-                del self.jobs[key]
-        self.worker.finished.append(job)
-        del self.worker.finished[:-200]
-        status = proto.JS_SUCCESS if job.state in ("success", "terminated") else proto.JS_FAILED
-        await self.connection.update_job(job.id, status, job.error)
-        self._status_changed()
-        log.info("job ended", extra={"job_id": job.id, "state": job.state})
-        self.worker.job_ended.set()
-
-    async def terminate(self, job_id: str) -> None:
-        job = self.jobs.get(job_id)
-        if job is None or job.task is None or job.state not in LIVE:
-            return
-        if job.ending:  # it is closing its session and leaving the room: let it finish that
-            log.info("job termination while it ends, let it end", extra={"job_id": job_id})
-            return
-        log.info("job terminated by the server", extra={"job_id": job_id})
-        job.state = "terminated"
-        job.task.cancel()
-
-    def _status_changed(self) -> None:
-        # with a process-wide cap, one agent's job changes every agent's load
-        slots = self.worker.slots if self.worker.max_jobs else [self]
-        for slot in slots:
-            self.worker.spawn(slot.connection.update_status(), "status")
 
 
 class Worker:
@@ -201,6 +56,7 @@ class Worker:
         self.cpu = CpuMeter()
         self.tool_calls_done = 0
         self.errors_done = 0
+        self.job_args: list[str] = []  # for ``lkx job-process`` (isolation: process): logging
         self._stop = asyncio.Event()
         self._background = TaskSet("lkx-worker", log)
 
@@ -268,6 +124,8 @@ class Worker:
         warming.add_done_callback(lambda _: self._warmed_up())
         # no scrape reaches a process under ``--workers N``: its supervisor reads the files
         helpers = [asyncio.create_task(self._refresh_metrics())] if multiprocess() else []
+        guard = guard_worker(self)
+        guard.start()
         try:
             done, _ = await asyncio.wait([*connections, stop], return_when=asyncio.FIRST_COMPLETED)
             for task in done:
@@ -283,6 +141,7 @@ class Worker:
             await asyncio.gather(*connections, stop, warming, *helpers, return_exceptions=True)
             for slot in self.slots:
                 await slot.connection.aclose()
+            await guard.aclose()
             await settle_given_up_joins(GIVEN_UP_SETTLE)
 
     def _warmed_up(self) -> None:
