@@ -106,6 +106,9 @@ def _turn_taken(recording: Recording) -> bool:
     )
 
 
+STEADY_VOICE = {"noise_scale": 0.0, "noise_w": 0.0}  # piper without its random variation
+
+
 class AudioKit:
     """The local voice and listener, loaded once for every audio scenario of a run."""
 
@@ -128,8 +131,8 @@ class AudioKit:
                 )
                 self._own.append(voice)
             else:
-                if self._voice is None:
-                    options = self.providers.options("tts", "local", {})
+                if self._voice is None:  # the same delivery every run: outcomes repeat
+                    options = self.providers.options("tts", "local", STEADY_VOICE)
                     self._voice = self.providers.create("tts", "local", options)
                 voice = self._voice
             assert self._listener is not None

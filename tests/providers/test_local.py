@@ -87,6 +87,24 @@ async def test_piper_speaks_and_whisper_understands_it() -> None:
     assert "table" in heard.text.lower() and "two" in heard.text.lower()
 
 
+async def test_piper_without_variation_says_a_line_the_same_way_every_time() -> None:
+    """``noise_scale: 0, noise_w: 0``: what ``lkx test`` speaks as the caller (and a test's
+    agent may), so a scenario's outcome does not change from run to run; by default the voice
+    varies (whisper heard 'London' as 'one minute' in about one delivery in three)."""
+
+    async def say(tts: PiperTTS) -> Any:
+        chunks = [c async for c in tts.synthesize("What time is it in London?")]
+        return np.concatenate([c.to_array() for c in chunks]).astype(int)
+
+    async def differ(tts: PiperTTS) -> int:
+        """The largest sample difference between two deliveries (a length change: all)."""
+        one, two = [await say(tts), await say(tts)]
+        return int(np.abs(one - two).max()) if len(one) == len(two) else 32_767
+
+    assert await differ(PiperTTS(PiperTTSOptions(noise_scale=0, noise_w=0))) < 100  # float noise
+    assert await differ(PiperTTS()) > 1_000
+
+
 async def chat(llm: LlamaLLM, messages: list[dict[str, Any]], **kwargs: Any) -> list[ChatDelta]:
     return [d async for d in llm.chat(messages=messages, **kwargs)]
 

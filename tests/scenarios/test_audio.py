@@ -25,7 +25,7 @@ greeting: Hello there. What time do you need?
 tools: [get_time]
 llm: {provider: openai, model: scripted, max_retries: 0}
 stt: {provider: local}
-tts: {provider: local}
+tts: {provider: local, noise_scale: 0, noise_w: 0}  # the same voice every run
 vad: {provider: local}
 min_endpointing_delay: 0.4
 """

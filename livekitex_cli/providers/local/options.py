@@ -25,6 +25,12 @@ class PiperTTSOptions(ProviderOptions):
     config: str | None = Field(default=None, description="voice .onnx.json; default: beside voice")
     speaker: int | None = Field(default=None, ge=0)
     length_scale: float = Field(default=1.0, gt=0.1, le=5)
+    noise_scale: float | None = Field(
+        default=None, ge=0, le=2, description="voice variation; default: the voice's; 0: none"
+    )
+    noise_w: float | None = Field(
+        default=None, ge=0, le=2, description="timing variation; default: the voice's; 0: none"
+    )
 
 
 class LlamaLLMOptions(ProviderOptions):

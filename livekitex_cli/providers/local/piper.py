@@ -57,7 +57,11 @@ class PiperTTS(TTS):
         model, lock = self._ensure()
         with lock:
             samples, _ = model.create(
-                text, speaker_id=self.options.speaker, length_scale=self.options.length_scale
+                text,
+                speaker_id=self.options.speaker,
+                length_scale=self.options.length_scale,
+                noise_scale=_scale(self.options.noise_scale),
+                noise_w=_scale(self.options.noise_w),
             )
         return np.asarray(samples, dtype=np.float32)
 
@@ -67,3 +71,8 @@ class PiperTTS(TTS):
         step = 2 * int(self.sample_rate * CHUNK_SECONDS)
         for start in range(0, len(audio.data), step):
             yield AudioChunk(audio.data[start : start + step], self.sample_rate, 1)
+
+
+def _scale(value: float | None) -> float | None:
+    """piper-onnx reads 0 as "not given" (the voice's own): no variation is a tiny one."""
+    return None if value is None else max(value, 1e-6)
