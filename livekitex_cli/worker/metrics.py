@@ -37,6 +37,14 @@ TURN_EVENTS = (
     ("stalled", "stalled_replies", "Replies ended by the stall watchdog."),
     ("resumed", "false_interruptions", "Replies resumed after a false interruption."),
 )
+# session totals (field of ``AgentSession.metrics()``, metric name, help): a job's totals move
+# from its live session to the worker's when it ends, so the sum only ever grows
+SESSION_TOTALS = (
+    ("tool_calls_executed", "lkx_tool_calls", "Tool calls run by sessions."),
+    ("errors", "lkx_session_errors", "Provider failures reported by sessions."),
+    ("chat_dropped", "lkx_chat_messages_dropped", "Typed messages dropped in floods."),
+    ("chat_truncated", "lkx_chat_messages_truncated", "Typed messages cut short."),
+)
 OUTCOMES = ("success", "failed", "terminated")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -112,14 +120,9 @@ class _WorkerState(Collector):
         yield GaugeMetricFamily(
             "lkx_worker_draining", "The worker is draining.", value=int(worker.draining)
         )
-        # a job's totals move from its live session to the worker's when it ends: the sum only
-        # ever grows
         snapshots = [
             job.session.metrics() for job in worker.active_jobs() if job.session is not None
         ]
-        tools = sum(s["tool_calls_executed"] for s in snapshots) + worker.tool_calls_done
-        errors = sum(s["errors"] for s in snapshots) + worker.errors_done
-        yield CounterMetricFamily("lkx_tool_calls", "Tool calls run by sessions.", value=tools)
-        yield CounterMetricFamily(
-            "lkx_session_errors", "Provider failures reported by sessions.", value=errors
-        )
+        for key, name, text in SESSION_TOTALS:
+            total = sum(s[key] for s in snapshots) + worker.session_totals[key]
+            yield CounterMetricFamily(name, text, value=total)

@@ -18,7 +18,7 @@ from livekitex_cli.log import get_logger
 from livekitex_cli.tasks import TaskSet
 from livekitex_cli.worker.jobs import Job, JobContext, JoinGaveUp, JoinPolicy, run_job
 from livekitex_cli.worker.joining import settle_given_up_joins
-from livekitex_cli.worker.metrics import WorkerMetrics
+from livekitex_cli.worker.metrics import SESSION_TOTALS, WorkerMetrics
 from livekitex_cli.worker.options import Accept, Reject, WorkerOptions
 from livekitex_cli.worker.protocol import AgentConnection, Availability
 from livekitex_cli.worker.warmup import warm_up
@@ -131,8 +131,8 @@ class AgentSlot:
         job.ended = time.time()
         if job.session is not None:
             final = job.session.metrics()
-            self.worker.tool_calls_done += final["tool_calls_executed"]
-            self.worker.errors_done += final["errors"]
+            for key, *_ in SESSION_TOTALS:
+                self.worker.session_totals[key] += final[key]
         job.session = None
         self.worker.outcomes[job.state] += 1
         self.worker.metrics.job_ended(job.state)
@@ -195,8 +195,7 @@ class Worker:
         self.finished: list[Job] = []
         self.job_ended = asyncio.Event()
         self.metrics = WorkerMetrics(self)
-        self.tool_calls_done = 0
-        self.errors_done = 0
+        self.session_totals: Counter[str] = Counter()  # of ended jobs (see SESSION_TOTALS)
         self._stop = asyncio.Event()
         self._background = TaskSet("lkx-worker", log)
 
