@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import threading
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
@@ -30,18 +31,19 @@ GIVEN_UP_SETTLE = 20.0  # s a stopping worker waits for joins it gave up on (see
 
 
 class AgentSlot:
-    """One agent's registration and jobs: the ``JobHandler`` its connection calls."""
+    """One agent's registration and jobs: the ``JobHandler`` its connection calls.
+
+    Availability is decided on the connection's own thread, whatever the worker's loop is
+    doing, from counts kept under the worker's ``admission`` lock; the job is then recorded on
+    the loop."""
 
     def __init__(self, worker: Worker, agent: Agent, options: WorkerOptions) -> None:
         self.worker = worker
         self.agent = agent
         self.options = options
         self.jobs: dict[str, Job] = {}
+        self.active = 0  # jobs accepted and not ended yet (changed under worker.admission)
         self.connection = AgentConnection(options=options, handler=self, version=worker.version)
-
-    @property
-    def active(self) -> int:
-        return sum(1 for job in self.jobs.values() if job.state in LIVE)
 
     @property
     def load(self) -> float:
@@ -58,19 +60,22 @@ class AgentSlot:
         return (proto.WS_FULL if full else proto.WS_AVAILABLE), self.load, self.active
 
     def availability(self, request: proto.AvailabilityRequest) -> Availability:
-        verdict = self.options.should_handle_job(
-            {"agent_name": request.job.agent_name, "id": request.job.id},
-            active_jobs=self.active,
-            load=self.load,
-            draining=self.worker.draining,
-        )
-        if isinstance(verdict, Accept) and self.worker.full:
-            verdict = Reject(f"at capacity ({self.worker.active} jobs in this process)")
+        with self.worker.admission:
+            verdict = self.options.should_handle_job(
+                {"agent_name": request.job.agent_name, "id": request.job.id},
+                active_jobs=self.active,
+                load=self.load,
+                draining=self.worker.draining,
+            )
+            if isinstance(verdict, Accept) and self.worker.full:
+                verdict = Reject(f"at capacity ({self.worker.active} jobs in this process)")
+            if isinstance(verdict, Accept):
+                self.active += 1
         if not isinstance(verdict, Accept):
-            self.worker.rejected[verdict.reason.split(" (")[0].split(":")[0]] += 1
+            self.worker.call_soon(self._rejected, verdict.reason)
             return Availability(False, reason=verdict.reason)
-        self.jobs[request.job.id] = Job(request.job.id, self.agent.name, request.job.room.name)
-        self._status_changed()
+        job = Job(request.job.id, self.agent.name, request.job.room.name)
+        self.worker.call_soon(self._reserved, job)
         return Availability(
             True,
             identity=f"agent-{request.job.id}",
@@ -78,9 +83,21 @@ class AgentSlot:
             attributes={"lk.agent.name": self.agent.name},
         )
 
+    def _rejected(self, reason: str) -> None:
+        self.worker.rejected[reason.split(" (")[0].split(":")[0]] += 1
+
+    def _reserved(self, job: Job) -> None:
+        self.jobs[job.id] = job
+        self._status_changed()
+
+    def _release(self) -> None:
+        with self.worker.admission:
+            self.active -= 1
+
     def assignment_lost(self, job_id: str) -> None:
         job = self.jobs.pop(job_id, None)
-        if job is not None:
+        if job is not None and job.state == "reserved":
+            self._release()
             self._status_changed()
 
     async def assigned(self, assignment: proto.JobAssignment, url: str) -> None:
@@ -88,17 +105,21 @@ class AgentSlot:
         if (
             job is None
         ):  # assigned without our acceptance (e.g. after a reconnect): take it if we can
-            if self.full or self.worker.draining:
+            with self.worker.admission:
+                refused = self.full or self.worker.draining
+                if not refused:
+                    self.active += 1
+            if refused:
                 await self.connection.update_job(assignment.job.id, proto.JS_FAILED, "worker full")
                 return
             job = self.jobs[assignment.job.id] = Job(assignment.job.id, self.agent.name)
         job.state = "running"
         job.task = asyncio.current_task()
-        await self.connection.update_job(job.id, proto.JS_RUNNING)
-        log.info(
-            "job started", extra={"job_id": job.id, "agent": self.agent.name, "room": job.room}
-        )
-        try:
+        try:  # from here on the job ends through _finish, which gives its place back
+            await self.connection.update_job(job.id, proto.JS_RUNNING)
+            log.info(
+                "job started", extra={"job_id": job.id, "agent": self.agent.name, "room": job.room}
+            )
             await run_job(
                 agent=self.agent,
                 assignment=assignment,
@@ -134,6 +155,7 @@ class AgentSlot:
             for key, *_ in SESSION_TOTALS:
                 self.worker.session_totals[key] += final[key]
         job.session = None
+        self._release()
         self.worker.outcomes[job.state] += 1
         self.worker.metrics.job_ended(job.state)
         self.jobs.pop(job.id, None)
@@ -196,6 +218,8 @@ class Worker:
         self.job_ended = asyncio.Event()
         self.metrics = WorkerMetrics(self)
         self.session_totals: Counter[str] = Counter()  # of ended jobs (see SESSION_TOTALS)
+        self.admission = threading.Lock()  # job counts: the protocol's threads take jobs too
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._stop = asyncio.Event()
         self._background = TaskSet("lkx-worker", log)
 
@@ -229,6 +253,14 @@ class Worker:
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         self._background.spawn(coro, name)
 
+    def call_soon(self, callback: Callable[..., None], *args: object) -> None:
+        """Run ``callback`` on the worker's loop, from any thread."""
+        if self._loop is None:
+            callback(*args)
+        else:
+            with contextlib.suppress(RuntimeError):  # the loop has closed: the worker is gone
+                self._loop.call_soon_threadsafe(callback, *args)
+
     def drain(self) -> None:
         """Stop taking jobs, let running ones finish (up to ``drain_timeout``), then stop."""
         if not self.draining:
@@ -240,7 +272,7 @@ class Worker:
 
     async def run(self, *, install_signal_handlers: bool = True) -> None:
         """Register every agent and serve until drained. SIGTERM/SIGINT start the drain."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         if install_signal_handlers:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.drain)
