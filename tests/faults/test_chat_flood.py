@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +20,13 @@ from tests.worker.test_metrics import sample
 pytestmark = [needs_server, pytest.mark.livekit]
 SUPPORT = "agents/support-agent.yaml"
 GREETING = "Hello! I can check an order or open a support ticket. What can I do for you?"
+FLOOD_AGENT = """\
+name: support-agent
+instructions: Answer briefly.
+greeting: Hello!
+llm: {provider: openai, model: m}
+turn: {stall_timeout: 120}  # the first reply is held on purpose: no stall
+"""
 FLOOD = 1000
 DROPPED = "lkx_chat_messages_dropped_total"
 TRUNCATED = "lkx_chat_messages_truncated_total"
@@ -37,14 +45,16 @@ def user_turns(server: ScriptedOpenAI, room_marker: str) -> list[list[str]]:
 @pytest.mark.faults
 @pytest.mark.fault("chat flood")
 async def test_chat_flood_is_bounded(
-    start_worker: Any, join: Any, threaded_openai: ScriptedOpenAI
+    start_worker: Any, join: Any, threaded_openai: ScriptedOpenAI, tmp_path: Path
 ) -> None:
     release = threading.Event()
     threaded_openai.push(Hang(60, until=release))  # the first turn is busy until the flood is in
-    worker = start_worker(SUPPORT, "--log-level", "debug")
+    agent = tmp_path / "flood-agent.yaml"
+    agent.write_text(FLOOD_AGENT)
+    worker = start_worker(str(agent), "--log-level", "debug")
     flooder = await join("flood-room", "support-agent", identity="flooder")
     calm = await join("quiet-room", "support-agent", identity="quiet")
-    assert await flooder.next_chat() == GREETING and await calm.next_chat() == GREETING
+    assert await flooder.next_chat() == "Hello!" and await calm.next_chat() == "Hello!"
     sent = [f"flood {index}" for index in range(FLOOD)]
     for start in range(0, FLOOD, 100):  # about a second: 100 every 0.1 s
         await asyncio.gather(*(flooder.say(text) for text in sent[start : start + 100]))
