@@ -52,6 +52,8 @@ class SessionMetrics:
     stalls: int = 0  # replies ended by the stall watchdog
     empty_completions: int = 0  # LLM answers with no text and no tool call
     false_interruptions: int = 0  # the agent stopped for speech that held no words
+    chat_dropped: int = 0  # typed messages dropped by a front end's bound (a flood)
+    chat_truncated: int = 0  # typed messages cut to the longest a turn takes
     turns: list[TurnMetrics] = field(default_factory=list)
     errors_by_service: dict[str, int] = field(default_factory=dict)
     keep_turns: int = 500  # per-stage figures (median, p95) cover the last ``keep_turns`` turns
@@ -98,6 +100,8 @@ class SessionMetrics:
             "stalls": self.stalls,
             "empty_completions": self.empty_completions,
             "false_interruptions": self.false_interruptions,
+            "chat_dropped": self.chat_dropped,
+            "chat_truncated": self.chat_truncated,
             "stages": stages,
         }
 

@@ -46,6 +46,7 @@ class Status:
 @dataclass
 class Hang:
     seconds: float
+    until: threading.Event | None = None  # set (from any thread) to end the hang early
 
 
 @dataclass
@@ -171,7 +172,7 @@ class ScriptedOpenAI:
         request_id = f"req_scripted_{len(self.chat_requests)}"
         step = self.chat_script.popleft() if self.chat_script else self._echo(body)
         if isinstance(step, Hang):
-            await asyncio.sleep(step.seconds)
+            await self._hang(step)
             step = Text("Sorry, I was asleep.")
         if isinstance(step, Status):
             payload = {"error": {"message": step.message, "type": "scripted", "code": step.code}}
@@ -197,6 +198,16 @@ class ScriptedOpenAI:
                 await asyncio.sleep(step.delay)
         await response.write(b"data: [DONE]\n\n")
         return response
+
+    @staticmethod
+    async def _hang(step: Hang) -> None:
+        if step.until is None:
+            await asyncio.sleep(step.seconds)
+            return
+        loop = asyncio.get_running_loop()
+        end = loop.time() + step.seconds
+        while loop.time() < end and not step.until.is_set():
+            await asyncio.sleep(0.02)
 
     def _echo(self, body: dict[str, Any]) -> Step:
         messages = body.get("messages", [])
@@ -266,7 +277,7 @@ class ScriptedOpenAI:
         self.stt_requests += 1
         step = self.stt_script.popleft() if self.stt_script else self.transcript
         if isinstance(step, Hang):
-            await asyncio.sleep(step.seconds)
+            await self._hang(step)
             step = self.transcript
         if isinstance(step, Status):
             payload = {"error": {"message": step.message, "code": step.code}}
@@ -279,7 +290,7 @@ class ScriptedOpenAI:
         self.tts_requests.append(text)
         step = self.tts_script.popleft() if self.tts_script else None
         if isinstance(step, Hang):
-            await asyncio.sleep(step.seconds)
+            await self._hang(step)
         if isinstance(step, Status):
             payload = {"error": {"message": step.message, "code": step.code}}
             return web.json_response(payload, status=step.code, headers=step.headers)

@@ -116,8 +116,8 @@ def _report(slot: AgentSlot, job: Job, message: dict[str, Any]) -> dict[str, Any
     elif "end" in message:
         end: dict[str, Any] = message["end"]
         job.join_attempts = int(end.get("join_attempts", job.join_attempts))
-        worker.tool_calls_done += int(end.get("tool_calls", 0))
-        worker.errors_done += int(end.get("errors", 0))
+        worker.session_totals["tool_calls_executed"] += int(end.get("tool_calls", 0))
+        worker.session_totals["errors"] += int(end.get("errors", 0))
         return end
     return None
 

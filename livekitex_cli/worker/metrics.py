@@ -44,6 +44,14 @@ TURN_EVENTS = (
     ("stalled", "stalled_replies", "Replies ended by the stall watchdog."),
     ("resumed", "false_interruptions", "Replies resumed after a false interruption."),
 )
+# session totals (field of ``AgentSession.metrics()``, metric name, help): a job's totals move
+# from its live session to the worker's when it ends, so the sum only ever grows
+SESSION_TOTALS = (
+    ("tool_calls_executed", "lkx_tool_calls", "Tool calls run by sessions."),
+    ("errors", "lkx_session_errors", "Provider failures reported by sessions."),
+    ("chat_dropped", "lkx_chat_messages_dropped", "Typed messages dropped in floods."),
+    ("chat_truncated", "lkx_chat_messages_truncated", "Typed messages cut short."),
+)
 OUTCOMES = ("success", "failed", "terminated")
 LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -95,13 +103,10 @@ class WorkerMetrics:
             "lkx_worker_draining", "The worker is draining.",
             registry=registry, multiprocess_mode="livemax",
         )  # fmt: skip
-        self.tool_calls = Counter(
-            "lkx_tool_calls", "Tool calls run by sessions.", registry=registry
-        )
-        self.errors = Counter(
-            "lkx_session_errors", "Provider failures reported by sessions.", registry=registry
-        )
-        self._counted = {"tools": 0.0, "errors": 0.0}
+        self.session_totals = {
+            key: Counter(name, text, registry=registry) for key, name, text in SESSION_TOTALS
+        }
+        self._counted = dict.fromkeys(self.session_totals, 0.0)
         self._loop_metrics([slot.agent.name for slot in worker.slots])
 
     def _loop_metrics(self, agents: list[str]) -> None:
@@ -155,14 +160,11 @@ class WorkerMetrics:
         snapshots = [
             job.session.metrics() for job in worker.active_jobs() if job.session is not None
         ]
-        totals = {
-            "tools": sum(s["tool_calls_executed"] for s in snapshots) + worker.tool_calls_done,
-            "errors": sum(s["errors"] for s in snapshots) + worker.errors_done,
-        }
-        for key, counter in (("tools", self.tool_calls), ("errors", self.errors)):
-            if totals[key] > self._counted[key]:
-                counter.inc(totals[key] - self._counted[key])
-                self._counted[key] = totals[key]
+        for key, counter in self.session_totals.items():
+            total = sum(s[key] for s in snapshots) + worker.session_totals[key]
+            if total > self._counted[key]:
+                counter.inc(total - self._counted[key])
+                self._counted[key] = total
 
     def exposition(self) -> bytes:
         self.refresh()

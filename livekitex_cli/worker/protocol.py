@@ -4,46 +4,52 @@ The worker authenticates with a JWT carrying only the agent grant, registers (ty
 version, permissions), then answers the server: availability requests, job assignments and
 terminations. It reports its status every few seconds and pings. When the socket drops it
 reconnects with exponential backoff and jitter; running jobs are not touched.
+
+The socket is served on a thread and event loop of its own (``loop_thread.py``), so that an
+availability request is answered at once however busy the worker's loop is: the server gives a
+job whose answer comes late to nobody, for good. Assignments and terminations are handed to the
+worker's loop; what the worker sends is handed to the socket's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
-import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable
 from typing import Protocol
-from urllib.parse import urlparse
 
 import aiohttp
-from livekit import api
 from livekit.protocol import agent as proto
-from livekit.protocol import models
 
 from livekitex_cli.errors import AuthError, ConnectError
 from livekitex_cli.log import get_logger
 from livekitex_cli.tasks import TaskSet
+from livekitex_cli.worker.loop_thread import run_in_thread
+from livekitex_cli.worker.messages import (
+    Availability,
+    agent_url,
+    availability_message,
+    job_message,
+    ping_message,
+    register_message,
+    status_message,
+    worker_token,
+)
 from livekitex_cli.worker.options import WorkerOptions
 
 log = get_logger("worker")
 STATUS_INTERVAL = 2.5
 PING_INTERVAL = 10.0
 REGISTER_TIMEOUT = 10.0
-
-
-@dataclass(frozen=True)
-class Availability:
-    """How to answer one availability request."""
-
-    available: bool
-    identity: str = ""
-    name: str = ""
-    attributes: dict[str, str] | None = None
-    reason: str = ""
+__all__ = ["AgentConnection", "Availability", "JobHandler", "agent_url", "worker_token"]
 
 
 class JobHandler(Protocol):
+    """``availability`` and ``status`` are called on the socket's thread (without waiting for
+    the worker's loop, they must not touch it); the others on the loop that runs ``run``."""
+
     def availability(self, request: proto.AvailabilityRequest) -> Availability: ...
 
     def assignment_lost(self, job_id: str) -> None: ...
@@ -55,25 +61,6 @@ class JobHandler(Protocol):
     def status(self) -> tuple[int, float, int]:
         """(WorkerStatus, load in [0, 1], job count)."""
         ...
-
-
-def agent_url(server_url: str) -> str:
-    parsed = urlparse(server_url)
-    scheme = (
-        parsed.scheme.replace("http", "ws", 1)
-        if parsed.scheme.startswith("http")
-        else parsed.scheme
-    )
-    return f"{scheme}://{parsed.netloc}{parsed.path.rstrip('/')}/agent"
-
-
-def worker_token(options: WorkerOptions) -> str:
-    """A short-lived JWT with only the agent grant (no identity, no room)."""
-    return (
-        api.AccessToken(options.api_key.get_secret_value(), options.api_secret.get_secret_value())
-        .with_grants(api.VideoGrants(agent=True))
-        .to_jwt()
-    )
 
 
 class AgentConnection:
@@ -98,12 +85,15 @@ class AgentConnection:
         self.register_timeout = register_timeout
         self.max_backoff = max_backoff
         self.worker_id = ""
-        self.registered = asyncio.Event()
+        self.registered = threading.Event()
         self.registrations = 0
         self._ws: aiohttp.ClientWebSocketResponse | None = None
-        self._send_lock = asyncio.Lock()
         self._pending: dict[str, asyncio.TimerHandle] = {}
-        self._tasks = TaskSet("lkx-worker", log)
+        self._tasks = TaskSet("lkx-worker", log)  # the handler's, on the worker's loop
+        self._main: asyncio.AbstractEventLoop | None = None  # the worker's loop
+        self._io: asyncio.AbstractEventLoop | None = None  # the socket's, while it runs
+        self._io_tasks = TaskSet("lkx-protocol", log)
+        self._send_lock: asyncio.Lock | None = None
 
     def __repr__(self) -> str:
         return (
@@ -113,6 +103,23 @@ class AgentConnection:
     async def run(self) -> None:
         """Connect, serve, reconnect. Raises ``AuthError`` at once on refused credentials and
         ``ConnectError`` when the first connection fails ``connect_attempts`` times."""
+        self._main = asyncio.get_running_loop()
+        await run_in_thread(self._run, name=f"lkx-protocol-{self.options.agent_name}")
+
+    async def _run(self) -> None:
+        """``run`` on the socket's own thread and loop."""
+        self._io = asyncio.get_running_loop()
+        self._send_lock = asyncio.Lock()
+        try:
+            await self._connect_and_serve()
+        finally:
+            self._io = None  # from now on, what the worker sends is dropped
+            for timer in self._pending.values():
+                timer.cancel()
+            self._pending.clear()
+            await self._io_tasks.aclose()
+
+    async def _connect_and_serve(self) -> None:
         failures = 0
         async with aiohttp.ClientSession() as http:
             while True:
@@ -165,22 +172,7 @@ class AgentConnection:
             await ws.close()
 
     async def _register(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        message = proto.WorkerMessage()
-        request = message.register
-        request.type = (
-            proto.JT_PUBLISHER if self.options.worker_type == "publisher" else proto.JT_ROOM
-        )
-        request.agent_name = self.options.agent_name
-        request.version = self.version
-        request.allowed_permissions.CopyFrom(
-            models.ParticipantPermission(
-                can_publish=True,
-                can_subscribe=True,
-                can_publish_data=True,
-                can_update_metadata=True,
-                agent=True,
-            )  # fmt: skip
-        )
+        message = register_message(self.options, self.version)
         await ws.send_bytes(message.SerializeToString())
         async with asyncio.timeout(self.register_timeout):
             raw = await ws.receive()
@@ -202,7 +194,7 @@ class AgentConnection:
         try:
             async for raw in ws:
                 if raw.type == aiohttp.WSMsgType.BINARY:
-                    self._dispatch(proto.ServerMessage.FromString(raw.data))
+                    await self._dispatch(proto.ServerMessage.FromString(raw.data))
                 elif raw.type == aiohttp.WSMsgType.ERROR:
                     raise ConnectionError(f"websocket error: {ws.exception()}")
             raise ConnectionError(f"the server closed the connection (code {ws.close_code})")
@@ -210,88 +202,92 @@ class AgentConnection:
             status.cancel()
             await asyncio.gather(status, return_exceptions=True)
 
-    def _dispatch(self, message: proto.ServerMessage) -> None:
+    async def _dispatch(self, message: proto.ServerMessage) -> None:
         which = message.WhichOneof("message")
         if which == "availability":
-            self._answer_availability(message.availability)
+            await self._answer_availability(message.availability)
         elif which == "assignment":
             self._on_assignment(message.assignment)
         elif which == "termination":
-            self._spawn(self.handler.terminate(message.termination.job_id), "terminate")
+            self._on_main(self._terminate, message.termination.job_id)
 
-    def _answer_availability(self, request: proto.AvailabilityRequest) -> None:
+    async def _answer_availability(self, request: proto.AvailabilityRequest) -> None:
+        """Decided and sent here, before the next message is read."""
         answer = self.handler.availability(request)
-        message = proto.WorkerMessage()
-        response = message.availability
-        response.job_id = request.job.id
-        response.available = answer.available
+        message = availability_message(request, answer)
         if answer.available:
-            response.participant_identity = answer.identity
-            response.participant_name = answer.name
-            response.participant_attributes.update(answer.attributes or {})
             loop = asyncio.get_running_loop()
             self._pending[request.job.id] = loop.call_later(
                 self.assignment_timeout, self._assignment_timed_out, request.job.id
             )
         else:
             log.info("job rejected", extra={"job_id": request.job.id, "reason": answer.reason})
-        self._spawn(self.send(message), "availability")
+        await self._write(message)
 
     def _assignment_timed_out(self, job_id: str) -> None:
         if self._pending.pop(job_id, None) is not None:
             log.warning("no assignment after accepting a job", extra={"job_id": job_id})
-            self.handler.assignment_lost(job_id)
+            self._on_main(self.handler.assignment_lost, job_id)
 
     def _on_assignment(self, assignment: proto.JobAssignment) -> None:
         timer = self._pending.pop(assignment.job.id, None)
         if timer is not None:
             timer.cancel()
         url = assignment.url or self.options.server_url
-        self._spawn(self.handler.assigned(assignment, url), "assignment")
+        self._on_main(self._assigned, assignment, url)
+
+    # on the worker's loop
+    def _assigned(self, assignment: proto.JobAssignment, url: str) -> None:
+        self._tasks.spawn(self.handler.assigned(assignment, url), "assignment")
+
+    def _terminate(self, job_id: str) -> None:
+        self._tasks.spawn(self.handler.terminate(job_id), "terminate")
+
+    def _on_main(self, callback: Callable[..., None], *args: object) -> None:
+        if self._main is not None:
+            with contextlib.suppress(RuntimeError):  # the worker's loop is gone: so is the job
+                self._main.call_soon_threadsafe(callback, *args)
 
     async def send(self, message: proto.WorkerMessage) -> None:
-        """Send if connected; while reconnecting, messages are dropped (status is resent)."""
-        ws = self._ws
-        if ws is None or ws.closed:
+        """Send if connected, from either loop (the socket's own writes it, in order); while
+        reconnecting, messages are dropped (status is resent)."""
+        io = self._io
+        if io is None:
             return
-        async with self._send_lock:
+        if asyncio.get_running_loop() is io:
+            await self._write(message)
+        else:
+            with contextlib.suppress(RuntimeError):  # the socket's loop has just ended
+                io.call_soon_threadsafe(self._post, message)
+
+    def _post(self, message: proto.WorkerMessage) -> None:
+        if self._io is not None:  # not once its loop is shutting down
+            self._io_tasks.spawn(self._write(message), "send")
+
+    async def _write(self, message: proto.WorkerMessage) -> None:
+        ws, lock = self._ws, self._send_lock
+        if ws is None or ws.closed or lock is None:
+            return
+        async with lock:
             try:
                 await ws.send_bytes(message.SerializeToString())
             except (ConnectionError, aiohttp.ClientError) as exc:
                 log.info("send failed", extra={"error": str(exc)})
 
     async def update_status(self) -> None:
-        status, load, jobs = self.handler.status()
-        message = proto.WorkerMessage()
-        message.update_worker.status = status  # type: ignore[assignment]
-        message.update_worker.load = load
-        message.update_worker.job_count = jobs
-        await self.send(message)
+        await self.send(status_message(*self.handler.status()))
 
     async def update_job(self, job_id: str, status: int, error: str = "") -> None:
-        message = proto.WorkerMessage()
-        message.update_job.job_id = job_id
-        message.update_job.status = status  # type: ignore[assignment]
-        message.update_job.error = error
-        await self.send(message)
+        await self.send(job_message(job_id, status, error))
 
     async def _status_loop(self) -> None:
         while True:
             await self.update_status()
-            ping = proto.WorkerMessage()
-            ping.ping.timestamp = int(time.time() * 1000)
-            await self.send(ping)
+            await self.send(ping_message())
             await asyncio.sleep(STATUS_INTERVAL)
 
-    def _spawn(self, coro: Awaitable[None], name: str) -> None:
-        async def run() -> None:
-            await coro
-
-        self._tasks.spawn(run(), name)
-
     async def aclose(self) -> None:
-        for timer in self._pending.values():
-            timer.cancel()
+        """Once ``run`` has ended: stop the handler's tasks."""
         await self._tasks.aclose()
 
 

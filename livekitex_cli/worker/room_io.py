@@ -30,6 +30,7 @@ from livekitex_cli.session import (
     UserTranscript,
 )
 from livekitex_cli.tasks import TaskSet
+from livekitex_cli.worker.chat_input import ChatInbox
 from livekitex_cli.worker.event_routing import route_room_events
 from livekitex_cli.worker.joining import connect_room
 from livekitex_cli.worker.room_output import (
@@ -77,6 +78,7 @@ class RoomIO:
         self._pumped: set[str] = set()
         self._state = ""
         self._state_queued = False
+        self.chat = ChatInbox(session, room=room, spawn=self._spawn)
 
     def listen(self) -> None:
         """Register the room handlers; call before ``room.connect``: ``livekit.rtc`` drops a
@@ -160,19 +162,7 @@ class RoomIO:
         if self.linked_identity is not None and sender != self.linked_identity:
             reader.close()  # unread, it would stay subscribed to every native event
             return
-        self._spawn(self._read_chat(reader), "chat")
-
-    async def _read_chat(self, reader: rtc.TextStreamReader) -> None:
-        try:
-            text = await reader.read_all()
-        except rtc.StreamError as exc:  # the sender left (or gave up) in the middle
-            log.debug("chat stream broken off", extra={"room": self.room.name, "error": str(exc)})
-            return
-        log.debug("chat received", extra={"room": self.room.name, "chars": len(text)})
-        if self.session.closed:
-            return  # it arrived as the call ended (a last word before leaving)
-        if text.strip():
-            await self.session.process_text(text)
+        self._spawn(self.chat.read(reader), "chat")
 
     def _on_event(self, event: SessionEvent) -> None:
         """Session events to the room, in order (one sender task, see ``_send_loop``)."""

@@ -13,6 +13,7 @@ from livekitex_cli.agent import Agent
 from livekitex_cli.errors import LkxError
 from livekitex_cli.log import get_logger
 from livekitex_cli.worker.jobs import Job, JoinGaveUp, run_job
+from livekitex_cli.worker.metrics import SESSION_TOTALS
 from livekitex_cli.worker.options import Accept, Reject, WorkerOptions
 from livekitex_cli.worker.protocol import AgentConnection, Availability
 
@@ -25,18 +26,19 @@ LIVE = ("reserved", "running")
 
 
 class AgentSlot:
-    """One agent's registration and jobs: the ``JobHandler`` its connection calls."""
+    """One agent's registration and jobs: the ``JobHandler`` its connection calls.
+
+    Availability is decided on the connection's own thread, whatever the worker's loop is
+    doing, from counts kept under the worker's ``admission`` lock; the job is then recorded on
+    the loop."""
 
     def __init__(self, worker: Worker, agent: Agent, options: WorkerOptions) -> None:
         self.worker = worker
         self.agent = agent
         self.options = options
         self.jobs: dict[str, Job] = {}
+        self.active = 0  # jobs accepted and not ended yet (changed under worker.admission)
         self.connection = AgentConnection(options=options, handler=self, version=worker.version)
-
-    @property
-    def active(self) -> int:
-        return sum(1 for job in self.jobs.values() if job.state in LIVE)
 
     @property
     def load(self) -> float:
@@ -54,19 +56,22 @@ class AgentSlot:
         return (proto.WS_FULL if full else proto.WS_AVAILABLE), self.load, self.active
 
     def availability(self, request: proto.AvailabilityRequest) -> Availability:
-        verdict = self.options.should_handle_job(
-            {"agent_name": request.job.agent_name, "id": request.job.id},
-            active_jobs=self.active,
-            load=self.load,
-            draining=self.worker.draining,
-        )
-        if isinstance(verdict, Accept) and self.worker.full:
-            verdict = Reject(f"at capacity ({self.worker.active} jobs in this process)")
+        with self.worker.admission:
+            verdict = self.options.should_handle_job(
+                {"agent_name": request.job.agent_name, "id": request.job.id},
+                active_jobs=self.active,
+                load=self.load,
+                draining=self.worker.draining,
+            )
+            if isinstance(verdict, Accept) and self.worker.full:
+                verdict = Reject(f"at capacity ({self.worker.active} jobs in this process)")
+            if isinstance(verdict, Accept):
+                self.active += 1
         if not isinstance(verdict, Accept):
-            self.worker.rejected[verdict.reason.split(" (")[0].split(":")[0]] += 1
+            self.worker.call_soon(self._rejected, verdict.reason)
             return Availability(False, reason=verdict.reason)
-        self.jobs[request.job.id] = Job(request.job.id, self.agent.name, request.job.room.name)
-        self._status_changed()
+        job = Job(request.job.id, self.agent.name, request.job.room.name)
+        self.worker.call_soon(self._reserved, job)
         return Availability(
             True,
             identity=f"agent-{request.job.id}",
@@ -74,9 +79,21 @@ class AgentSlot:
             attributes={"lk.agent.name": self.agent.name},
         )
 
+    def _rejected(self, reason: str) -> None:
+        self.worker.rejected[reason.split(" (")[0].split(":")[0]] += 1
+
+    def _reserved(self, job: Job) -> None:
+        self.jobs[job.id] = job
+        self._status_changed()
+
+    def _release(self) -> None:
+        with self.worker.admission:
+            self.active -= 1
+
     def assignment_lost(self, job_id: str) -> None:
         job = self.jobs.pop(job_id, None)
-        if job is not None:
+        if job is not None and job.state == "reserved":
+            self._release()
             self._status_changed()
 
     async def assigned(self, assignment: proto.JobAssignment, url: str) -> None:
@@ -84,17 +101,21 @@ class AgentSlot:
         if (
             job is None
         ):  # assigned without our acceptance (e.g. after a reconnect): take it if we can
-            if self.full or self.worker.draining:
+            with self.worker.admission:
+                refused = self.full or self.worker.draining
+                if not refused:
+                    self.active += 1
+            if refused:
                 await self.connection.update_job(assignment.job.id, proto.JS_FAILED, "worker full")
                 return
             job = self.jobs[assignment.job.id] = Job(assignment.job.id, self.agent.name)
         job.state = "running"
         job.task = asyncio.current_task()
-        await self.connection.update_job(job.id, proto.JS_RUNNING)
-        log.info(
-            "job started", extra={"job_id": job.id, "agent": self.agent.name, "room": job.room}
-        )
-        try:
+        try:  # from here on the job ends through _finish, which gives its place back
+            await self.connection.update_job(job.id, proto.JS_RUNNING)
+            log.info(
+                "job started", extra={"job_id": job.id, "agent": self.agent.name, "room": job.room}
+            )
             if self.options.isolation == "process":  # in a child process of its own
                 from livekitex_cli.worker.isolated import run_isolated
 
@@ -132,9 +153,10 @@ class AgentSlot:
         job.ended = time.time()
         if job.session is not None:
             final = job.session.metrics()
-            self.worker.tool_calls_done += final["tool_calls_executed"]
-            self.worker.errors_done += final["errors"]
+            for key, *_ in SESSION_TOTALS:
+                self.worker.session_totals[key] += final[key]
         job.session = None
+        self._release()
         self.worker.outcomes[job.state] += 1
         self.worker.metrics.job_ended(job.state)
         self.jobs.pop(job.id, None)

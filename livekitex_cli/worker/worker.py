@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import threading
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -54,8 +55,9 @@ class Worker:
         self.job_ended = asyncio.Event()
         self.metrics = WorkerMetrics(self)
         self.cpu = CpuMeter()
-        self.tool_calls_done = 0
-        self.errors_done = 0
+        self.session_totals: Counter[str] = Counter()  # of ended jobs (see SESSION_TOTALS)
+        self.admission = threading.Lock()  # job counts: the protocol's threads take jobs too
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.job_args: list[str] = []  # for ``lkx job-process`` (isolation: process): logging
         self._stop = asyncio.Event()
         self._background = TaskSet("lkx-worker", log)
@@ -100,6 +102,14 @@ class Worker:
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         self._background.spawn(coro, name)
 
+    def call_soon(self, callback: Callable[..., None], *args: object) -> None:
+        """Run ``callback`` on the worker's loop, from any thread."""
+        if self._loop is None:
+            callback(*args)
+        else:
+            with contextlib.suppress(RuntimeError):  # the loop has closed: the worker is gone
+                self._loop.call_soon_threadsafe(callback, *args)
+
     def drain(self) -> None:
         """Stop taking jobs, let running ones finish (up to ``drain_timeout``), then stop."""
         if not self.draining:
@@ -111,7 +121,7 @@ class Worker:
 
     async def run(self, *, install_signal_handlers: bool = True) -> None:
         """Register every agent and serve until drained. SIGTERM/SIGINT start the drain."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         if install_signal_handlers:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.drain)

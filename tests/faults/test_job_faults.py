@@ -1,7 +1,7 @@
 """Jobs under faults, against the real server: a participant leaving mid-reply, the server dying
 mid-conversation, tools that crash, hang, block their thread or return 10 MB in one room while
-another room goes on, logs that cannot be written (disk full), a participant flooding chat,
-and twenty participants talking at once in one room."""
+another room goes on, logs that cannot be written (disk full), and twenty participants talking
+at once in one room (a participant flooding chat: ``test_chat_flood.py``)."""
 
 from __future__ import annotations
 
@@ -202,33 +202,6 @@ async def test_logs_on_a_full_disk(start_worker: Any, join: Any) -> None:
     assert await worker.exited(30) == 0
 
 
-@pytest.mark.fault("participant floods chat")
-async def test_chat_flood(start_worker: Any, join: Any) -> None:
-    worker = start_worker(SUPPORT)
-    flooder = await join("flood-room", "support-agent", identity="flooder")
-    calm = await join("quiet-room", "support-agent", identity="quiet")
-    assert await flooder.next_chat() == GREETING and await calm.next_chat() == GREETING
-    sent = [f"flood {index}" for index in range(1000)]
-    await asyncio.gather(*(flooder.say(text) for text in sent))  # 1,000 at once
-    await calm.say("are you there?")
-    assert await calm.next_chat(timeout=60) == "You said: are you there?"
-    # the other room was answered while the flood was still being worked off
-    assert flooder.chat.qsize() < len(sent)
-    await flooder.say("last")
-    replies = []
-    while not replies or replies[-1] != "You said: last":
-        replies.append(await flooder.next_chat(timeout=120))
-    # whatever a flood costs, no reply is made up or doubled (1,000 sends at once have no
-    # order of their own to keep)
-    answered = [reply.removeprefix("You said: ") for reply in replies]
-    assert set(answered) <= {*sent, "last"}, [a for a in answered if a not in sent][:5]
-    assert len(set(answered)) == len(answered)
-    status, _ = await worker.get("/health")
-    assert status == 200 and worker.process.poll() is None
-    assert "Traceback" not in worker.output() and '"level": "error"' not in worker.output()
-    print(f"\nFLOOD answered {len(answered) - 1} of {len(sent)}")
-
-
 @pytest.mark.fault("twenty participants talking at once")
 async def test_twenty_participants_talking_at_once(start_worker: Any, join: Any) -> None:
     worker = start_worker(SUPPORT)
@@ -246,11 +219,12 @@ async def test_twenty_participants_talking_at_once(start_worker: Any, join: Any)
     def from_agent(person: Any) -> list[str]:
         return [text for sender, text in person.heard if sender == agent and text != GREETING]
 
-    await until(lambda: "You said: p0 is done" in from_agent(linked), timeout=60)
+    await until(lambda: any(r.endswith("p0 is done") for r in from_agent(linked)), timeout=60)
     replies = from_agent(linked)
-    # the agent answered its linked participant, every message once, and nobody else
-    assert sorted(replies[:-1]) == sorted(f"You said: {text}" for text in said["p0"])
-    assert replies[-1] == "You said: p0 is done"
+    # the agent answered its linked participant, every message once (what came while it was
+    # busy joined into one turn, see worker/chat_input.py), and nobody else
+    lines = [line for reply in replies for line in reply.removeprefix("You said: ").split("\n")]
+    assert sorted(lines) == sorted([*said["p0"], "p0 is done"]) and lines[-1] == "p0 is done"
     for person in others:  # everyone in the room hears the same replies
         await until(lambda person=person: len(from_agent(person)) == len(replies))
         assert sorted(from_agent(person)) == sorted(replies)
