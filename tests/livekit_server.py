@@ -211,3 +211,15 @@ class LiveKitServer:
             self.process.kill()
             self.process.wait(5)
             self.process = None
+
+
+@pytest.fixture
+def livekit_server(tmp_path: Path) -> Iterator[LiveKitServer]:
+    """A real LiveKit server of the test's own (free ports, a claimed UDP range), stopped and
+    its range given back afterwards. Conftests import it to offer it."""
+    if needs_server.args[0]:
+        pytest.skip(needs_server.kwargs["reason"])
+    server = LiveKitServer(tmp_path)
+    server.start()
+    yield server
+    server.close()

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.livekit_server import LiveKitServer, needs_server
+from tests.livekit_server import livekit_server as livekit_server  # the fixture, offered here
 
 ROOT = Path(__file__).resolve().parents[2]
 DRIVER = ROOT / "tests" / "browser" / "playground.mjs"
@@ -76,17 +76,6 @@ class DevProcess:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             return self.process.wait(10)
-
-
-@pytest.fixture
-def livekit_server(tmp_path: Path) -> Iterator[LiveKitServer]:
-    """A LiveKit server of its own, for ``lkx dev`` given ``LIVEKIT_URL``."""
-    if needs_server.args[0]:
-        pytest.skip(needs_server.kwargs["reason"])
-    server = LiveKitServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -22,19 +22,10 @@ from livekit import api, rtc
 from livekitex_cli.testing import ScriptedOpenAI
 from livekitex_cli.worker.event_routing import route_room_events
 from livekitex_cli.worker.joining import connect_room
-from tests.livekit_server import KEY, SECRET, LiveKitServer, free_port, needs_server
+from tests.livekit_server import KEY, SECRET, LiveKitServer, free_port
+from tests.livekit_server import livekit_server as livekit_server  # the fixture, offered here
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def livekit_server(tmp_path: Path) -> Iterator[LiveKitServer]:
-    if needs_server.args[0]:
-        pytest.skip(needs_server.kwargs["reason"])
-    server = LiveKitServer(tmp_path)
-    server.start()
-    yield server
-    server.close()
 
 
 class WorkerProcess:
