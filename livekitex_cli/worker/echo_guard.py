@@ -9,6 +9,13 @@ through the user's speakers and microphone does not interrupt it.
   audio cleared from the queue by an interruption is dropped here too: it never played.
 - noise suppression and a high-pass filter: steady noise and rumble.
 
+The far end is fed 10 dB down (``REFERENCE_DB``). At full level, with no echo in the microphone
+(headphones, or a front end that cancels echo itself) the canceller's suppressor, never
+converged, held the user's own speech down while the agent spoke: a steady far end (the test
+TTS tone) hid a barge-in entirely, speech delayed its detection by about 0.1 s. At -10 dB both
+are gone; echoes from 0 to -20 dB were still taken out in single cases, and 1 of the bench's
+18 echo cases leaked (0 at full level; BENCHMARKS.md). Fed at -20 dB, an echo at 0 dB was not.
+
 The module works on 10 ms frames of 16-bit mono PCM at one rate (the room's 48 kHz).
 """
 
@@ -17,6 +24,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import numpy as np
 from livekit import rtc
 
 from livekitex_cli.log import get_logger
@@ -24,6 +32,8 @@ from livekitex_cli.providers import AudioChunk
 
 log = get_logger("worker")
 FRAME = 0.01  # seconds: the only frame length the module takes
+REFERENCE_DB = -10.0  # the far end's level as fed to the canceller (see above)
+SLIP = 0.2  # seconds the microphone's own timeline may drift from the clock before it is reset
 
 
 class EchoGuard:
@@ -49,6 +59,7 @@ class EchoGuard:
         self._far = bytearray()  # the agent's voice from ``_far_at`` on, not yet fed
         self._far_at = 0.0  # when the first byte of ``_far`` plays out
         self._near = bytearray()  # microphone bytes short of a whole frame
+        self._near_at = -1.0  # the microphone's timeline: its last frame's time
         self._failed = False
 
     def __repr__(self) -> str:
@@ -67,7 +78,8 @@ class EchoGuard:
             gap = at - self._far_end()
             if gap > FRAME / 2:
                 self._far.extend(bytes(2 * int(gap * self.sample_rate)))
-        self._far.extend(frame.data)
+        scaled = frame.to_array().astype(np.float32) * 10 ** (REFERENCE_DB / 20)
+        self._far.extend(scaled.astype(np.int16).tobytes())
 
     def clear(self) -> None:
         """The audio not yet played out was dropped (an interruption)."""
@@ -79,10 +91,14 @@ class EchoGuard:
         return self._far_at + len(self._far) / (2 * self.sample_rate)
 
     def _feed_far(self) -> None:
-        """The far-end frames that have started playing out by now; silence if none is due and
-        nothing is queued (the canceller wants a steady far-end stream)."""
+        """The far-end frames that have started playing out by the microphone frame's time;
+        silence if none is due and nothing is queued (the canceller wants a steady far-end
+        stream). Microphone frames that arrive in a burst (a busy loop, network jitter) are
+        timed 10 ms apart, so each takes its own share of the far end."""
         now, size, fed = self._clock(), self._frame_bytes, False
-        while self._far and self._far_at <= now:
+        step = self._near_at + FRAME
+        self._near_at = step if abs(now - step) <= SLIP else now
+        while self._far and self._far_at <= self._near_at:
             piece = bytes(self._far[:size]).ljust(size, b"\0")
             del self._far[:size]
             self._far_at += FRAME

@@ -32,7 +32,7 @@ tts: {{provider: openai}}
 vad: {{provider: energy, threshold_db: -35}}
 turn:
   min_delay: 0.4
-  interruption: {{min_duration: 0, backchannels: []}}   # any speech stops the agent at once
+  interruption: {{min_duration: 0.2, backchannels: []}}   # as snappy, without the word rule
   echo_cancellation: {echo}
 """
 
@@ -65,6 +65,8 @@ class Speakers:
             mic = self.line.popleft() * self.gain + self.noise.normal(0.0, 30.0, FRAME)
             own, self.own = self.own[:FRAME], self.own[FRAME:]
             mic[: own.size] += own
+            if self.mic.queued_duration > 0.03:
+                continue  # this process fell behind: drop, or the echo's delay would grow
             pcm = mic.clip(-32768, 32767).astype(np.int16).tobytes()
             await self.mic.capture_frame(rtc.AudioFrame(pcm, RATE, 1, FRAME))
 
@@ -81,7 +83,7 @@ async def call(
     start_worker(str(agent_file))
     user = await join(f"echo-room-{echo}", "echo-test")
     agent = await user.wait_agent()
-    mic, _ = await publish_mic(user)
+    mic, _ = await publish_mic(user, queue_ms=50)  # a microphone does not queue ahead
     speakers = Speakers(mic)
     async with asyncio.timeout(10):
         while not (tracks := [p.track for p in agent.track_publications.values() if p.track]):
