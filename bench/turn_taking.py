@@ -1,4 +1,4 @@
-"""Turn-taking on a labelled corpus spoken by espeak-ng (two speeds), per preset.
+"""Turn-taking on a labelled corpus spoken by espeak-ng (two speeds) and a piper voice, per preset.
 
 - paused sentences (one turn each, a pause inside): premature end-of-turn rate
 - complete sentences then silence (a true end): end-of-turn delay after the last speech frame
@@ -20,24 +20,21 @@ import argparse
 import asyncio
 import json
 import statistics
-import subprocess
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import soxr
 
+from bench.turn_echo import echo_cases, stops
+from bench.voices import VOICES, speak
 from livekitex_cli.config.turn import LEGACY, PRESETS, Detection, TurnSettings
-from livekitex_cli.providers.audio import AudioChunk, read_wav
+from livekitex_cli.providers.audio import AudioChunk
 from livekitex_cli.providers.base import STT, VAD
 from livekitex_cli.session.audio_input import SpeechEnded, TurnDetector
 from livekitex_cli.session.endpointing import ends_sentence
-from livekitex_cli.session.turn_taking import words_that_count
 
 RATE = 16_000
-SPEEDS = (150, 185)  # words per minute
 SPLIT = [
     ("I would like to book a table", "for two people tonight."),
     ("Can you tell me", "what the weather is like in Paris?"),
@@ -57,18 +54,6 @@ BARGE_INS = (
     "Actually, cancel my order.",
 )
 SETTINGS: dict[str, TurnSettings] = {"legacy": LEGACY, **PRESETS}
-
-
-def speak(text: str, speed: int) -> np.ndarray:
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "s.wav"
-        subprocess.run(
-            ["espeak-ng", "-v", "en-us", "-s", str(speed), "-w", str(path), text],
-            check=True, capture_output=True, timeout=30,
-        )  # fmt: skip
-        wav = read_wav(str(path))
-    samples = soxr.resample(wav.to_array(), wav.sample_rate, RATE, quality="HQ")
-    return np.asarray(samples, dtype=np.int16)
 
 
 def silence(seconds: float) -> np.ndarray:
@@ -126,12 +111,14 @@ async def run() -> dict[str, Any]:
     await stt.load()
     await model.load()
     paused = [
-        np.concatenate([silence(0.3), speak(a, s), silence(p), speak(b, s), silence(3.5)])
-        for a, b in SPLIT for p in PAUSES for s in SPEEDS
+        np.concatenate(
+            [silence(0.3), await speak(a, v), silence(p), await speak(b, v), silence(3.5)]
+        )
+        for a, b in SPLIT for p in PAUSES for v in VOICES
     ]  # fmt: skip
     complete = [
-        np.concatenate([silence(0.3), speak(f"{a} {b}", s), silence(3.5)])
-        for a, b in SPLIT for s in SPEEDS
+        np.concatenate([silence(0.3), await speak(f"{a} {b}", s), silence(3.5)])
+        for a, b in SPLIT for s in VOICES
     ]  # fmt: skip
     results: dict[str, Any] = {"cases": {"paused": len(paused), "complete": len(complete)}}
     modes = list(SETTINGS.items())
@@ -159,6 +146,7 @@ async def run() -> dict[str, Any]:
         }
         print(name, results[name], flush=True)
     results["interruptions"] = await interruptions(vad, stt)
+    results["echo"] = await echo_cases(vad, stt, SETTINGS)
     return results
 
 
@@ -172,8 +160,8 @@ async def interruptions(vad: VAD, stt: STT) -> dict[str, Any]:
     """Backchannels and barge-ins over the agent: which would stop it, per preset."""
     heard: dict[str, tuple[str, float]] = {}
     for text in (*BACKCHANNELS, *BARGE_INS):
-        for speed in SPEEDS:
-            audio = np.concatenate([silence(0.3), speak(text, speed), silence(1.0)])
+        for speed in VOICES:
+            audio = np.concatenate([silence(0.3), await speak(text, speed), silence(1.0)])
             turns, _ = await endpoint(vad, None, LEGACY, audio)
             if not turns:
                 heard[f"{text}@{speed}"] = ("", 0.0)
@@ -183,18 +171,14 @@ async def interruptions(vad: VAD, stt: STT) -> dict[str, Any]:
             heard[f"{text}@{speed}"] = (said, utterance.duration)
     out: dict[str, Any] = {"transcripts": {k: v[0] for k, v in heard.items()}}
     for name, turn in SETTINGS.items():
-        rules = turn.interruption
         false_stops = missed = 0
         for key, (said, seconds) in heard.items():
-            stops = seconds >= rules.min_duration and (
-                not rules.needs_words
-                or len(words_that_count(said, rules.backchannels)) >= max(1, rules.min_words)
-            )
+            stopped = stops(turn, said, seconds)
             if key.split("@")[0] in BACKCHANNELS:
-                false_stops += stops
+                false_stops += stopped
             else:
-                missed += not stops
-        total = len(SPEEDS)
+                missed += not stopped
+        total = len(VOICES)
         out[name] = {
             "backchannels_interrupting": f"{false_stops}/{len(BACKCHANNELS) * total}",
             "barge_ins_missed": f"{missed}/{len(BARGE_INS) * total}",

@@ -62,3 +62,27 @@ def noise_chunk(seconds: float, sample_rate: int = 16_000, *, level: float = 0.0
 def join(*chunks: AudioChunk) -> AudioChunk:
     """Concatenate chunks of the same rate and channel count."""
     return AudioChunk(b"".join(c.data for c in chunks), chunks[0].sample_rate, chunks[0].channels)
+
+
+def echo_mix(
+    far: AudioChunk,
+    *,
+    delay: float = 0.1,
+    gain_db: float = -10.0,
+    noise_level: float = 0.001,
+    user: AudioChunk | None = None,
+    user_at: float = 0.0,
+    tail: float = 1.0,
+) -> AudioChunk:
+    """What the user's microphone picks up while the agent says ``far``: its voice back from
+    the speakers ``delay`` s late at ``gain_db``, low noise, and the user's own speech (``user``,
+    from ``user_at`` s on), all at ``far``'s rate."""
+    rate = far.sample_rate
+    voice = far.to_array().astype(np.float64) * 10 ** (gain_db / 20)
+    own = user.to_array().astype(np.float64) if user is not None else np.zeros(0)
+    start, lag = int(user_at * rate), int(delay * rate)
+    size = max(voice.size + lag, start + own.size) + int(tail * rate)
+    mic = np.random.default_rng(7).normal(0.0, noise_level * 32767, size)
+    mic[lag : lag + voice.size] += voice
+    mic[start : start + own.size] += own
+    return AudioChunk(mic.clip(-32768, 32767).astype(np.int16).tobytes(), rate, 1)

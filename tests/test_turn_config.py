@@ -72,3 +72,11 @@ def test_yaml_errors_name_the_file(tmp_path: Path) -> None:
     path.write_text("name: bot\ninstructions: Hi.\nturn:\n  stall_timeout: 0\n")
     with pytest.raises(ValidationError, match=r"bot.yaml:4: turn.stall_timeout"):
         Agent.from_yaml(path)
+
+
+def test_the_echo_guard_is_on_unless_turned_off() -> None:
+    for on in (settings(), settings(turn={"preset": "snappy"})):
+        assert on.echo_cancellation and on.noise_suppression
+    off = settings(turn={"echo_cancellation": False, "noise_suppression": False})
+    assert not off.echo_cancellation and not off.noise_suppression
+    assert off.interruption == PRESETS["balanced"].interruption

@@ -5,6 +5,10 @@ Today's top-level fields still work: ``min_endpointing_delay`` is ``turn.min_del
 ``allow_interruptions`` is ``turn.interruption.enabled``; giving both of a pair is an error.
 With no ``turn:`` section an agent keeps the behaviour it had before the section existed
 (``LEGACY``: the user's speech interrupts at once, no backchannel filter).
+
+``echo_cancellation`` and ``noise_suppression`` (on unless turned off, with or without ``turn:``)
+clean the microphone of a room session before the VAD hears it (``worker/echo_guard.py``): the
+agent's own voice coming back through the user's microphone must not interrupt it.
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ class TurnSection(BaseModel):
     max_delay: float | None = Field(default=None, ge=0.0, le=30.0)
     interruption: InterruptionSection = Field(default_factory=InterruptionSection)
     stall_timeout: float | None = Field(default=None, gt=0.0, le=300.0)
+    echo_cancellation: bool = True  # the agent's voice taken out of the user's microphone
+    noise_suppression: bool = True  # steady noise and rumble (a high-pass filter) taken out
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,8 @@ class TurnSettings:
     max_delay: float
     interruption: Interruption
     stall_timeout: float
+    echo_cancellation: bool = True
+    noise_suppression: bool = True
 
     @property
     def endpointing_delay(self) -> float:
@@ -155,6 +163,8 @@ def resolve(spec: AgentSpec) -> TurnSettings:
         max_delay=max(resolved_min, _pick(section.max_delay, base.max_delay)),
         interruption=interruption,
         stall_timeout=_pick(section.stall_timeout, base.stall_timeout),
+        echo_cancellation=section.echo_cancellation,
+        noise_suppression=section.noise_suppression,
     )
 
 

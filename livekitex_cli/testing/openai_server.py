@@ -3,7 +3,8 @@
 Chat completions answer from a script of steps (text, tool calls, faults); with no script they
 echo: ``You said: <last user message>``. A user message ``call NAME {json}`` makes the echo
 model call that tool once, then echo the tool's result. Transcriptions return ``transcript``
-(or the next scripted one); speech returns a 24 kHz PCM tone whose length follows the text.
+(or the next scripted one); speech returns a 24 kHz PCM tone whose length follows the text, or
+what ``voice`` makes of the text (real speech, for tests that need it).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import re
 import struct
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,6 +90,7 @@ class ScriptedOpenAI:
         self.tts_script: deque[Status | Hang] = deque()
         self.transcript = "hello"
         self.seconds_per_char = 0.03
+        self.voice: Callable[[str], bytes] | None = None  # text -> 24 kHz PCM, for the tone
         self.chat_requests: list[dict[str, Any]] = []
         self.stt_requests = 0
         self.tts_requests: list[str] = []
@@ -296,7 +298,8 @@ class ScriptedOpenAI:
             return web.json_response(payload, status=step.code, headers=step.headers)
         response = web.StreamResponse(headers={"Content-Type": "audio/pcm"})
         await response.prepare(request)
-        pcm = tone(max(0.1, len(text) * self.seconds_per_char))
+        voice = self.voice
+        pcm = voice(text) if voice else tone(max(0.1, len(text) * self.seconds_per_char))
         for start in range(0, len(pcm), 4800):
             await response.write(pcm[start : start + 4800])
         return response

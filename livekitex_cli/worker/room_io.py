@@ -41,9 +41,10 @@ from livekitex_cli.worker.room_output import (
     OUTPUT_RATE,
     TOPIC_CHAT,
     TOPIC_TRANSCRIPTION,
-    RoomAudioOutput,
+    EchoGuard,
     quiet_double_drop_warnings,
     segment_id,
+    voice_output,
 )
 
 log = get_logger("worker")
@@ -79,6 +80,7 @@ class RoomIO:
         self._state = ""
         self._state_queued = False
         self.chat = ChatInbox(session, room=room, spawn=self._spawn)
+        self.echo_guard: EchoGuard | None = None  # cleans the microphone (``voice_output``)
 
     def listen(self) -> None:
         """Register the room handlers; call before ``room.connect``: ``livekit.rtc`` drops a
@@ -151,9 +153,10 @@ class RoomIO:
             async for event in stream:
                 if self.session.closed:
                     break  # the call is over: the session takes no more audio
-                frame = event.frame
+                frame, guard = event.frame, self.echo_guard
+                data = bytes(frame.data) if guard is None else guard.process(bytes(frame.data))
                 await self.session.process_audio(
-                    bytes(frame.data), sample_rate=frame.sample_rate, channels=frame.num_channels
+                    data, sample_rate=frame.sample_rate, channels=frame.num_channels
                 )
         finally:
             await stream.aclose()
@@ -286,13 +289,11 @@ async def connect_to_room(
     """
     quiet_double_drop_warnings()
     room = rtc.Room()
-    source = rtc.AudioSource(OUTPUT_RATE, 1) if session.tts is not None else None
-    if source is not None:
-        session.audio_output = RoomAudioOutput(source)
-        session.output_sample_rate = OUTPUT_RATE
+    source, guard = voice_output(session)
     io = RoomIO(
         room=room, session=session, linked_identity=linked_identity, close_on_leave=close_on_leave
     )
+    io.echo_guard = guard
     io.listen()
     try:
         await connect_room(room, url, token, timeout=timeout)

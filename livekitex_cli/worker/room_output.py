@@ -5,10 +5,16 @@ names front ends read (topics and attributes, as LiveKit's own agents use them),
 from __future__ import annotations
 
 import logging
+import time
+from typing import TYPE_CHECKING
 
 from livekit import rtc
 
 from livekitex_cli.providers import AudioChunk
+from livekitex_cli.worker.echo_guard import EchoGuard as EchoGuard  # room_io names it
+
+if TYPE_CHECKING:
+    from livekitex_cli.session import AgentSession
 
 TOPIC_CHAT = "lk.chat"
 TOPIC_TRANSCRIPTION = "lk.transcription"
@@ -22,18 +28,25 @@ FFI_DOUBLE_DROP = "Attempted to drop unknown FFI handle"
 
 class RoomAudioOutput:
     """Agent audio into a published track. The source accepts up to a second of audio ahead
-    of playout: ``queued`` and ``wait_for_playout`` say where playout really is."""
+    of playout: ``queued`` and ``wait_for_playout`` say where playout really is. An echo
+    guard hears each frame as the far end, from when it starts playing out."""
 
-    def __init__(self, source: rtc.AudioSource) -> None:
+    def __init__(self, source: rtc.AudioSource, guard: EchoGuard | None = None) -> None:
         self.source = source
+        self.guard = guard
 
     async def capture(self, frame: AudioChunk) -> None:
+        at = time.monotonic() + self.source.queued_duration
         await self.source.capture_frame(
             rtc.AudioFrame(frame.data, frame.sample_rate, frame.channels, frame.samples_per_channel)
         )
+        if self.guard is not None:
+            self.guard.played(frame, at)
 
     def clear(self) -> None:
         self.source.clear_queue()
+        if self.guard is not None:
+            self.guard.clear()
 
     @property
     def queued(self) -> float:
@@ -41,6 +54,27 @@ class RoomAudioOutput:
 
     async def wait_for_playout(self) -> None:
         await self.source.wait_for_playout()
+
+
+def voice_output(session: AgentSession) -> tuple[rtc.AudioSource | None, EchoGuard | None]:
+    """The agent's voice (``None`` without TTS), made the session's audio output, and the echo
+    guard for its microphone (``None`` if the agent does not listen, or ``turn:`` turns
+    ``echo_cancellation`` and ``noise_suppression`` off)."""
+    turn, voiced = session.activity.turn, session.tts is not None
+    echo = turn.echo_cancellation and voiced
+    guard = None
+    if session.vad is not None and (echo or turn.noise_suppression):
+        guard = EchoGuard(
+            sample_rate=OUTPUT_RATE,
+            echo_cancellation=echo,
+            noise_suppression=turn.noise_suppression,
+        )
+    if not voiced:
+        return None, guard
+    source = rtc.AudioSource(OUTPUT_RATE, 1)
+    session.audio_output = RoomAudioOutput(source, guard)
+    session.output_sample_rate = OUTPUT_RATE
+    return source, guard
 
 
 def segment_id(turn_id: str, speaker: str) -> str:

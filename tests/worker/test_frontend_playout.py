@@ -115,10 +115,10 @@ class FrontEnd:
         raise AssertionError(f"not {seconds} s of voice within {timeout} s: {self.heard_seconds()}")
 
 
-async def publish_mic(user: Any) -> tuple[rtc.AudioSource, str]:
+async def publish_mic(user: Any, *, queue_ms: int = 1000) -> tuple[rtc.AudioSource, str]:
     """The user's microphone (source, track sid), once the agent has subscribed to it: its
     connection for receiving is up then (LiveKit drops what is sent to it before)."""
-    source = rtc.AudioSource(48_000, 1)
+    source = rtc.AudioSource(48_000, 1, queue_size_ms=queue_ms)
     track = rtc.LocalAudioTrack.create_audio_track("mic", source)
     publication = await user.room.local_participant.publish_track(
         track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)

@@ -1,0 +1,127 @@
+"""The agent's own voice in the user's microphone, with the echo guard on and off.
+
+The agent says a line (espeak-ng or piper); the microphone picks it up 50, 100 or 150 ms late
+at -10 dB over low noise (and, for barge-ins, the user's words 1 s in). The microphone goes
+through ``EchoGuard`` (as a room session's does: the far end fed as it plays out) or not, then
+the Silero VAD's turn detector; each utterance is transcribed by whisper and judged by each
+preset's interruption rule (as ``bench/turn_taking.py`` judges overlapping speech).
+
+- echo self-interruptions: echo-only cases in which some utterance would stop the agent
+- barge-ins missed: cases in which no utterance overlapping the user's words would
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from bench.voices import speak
+from livekitex_cli.config.turn import TurnSettings
+from livekitex_cli.providers.audio import AudioChunk
+from livekitex_cli.providers.base import STT, VAD
+from livekitex_cli.session.audio_input import Resampler, SpeechEnded, TurnDetector
+from livekitex_cli.session.turn_taking import words_that_count
+from livekitex_cli.worker.echo_guard import EchoGuard
+
+RATE = 48_000
+STEP = RATE // 100  # 10 ms
+LINES = (
+    "Let me tell you about the weather in the mountains this week.",
+    "Your order shipped on Monday and should arrive by Thursday.",
+    "I can book a table for two at seven, or a later one at nine.",
+)
+USER = ("Wait, that is wrong.", "Stop, tell me about trains.", "No, I meant Tuesday.")
+VOICES = ("espeak-150", "piper")
+DELAYS = (0.05, 0.1, 0.15)
+USER_AT = 1.0
+
+
+def mix(far: np.ndarray, delay: float, user: np.ndarray | None, seed: int) -> np.ndarray:
+    """The microphone: ``far`` back ``delay`` s late at -10 dB, noise near -60 dBFS, the user."""
+    lag, start = int(delay * RATE), int(USER_AT * RATE)
+    own = user if user is not None else np.zeros(0)
+    size = max(far.size + lag, start + own.size) + RATE
+    mic = np.random.default_rng(seed).normal(0.0, 30.0, size)
+    mic[lag : lag + far.size] += far * 10 ** (-10 / 20)
+    mic[start : start + own.size] += own
+    return np.asarray(mic.clip(-32768, 32767), dtype=np.int16)
+
+
+class _Clock:
+    now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def utterances(vad: VAD, far: np.ndarray, mic: np.ndarray, guarded: bool) -> list[SpeechEnded]:
+    vad.reset()
+    clock = _Clock()
+    guard = EchoGuard(sample_rate=RATE, clock=clock) if guarded else None
+    if guard is not None:  # queued at once, as the room's source takes a second ahead
+        for index in range(0, far.size, 2 * STEP):
+            piece = AudioChunk(far[index : index + 2 * STEP].tobytes(), RATE, 1)
+            guard.played(piece, index / RATE)
+    detector = TurnDetector(vad, endpointing_delay=0.5)
+    resampler = Resampler(vad.sample_rate)
+    ended: list[SpeechEnded] = []
+    for frame, start in enumerate(range(0, mic.size - STEP + 1, STEP)):
+        clock.now = frame / 100 + 0.001
+        pcm = mic[start : start + STEP].tobytes()
+        cleaned = np.frombuffer(guard.process(pcm) if guard else pcm, dtype=np.int16)
+        events = detector.push(resampler.push(cleaned, RATE))
+        ended += [e for e in events if isinstance(e, SpeechEnded)]
+    ended += [e for e in detector.flush() if isinstance(e, SpeechEnded)]
+    return ended
+
+
+def stops(turn: TurnSettings, said: str, seconds: float) -> bool:
+    """Whether overlapping speech of ``seconds`` that whisper heard as ``said`` stops the agent."""
+    rules = turn.interruption
+    return seconds >= rules.min_duration and (
+        not rules.needs_words
+        or len(words_that_count(said, rules.backchannels)) >= max(1, rules.min_words)
+    )
+
+
+async def echo_cases(vad: VAD, stt: STT, settings: dict[str, TurnSettings]) -> dict[str, Any]:
+    cases: list[tuple[str, np.ndarray, np.ndarray, bool]] = []  # name, far, mic, barge-in
+    seed = 0
+    for voice in VOICES:
+        for line in LINES:
+            far = await speak(line, voice, RATE)
+            for delay in DELAYS:
+                seed += 1
+                cases.append((f"{voice} {delay}", far, mix(far, delay, None, seed), False))
+        for text in USER:
+            far = await speak(LINES[0], voice, RATE)
+            user = await speak(text, voice, RATE)
+            seed += 1
+            cases.append((f"{voice} barge-in", far, mix(far, 0.1, user, seed), True))
+    out: dict[str, Any] = {"cases": {"echo": sum(not c[3] for c in cases)}}
+    out["cases"]["barge_in"] = len(cases) - out["cases"]["echo"]
+    for guarded in (False, True):
+        heard: list[tuple[bool, list[tuple[str, float, float]]]] = []
+        for _, far, mic, barge in cases:
+            found = []
+            for event in utterances(vad, far, mic, guarded):
+                said = (await stt.transcribe(event.utterance)).text
+                found.append((said, event.utterance.duration, event.speech_end))
+            heard.append((barge, found))
+        for name, turn in settings.items():
+            echo_stops = sum(
+                any(stops(turn, s, d) for s, d, _ in found) for barge, found in heard if not barge
+            )
+            missed = sum(
+                not any(stops(turn, s, d) and end >= USER_AT for s, d, end in found)
+                for barge, found in heard
+                if barge
+            )
+            key = f"{name} guard {'on' if guarded else 'off'}"
+            out[key] = {
+                "echo_self_interruptions": f"{echo_stops}/{out['cases']['echo']}",
+                "barge_ins_missed": f"{missed}/{out['cases']['barge_in']}",
+            }
+            print(key, out[key], flush=True)
+    return out

@@ -1,0 +1,141 @@
+"""The echo guard: a room session's microphone cleaned by WebRTC's audio processing
+(``rtc.AudioProcessingModule``) before the VAD hears it, so the agent's own voice coming back
+through the user's speakers and microphone does not interrupt it.
+
+- echo cancellation: the agent's voice, as the room's audio source plays it out, is the far end
+  (``process_reverse_stream``); the canceller finds it, and its delay, in the microphone
+  (``process_stream``) and takes it out. Each far-end frame is fed when it starts playing out
+  (the source queues up to a second ahead), in step with the microphone's 10 ms frames, and
+  audio cleared from the queue by an interruption is dropped here too: it never played.
+- noise suppression and a high-pass filter: steady noise and rumble.
+
+The far end is fed 10 dB down (``REFERENCE_DB``). At full level, with no echo in the microphone
+(headphones, or a front end that cancels echo itself) the canceller's suppressor, never
+converged, held the user's own speech down while the agent spoke: a steady far end (the test
+TTS tone) hid a barge-in entirely, speech delayed its detection by about 0.1 s. At -10 dB both
+are gone; echoes from 0 to -20 dB were still taken out in single cases, and 1 of the bench's
+18 echo cases leaked (0 at full level; BENCHMARKS.md). Fed at -20 dB, an echo at 0 dB was not.
+
+The module works on 10 ms frames of 16-bit mono PCM at one rate (the room's 48 kHz).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+from livekit import rtc
+
+from livekitex_cli.log import get_logger
+from livekitex_cli.providers import AudioChunk
+
+log = get_logger("worker")
+FRAME = 0.01  # seconds: the only frame length the module takes
+REFERENCE_DB = -10.0  # the far end's level as fed to the canceller (see above)
+SLIP = 0.2  # seconds the microphone's own timeline may drift from the clock before it is reset
+
+
+class EchoGuard:
+    """Far end in (``played``, ``clear``), microphone in and out (``process``)."""
+
+    def __init__(
+        self,
+        *,
+        sample_rate: int = 48_000,
+        echo_cancellation: bool = True,
+        noise_suppression: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.sample_rate = sample_rate
+        self.echo_cancellation = echo_cancellation
+        self._apm = rtc.AudioProcessingModule(
+            echo_cancellation=echo_cancellation,
+            noise_suppression=noise_suppression,
+            high_pass_filter=noise_suppression,
+        )
+        self._clock = clock
+        self._frame_bytes = 2 * int(sample_rate * FRAME)
+        self._far = bytearray()  # the agent's voice from ``_far_at`` on, not yet fed
+        self._far_at = 0.0  # when the first byte of ``_far`` plays out
+        self._near = bytearray()  # microphone bytes short of a whole frame
+        self._near_at = -1.0  # the microphone's timeline: its last frame's time
+        self._failed = False
+
+    def __repr__(self) -> str:
+        return f"<EchoGuard {self.sample_rate} Hz echo_cancellation={self.echo_cancellation}>"
+
+    # the far end: what the agent plays out ---------------------------------------------------
+
+    def played(self, frame: AudioChunk, at: float) -> None:
+        """``frame`` (mono, at ``sample_rate``) starts playing out at ``at`` (the clock's
+        time); a gap since the last frame played out silence."""
+        if not self.echo_cancellation:
+            return
+        if not self._far:
+            self._far_at = at
+        else:
+            gap = at - self._far_end()
+            if gap > FRAME / 2:
+                self._far.extend(bytes(2 * int(gap * self.sample_rate)))
+        scaled = frame.to_array().astype(np.float32) * 10 ** (REFERENCE_DB / 20)
+        self._far.extend(scaled.astype(np.int16).tobytes())
+
+    def clear(self) -> None:
+        """The audio not yet played out was dropped (an interruption)."""
+        played = max(0.0, self._clock() - self._far_at)
+        keep = min(len(self._far), 2 * int(played * self.sample_rate))
+        del self._far[keep:]
+
+    def _far_end(self) -> float:
+        return self._far_at + len(self._far) / (2 * self.sample_rate)
+
+    def _feed_far(self) -> None:
+        """The far-end frames that have started playing out by the microphone frame's time;
+        silence if none is due and nothing is queued (the canceller wants a steady far-end
+        stream). Microphone frames that arrive in a burst (a busy loop, network jitter) are
+        timed 10 ms apart, so each takes its own share of the far end."""
+        now, size, fed = self._clock(), self._frame_bytes, False
+        step = self._near_at + FRAME
+        self._near_at = step if abs(now - step) <= SLIP else now
+        while self._far and self._far_at <= self._near_at:
+            piece = bytes(self._far[:size]).ljust(size, b"\0")
+            del self._far[:size]
+            self._far_at += FRAME
+            self._apm.process_reverse_stream(self._frame(piece))
+            fed = True
+        if not fed and not self._far:
+            self._apm.process_reverse_stream(self._frame(bytes(size)))
+
+    # the near end: the microphone ---------------------------------------------------------------
+
+    def process(self, pcm: bytes) -> bytes:
+        """The microphone's 16-bit mono PCM cleaned, in whole 10 ms frames (a partial frame
+        waits for the next call). If the module fails, the audio passes through unchanged."""
+        self._near.extend(pcm)
+        usable = len(self._near) - len(self._near) % self._frame_bytes
+        out = bytearray()
+        for start in range(0, usable, self._frame_bytes):
+            out.extend(self._process_frame(bytes(self._near[start : start + self._frame_bytes])))
+        del self._near[:usable]
+        return bytes(out)
+
+    def _process_frame(self, piece: bytes) -> bytes:
+        if self._failed:
+            return piece
+        try:
+            if self.echo_cancellation:
+                self._feed_far()
+                self._apm.set_stream_delay_ms(0)  # unknown: the canceller estimates it
+            frame = self._frame(piece)
+            self._apm.process_stream(frame)
+            return bytes(frame.data)
+        except RuntimeError as exc:
+            self._failed = True
+            log.warning(
+                "audio processing failed, the microphone goes on raw", extra={"error": str(exc)}
+            )
+            return piece
+
+    def _frame(self, piece: bytes) -> rtc.AudioFrame:
+        return rtc.AudioFrame(bytearray(piece), self.sample_rate, 1, len(piece) // 2)

@@ -1,0 +1,66 @@
+"""The echo guard on real speech, without a room: the agent's voice coming back into the
+user's microphone (-10 dB, 50 to 150 ms late, over low noise) is taken out before the VAD hears
+it, and the user's own speech over that echo still comes through. The far end is queued ahead
+of playout, as the room's audio source takes it, so these cases also check the alignment."""
+
+from __future__ import annotations
+
+import pytest
+
+from livekitex_cli.providers import AudioChunk
+from livekitex_cli.providers.energy import EnergyVAD, EnergyVADOptions
+from livekitex_cli.session.audio_input import Resampler, SpeechStarted, TurnDetector
+from livekitex_cli.session.speech import frames
+from livekitex_cli.worker.echo_guard import EchoGuard
+from tests.speech import echo_mix, needs_espeak, speech_chunk
+
+pytestmark = needs_espeak
+RATE = 48_000
+AGENT = "Let me tell you a very long story about the weather in the mountains."
+STEP = 2 * RATE // 100  # bytes of a 10 ms frame
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def speech_starts(mic: AudioChunk, voice: AudioChunk, *, echo_cancellation: bool) -> list[float]:
+    """When the agent's VAD (energy, -35 dBFS, as the room tests use) hears speech in ``mic``
+    cleaned by a guard that was told ``voice`` plays out from time 0."""
+    clock = Clock()
+    guard = EchoGuard(sample_rate=RATE, echo_cancellation=echo_cancellation, clock=clock)
+    at = 0.0
+    for frame in frames(voice):  # all queued at once, a second ahead of playout and more
+        guard.played(frame, at)
+        at += frame.duration
+    detector = TurnDetector(EnergyVAD(EnergyVADOptions(threshold_db=-35)), endpointing_delay=0.4)
+    resampler = Resampler(detector.vad.sample_rate)
+    starts: list[float] = []
+    for index, start in enumerate(range(0, len(mic.data) - STEP + 1, STEP)):
+        clock.now = index / 100 + 0.001
+        cleaned = AudioChunk(guard.process(mic.data[start : start + STEP]), RATE, 1)
+        for event in detector.push(resampler.push(cleaned.to_array(), RATE)):
+            if isinstance(event, SpeechStarted):
+                starts.append(event.at)
+    return starts
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.15])
+def test_the_agents_echo_is_not_heard_as_speech(delay: float) -> None:
+    voice = speech_chunk(AGENT, RATE)
+    mic = echo_mix(voice, delay=delay)
+    assert speech_starts(mic, voice, echo_cancellation=True) == []
+    # the same microphone without echo cancellation (noise suppression still on): the echo
+    # is speech to the VAD, and would interrupt the agent
+    assert speech_starts(mic, voice, echo_cancellation=False)
+
+
+def test_the_user_speaking_over_the_echo_is_heard() -> None:
+    voice = speech_chunk(AGENT, RATE)
+    mic = echo_mix(voice, user=speech_chunk("Stop, tell me about trains.", RATE), user_at=2.0)
+    starts = speech_starts(mic, voice, echo_cancellation=True)
+    assert starts and 2.0 <= starts[0] <= 2.5, starts
