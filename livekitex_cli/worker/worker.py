@@ -23,7 +23,7 @@ from livekitex_cli.worker.slot import LIVE, AgentSlot
 from livekitex_cli.worker.warmup import warm_up
 
 log = get_logger("worker")
-CPU_LOAD_CAP = 0.9  # the most the CPU share adds to the reported load (see Worker.load)
+CPU_LOAD_CAP = 0.6  # the most the CPU share adds to the reported load (see Worker.load)
 GIVEN_UP_SETTLE = 20.0  # s a stopping worker waits for joins it gave up on (see joining.py)
 
 
@@ -85,9 +85,10 @@ class Worker:
         counts once the warm-up has loaded the local models: loading them is a burst that
         says nothing about the conversations the process can take. The CPU part stops at
         ``CPU_LOAD_CAP``: it steers LiveKit towards the less busy worker, but on its own it
-        never makes a worker refuse jobs at the default threshold of 1.0 (a lone worker on a
-        busy machine would otherwise turn every call away); a lower ``load_threshold`` makes
-        it refuse on CPU too, as livekit-agents' 0.7 does."""
+        never stops offers to a worker (the server offers no job to a worker at load 0.7, its
+        ``agents.target_load``, nor does lkx take one at ``load_threshold``): a lone worker
+        on a busy machine would otherwise turn every call away. A lower ``load_threshold``
+        makes it refuse on CPU too."""
         jobs = min(1.0, self.active / self.max_jobs) if self.max_jobs else 0.0
         cpu = min(CPU_LOAD_CAP, self.cpu.share()) if self.providers_loaded else 0.0
         return max(jobs, cpu)

@@ -269,3 +269,30 @@ async def join(livekit_server: LiveKitServer, livekit_api: api.LiveKitAPI) -> As
     yield enter
     for person in people:
         await person.leave()
+
+
+VOICE_AGENT = """\
+name: voice-test
+instructions: Be brief.
+llm: {provider: openai, model: scripted}
+stt: {provider: openai}
+tts: {provider: openai}
+vad: {provider: energy, threshold_db: -35}
+min_endpointing_delay: 0.4
+"""
+
+
+@pytest.fixture
+def serve_agent(start_worker: Any, join: Any, tmp_path: Path) -> Any:
+    """``await serve_agent(agent_yaml, room)``: a worker serving that agent file, and a user in
+    ``room`` once the agent is there: ``(user, agent participant, worker)``."""
+
+    async def serve(text: str, room: str) -> tuple[Participant, rtc.RemoteParticipant, Any]:
+        name = text.split("name:", 1)[1].split()[0]
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(text)
+        worker = start_worker(str(path))
+        user = await join(room, name)
+        return user, await user.wait_agent(), worker
+
+    return serve

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,7 +31,7 @@ tts: {{provider: openai}}
 vad: {{provider: energy, threshold_db: -35}}
 turn:
   min_delay: 0.4
-  interruption: {{min_duration: 0.2, backchannels: []}}   # as snappy, without the word rule
+  interruption: {{backchannels: []}}   # balanced: 0.3 s of speech interrupts; no word rule
   echo_cancellation: {echo}
 """
 
@@ -71,18 +70,12 @@ class Speakers:
             await self.mic.capture_frame(rtc.AudioFrame(pcm, RATE, 1, FRAME))
 
 
-async def call(
-    start_worker: Any, join: Any, openai: ScriptedOpenAI, tmp_path: Path, *, echo: bool
-) -> tuple[Any, Speakers]:
+async def call(serve_agent: Any, openai: ScriptedOpenAI, *, echo: bool) -> tuple[Any, Speakers]:
     """A user who hears the agent on speakers and has asked for the reply."""
     openai.voice = lambda text: speech_chunk(text, 24_000).data
     openai.push(Text(REPLY))
     openai.push(Hang(5.0))  # an interruption's answer says nothing while we listen
-    agent_file = tmp_path / "echo.yaml"
-    agent_file.write_text(AGENT.format(echo=str(echo).lower()))
-    start_worker(str(agent_file))
-    user = await join(f"echo-room-{echo}", "echo-test")
-    agent = await user.wait_agent()
+    user, agent, _ = await serve_agent(AGENT.format(echo=str(echo).lower()), f"echo-room-{echo}")
     mic, _ = await publish_mic(user, queue_ms=50)  # a microphone does not queue ahead
     speakers = Speakers(mic)
     async with asyncio.timeout(10):
@@ -108,9 +101,9 @@ async def heard_until_quiet(speakers: Speakers, *, quiet: float = 1.5) -> float:
 
 @pytest.mark.parametrize("echo", [True, False])
 async def test_the_agents_own_voice_does_not_interrupt_it(
-    start_worker: Any, join: Any, threaded_openai: ScriptedOpenAI, tmp_path: Path, echo: bool
+    serve_agent: Any, threaded_openai: ScriptedOpenAI, echo: bool
 ) -> None:
-    _, speakers = await call(start_worker, join, threaded_openai, tmp_path, echo=echo)
+    _, speakers = await call(serve_agent, threaded_openai, echo=echo)
     heard = await heard_until_quiet(speakers)
     if echo:
         assert threaded_openai.stt_requests == 0, heard  # its echo never became a user turn
@@ -121,10 +114,10 @@ async def test_the_agents_own_voice_does_not_interrupt_it(
 
 
 async def test_the_user_speaking_over_the_echo_still_interrupts(
-    start_worker: Any, join: Any, threaded_openai: ScriptedOpenAI, tmp_path: Path
+    serve_agent: Any, threaded_openai: ScriptedOpenAI
 ) -> None:
     full = len(speech_chunk(REPLY).data) / 2 / 16_000
-    _, speakers = await call(start_worker, join, threaded_openai, tmp_path, echo=True)
+    _, speakers = await call(serve_agent, threaded_openai, echo=True)
     async with asyncio.timeout(20):
         while speakers.voiced < 1.0:
             await asyncio.sleep(0.02)

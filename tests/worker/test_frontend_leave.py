@@ -15,7 +15,8 @@ from livekitex_cli.testing import ScriptedOpenAI
 from tests.livekit_server import needs_server
 from tests.speech import join as join_audio
 from tests.speech import needs_espeak, silence_chunk, speech_chunk
-from tests.worker.test_frontend_playout import VOICE_AGENT, play, publish_mic
+from tests.worker.conftest import VOICE_AGENT
+from tests.worker.test_frontend_playout import play, publish_mic
 
 pytestmark = [needs_server, needs_espeak, pytest.mark.livekit]
 

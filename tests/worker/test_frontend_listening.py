@@ -3,7 +3,6 @@ TTS hears the room's microphone and answers in text."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,15 +26,11 @@ min_endpointing_delay: 0.4
 
 
 async def test_an_agent_without_a_voice_hears_the_microphone_and_answers_in_text(
-    start_worker: Any, join: Any, threaded_openai: ScriptedOpenAI, tmp_path: Path
+    serve_agent: Any, threaded_openai: ScriptedOpenAI
 ) -> None:
-    agent_file = tmp_path / "ears.yaml"
-    agent_file.write_text(LISTENING_AGENT)
     threaded_openai.transcript = "what is the weather in paris"
     threaded_openai.push(Text("It is sunny in Paris."))
-    start_worker(str(agent_file))
-    user = await join("ears-room", "ears-test")
-    agent = await user.wait_agent()
+    user, agent, _ = await serve_agent(LISTENING_AGENT, "ears-room")
     mic, mic_sid = await publish_mic(user)
     await play(
         mic,

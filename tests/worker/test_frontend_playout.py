@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,17 +17,9 @@ from livekitex_cli.testing import Hang, ScriptedOpenAI, Text
 from tests.livekit_server import needs_server
 from tests.speech import join as join_audio
 from tests.speech import needs_espeak, silence_chunk, speech_chunk
+from tests.worker.conftest import VOICE_AGENT
 
 pytestmark = [needs_server, needs_espeak, pytest.mark.livekit]
-VOICE_AGENT = """\
-name: voice-test
-instructions: Be brief.
-llm: {provider: openai, model: scripted}
-stt: {provider: openai}
-tts: {provider: openai}
-vad: {provider: energy, threshold_db: -35}
-min_endpointing_delay: 0.4
-"""
 LOUD = 1000  # the scripted TTS tone peaks near 8000; silence and codec noise stay far below
 FRAME = 0.01  # rtc.AudioStream yields 10 ms frames
 
@@ -135,22 +126,20 @@ async def play(source: rtc.AudioSource, audio: AudioChunk) -> None:
         await source.capture_frame(rtc.AudioFrame(piece, 48_000, 1, len(piece) // 2))
 
 
-async def voice_room(start_worker: Any, join: Any, tmp_path: Path, room: str) -> FrontEnd:
-    agent_file = tmp_path / "voice.yaml"
-    agent_file.write_text(VOICE_AGENT)
-    start_worker(str(agent_file))
-    front = FrontEnd(await join(room, "voice-test"))
+async def voice_room(serve_agent: Any, room: str) -> FrontEnd:
+    user, _, _ = await serve_agent(VOICE_AGENT, room)
+    front = FrontEnd(user)
     await front.start()
     return front
 
 
 async def test_the_agent_is_speaking_while_its_voice_is_heard(
-    start_worker: Any, join: Any, threaded_openai: ScriptedOpenAI, tmp_path: Path
+    serve_agent: Any, threaded_openai: ScriptedOpenAI
 ) -> None:
     threaded_openai.seconds_per_char = 0.05
     reply = "It is sunny in Paris today."  # 27 characters: 1.35 s of voice
     threaded_openai.push(Text(reply))
-    front = await voice_room(start_worker, join, tmp_path, "playout-room")
+    front = await voice_room(serve_agent, "playout-room")
     await publish_mic(front.user)
     asked = time.monotonic()
     await front.user.say("what is the weather")
@@ -170,14 +159,14 @@ async def test_the_agent_is_speaking_while_its_voice_is_heard(
 
 
 async def test_an_interruption_cuts_the_voice_and_keeps_what_was_heard(
-    start_worker: Any, join: Any, threaded_openai: ScriptedOpenAI, tmp_path: Path
+    serve_agent: Any, threaded_openai: ScriptedOpenAI
 ) -> None:
     threaded_openai.seconds_per_char = 0.05
     sentence = "The cat saw the red dog run far. "  # 3-letter words: 0.2 s of voice a word
     threaded_openai.push(Text((sentence * 5).strip()))
     threaded_openai.push(Hang(5.0))  # no voice answers the interruption while we measure
     threaded_openai.transcript = "stop please"
-    front = await voice_room(start_worker, join, tmp_path, "interrupt-room")
+    front = await voice_room(serve_agent, "interrupt-room")
     mic, _ = await publish_mic(front.user)
     await front.user.say("tell me a story")
     await front.wait_heard(1.5)  # well into the reply, with a second of it queued behind

@@ -4,7 +4,6 @@ transcriptions as LiveKit front ends read them (LiveKit's own agents send them t
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,29 +14,17 @@ from livekitex_cli.testing import ScriptedOpenAI, Text
 from tests.livekit_server import needs_server
 from tests.speech import join as join_audio
 from tests.speech import needs_espeak, silence_chunk, speech_chunk
+from tests.worker.conftest import VOICE_AGENT
 
 pytestmark = [needs_server, needs_espeak, pytest.mark.livekit]
-VOICE_AGENT = """\
-name: voice-test
-instructions: Be brief.
-llm: {provider: openai, model: scripted}
-stt: {provider: openai}
-tts: {provider: openai}
-vad: {provider: energy, threshold_db: -35}
-min_endpointing_delay: 0.4
-"""
 
 
 async def test_spoken_question_gets_transcripts_and_audio(
-    start_worker: Any, join: Any, threaded_openai: ScriptedOpenAI, tmp_path: Path
+    serve_agent: Any, threaded_openai: ScriptedOpenAI
 ) -> None:
-    agent_file = tmp_path / "voice.yaml"
-    agent_file.write_text(VOICE_AGENT)
     threaded_openai.transcript = "what is the weather in paris"
     threaded_openai.push(Text("It is sunny in Paris."))
-    start_worker(str(agent_file))
-    user = await join("voice-room", "voice-test")
-    agent = await user.wait_agent()
+    user, agent, _ = await serve_agent(VOICE_AGENT, "voice-room")
 
     heard: list[rtc.AudioFrame] = []
     subscribed = asyncio.Event()
