@@ -16,6 +16,7 @@ from livekitex_cli.agent import Agent
 from livekitex_cli.errors import LkxError
 from livekitex_cli.log import get_logger
 from livekitex_cli.tasks import TaskSet
+from livekitex_cli.tracing import traced
 from livekitex_cli.worker.jobs import Job, JobContext, JoinGaveUp, JoinPolicy, run_job
 from livekitex_cli.worker.joining import settle_given_up_joins
 from livekitex_cli.worker.metrics import WorkerMetrics
@@ -95,9 +96,15 @@ class AgentSlot:
         job.state = "running"
         job.task = asyncio.current_task()
         await self.connection.update_job(job.id, proto.JS_RUNNING)
-        log.info(
-            "job started", extra={"job_id": job.id, "agent": self.agent.name, "room": job.room}
-        )
+        attributes = {"lkx.job.id": job.id, "lkx.agent": self.agent.name,
+                      "lkx.room": assignment.job.room.name}  # fmt: skip
+        with traced("job", attributes):  # the job's trace, when OTEL_* asks for one
+            log.info(
+                "job started", extra={"job_id": job.id, "agent": self.agent.name, "room": job.room}
+            )
+            await self._run(job, assignment, url)
+
+    async def _run(self, job: Job, assignment: proto.JobAssignment, url: str) -> None:
         try:
             await run_job(
                 agent=self.agent,
