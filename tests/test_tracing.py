@@ -118,7 +118,10 @@ def test_a_spoken_turn_is_traced_only_when_asked(
     eot, stt, first_llm, tool, _ = children[:5]
     assert eot["attributes"]["lkx.end_of_turn.detection"] == "vad"
     assert eot["end_time"] <= stt["start_time"]
-    assert first_llm["attributes"]["lkx.llm.ttft_ms"] > 0
+    for llm in (first_llm, children[4]):
+        assert llm["attributes"]["lkx.llm.ttft_ms"] > 0
+        assert llm["attributes"]["gen_ai.usage.input_tokens"] > 0  # the scripted server counts
+        assert llm["attributes"]["gen_ai.usage.output_tokens"] > 0
     assert tool["attributes"]["lkx.tool.name"] == "lookup_order"
     assert tool["attributes"]["lkx.tool.outcome"] == "ok"
     assert all(span["attributes"]["lkx.tts.ttfb_ms"] > 0 for span in children[5:])

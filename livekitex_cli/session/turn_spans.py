@@ -3,8 +3,9 @@
 
 - ``end_of_turn``: a spoken turn's silence, from the last speech to the decision
 - ``stt``, ``llm``, ``tts``: each provider request, from the providers' timings (the one
-  observer hook of ``providers.base``): ``llm`` with the time to its first token, ``tts``
-  (one per sentence) with the time to its first audio
+  observer hook of ``providers.base``): ``llm`` with the time to its first token and the
+  tokens in and out (when the server counts them), ``tts`` (one per sentence) with the time
+  to its first audio
 - ``tool``: each tool call, from the session's ``tool_call_started``/``finished`` events
 
 When tracing is off (``livekitex_cli.tracing.configured``), ``SessionTracing`` does nothing
@@ -96,6 +97,8 @@ class SessionTracing:
         first = self._first.pop(key, None)
         if first is not None and timing.kind in FIRST:
             attributes[FIRST[timing.kind]] = first * 1000
+        for name, count in timing.usage.items():  # OpenTelemetry's GenAI names
+            attributes[f"gen_ai.usage.{name}"] = count
         child = self.tracer.start_span(
             timing.kind,
             context=trace.set_span_in_context(span),
