@@ -50,6 +50,7 @@ extensions:
         memory: {{max_traces: 1000}}
   jaeger_query:
     storage: {{traces: memory_store}}
+    enable_tracing: false  # on by default: Jaeger traces its own queries into localhost:4317
     http: {{endpoint: "127.0.0.1:{query}"}}
     grpc: {{endpoint: "127.0.0.1:{grpc}"}}
 receivers:
