@@ -4,12 +4,14 @@
 #     agents' tools (agents/, their own small distribution)
 #   - the LiveKit server, built from its Go module (scripts/install-livekit-server.sh), in the
 #     background while pip works
-#   - with --tests: what the test suite needs besides: espeak-ng and sox (real speech) and
-#     Debian's chromium with puppeteer-core (the playground's browser tests)
+#   - with --tests: what the test suite needs besides: espeak-ng and sox (real speech),
+#     Debian's chromium with puppeteer-core (the playground's browser tests) and Jaeger (a
+#     tracing backend, built from its Go module beside the LiveKit server)
 # Re-running is cheap: each step skips what is already there. It fails loudly: a part that
 # cannot be installed is an error, unless it is switched off:
 #   LKX_SKIP_LOCAL=1   no offline models (then agents need OPENAI_API_KEY or OPENAI_BASE_URL)
 #   LKX_SKIP_SERVER=1  no LiveKit server (lkx dev then needs LIVEKIT_URL)
+#   LKX_SKIP_JAEGER=1  no Jaeger (the tracing tests then skip, and fail in CI)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,6 +42,7 @@ if [ "${LKX_SKIP_SERVER:-0}" != "1" ]; then
 fi
 if [ "$tests" = "1" ]; then
   background test-tools scripts/install-test-tools.sh
+  background jaeger scripts/install-jaeger.sh
 fi
 
 # 2. the Python side: uv when the registry has it (a fresh install in seconds), else pip
@@ -47,9 +50,9 @@ PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-extras="dev,mcp"
+extras="dev,mcp,otel"
 if [ "${LKX_SKIP_LOCAL:-0}" != "1" ]; then
-  extras="dev,mcp,local"
+  extras="dev,mcp,otel,local"
 fi
 if [ ! -x .venv/bin/uv ]; then
   .venv/bin/python -m pip install -q --disable-pip-version-check uv \

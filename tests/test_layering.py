@@ -1,5 +1,6 @@
 """The arrows of STYLE.md, read from the imports (``ast``), including imports inside functions:
-cli -> playground -> worker -> session -> agent -> providers, tools -> config -> errors, log."""
+cli -> playground -> worker -> session -> agent -> providers, tools -> config -> tracing ->
+errors, log."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ ORDER = [
     "tools",
     "config",
     "tasks",
+    "tracing",
     "errors",
     "log",
 ]
@@ -79,6 +81,7 @@ def test_third_party_boundaries() -> None:
         "typer": {"cli"},
         "rich": {"cli"},
         "watchfiles": {"worker", "cli"},
+        "opentelemetry": {"tracing", "session"},  # imported only when OTEL_* asks for traces
     }
     wrong = []
     for path in modules():

@@ -44,9 +44,11 @@ def console_command(
     _Renderer.trace_turns = trace_turns
     from livekitex_cli.agent import Agent
     from livekitex_cli.session.handoff import resolve_handoffs
+    from livekitex_cli.tracing import setup as setup_tracing
 
     setup_logging(log_level, LogFormat.auto)
     try:
+        setup_tracing()  # OTEL_*: a missing extra is an error before anything runs
         agent = Agent.from_yaml(agent_file)
         resolve_handoffs([agent])
         variables = dict(_pair(item) for item in var or [])
@@ -113,6 +115,19 @@ def _pair(item: str) -> tuple[str, str]:
 
 
 async def _run(
+    agent: Any,
+    audio_in: Path | None,
+    audio_out: Path | None,
+    messages: list[str],
+    variables: dict[str, str],
+) -> None:
+    from livekitex_cli.tracing import traced
+
+    with traced("console session", {"lkx.agent": agent.name, "lkx.room": "console"}):
+        await _converse(agent, audio_in, audio_out, messages, variables)
+
+
+async def _converse(
     agent: Any,
     audio_in: Path | None,
     audio_out: Path | None,

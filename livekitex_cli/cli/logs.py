@@ -11,6 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
+from livekitex_cli.tracing import log_filter
+
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
@@ -87,6 +89,9 @@ def setup_logging(level: str = "warning", fmt: LogFormat = LogFormat.auto) -> No
                 logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
             )
     handler.set_name("lkx")
+    trace_ids = log_filter()  # OTEL_*: records inside a span carry its ids
+    if trace_ids is not None:
+        handler.addFilter(trace_ids)
     root.addHandler(handler)
     root.setLevel(level.upper())
     if level.lower() != "debug":  # per-request and per-connection chatter of our dependencies

@@ -11,7 +11,7 @@ import asyncio
 import random
 import time
 from abc import abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
@@ -44,12 +44,14 @@ class ProviderStats:
 class ProviderTiming:
     """What a provider tells its observers about one request: ``first_result`` when a stream
     yields its first item, then ``done`` or ``failed``; ``elapsed`` is seconds since the
-    request began (retries included)."""
+    request began (retries included). ``usage``: what the request consumed, when the service
+    said (an LLM's ``input_tokens`` and ``output_tokens``)."""
 
     service: str
     kind: str
     stage: Literal["first_result", "done", "failed"]
     elapsed: float
+    usage: Mapping[str, int] = field(default_factory=dict)
 
 
 Observer = Callable[[ProviderTiming], None]
@@ -77,10 +79,16 @@ class Provider:
         self.observers.append(observer)
         return lambda: self.observers.remove(observer) if observer in self.observers else None
 
-    def _report(self, stage: Literal["first_result", "done", "failed"], started: float) -> None:
+    def _report(
+        self,
+        stage: Literal["first_result", "done", "failed"],
+        started: float,
+        usage: Mapping[str, int] | None = None,
+    ) -> None:
         if not self.observers:
             return
-        timing = ProviderTiming(self.service, self.kind, stage, time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        timing = ProviderTiming(self.service, self.kind, stage, elapsed, dict(usage or {}))
         for observer in list(self.observers):
             try:
                 observer(timing)
@@ -139,12 +147,16 @@ class Provider:
             return result
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _usage(self, item: object, usage: dict[str, int]) -> None:  # noqa: B027 - optional
+        """Add what a streamed item says the request consumed to ``usage``."""
+
     async def _stream(self, make: Callable[[], AsyncIterator[T]]) -> AsyncIterator[T]:
         """Stream items with a per-item timeout; retry only before the first item arrived."""
         self.stats.calls += 1
         started = time.perf_counter()
         for attempt in range(self.max_retries + 1):
             produced = False
+            usage: dict[str, int] = {}
             stream = make()
             try:
                 while True:
@@ -155,12 +167,13 @@ class Provider:
                             item = await anext(stream)
                     except StopAsyncIteration:
                         self.stats.last_duration = time.perf_counter() - started
-                        self._report("done", started)
+                        self._report("done", started, usage)
                         return
                     if not produced:
                         produced = True
                         self.stats.last_first_result = time.perf_counter() - started
                         self._report("first_result", started)
+                    self._usage(item, usage)
                     yield item
             except asyncio.CancelledError:
                 raise
@@ -193,12 +206,15 @@ class ToolCall:
 
 @dataclass(frozen=True, slots=True)
 class ChatDelta:
-    """A piece of an LLM reply: some text, or one complete tool call."""
+    """A piece of an LLM reply: some text, or one complete tool call; or, with neither, the
+    request's token counts (``usage``: ``input_tokens``, ``output_tokens``) when the server
+    reports them."""
 
     text: str = ""
     tool_call: ToolCall | None = None
     completion_tokens: int = 0
     request_id: str = ""  # the server's id of the request, sent with an empty completion
+    usage: Mapping[str, int] | None = None
 
 
 class LLM(Provider):
@@ -213,6 +229,10 @@ class LLM(Provider):
     ) -> AsyncIterator[ChatDelta]:
         """Stream a reply to ``messages`` (OpenAI chat format), offering ``tools``."""
         return self._stream(lambda: self._chat_impl(messages, tools or [], tool_choice))
+
+    def _usage(self, item: object, usage: dict[str, int]) -> None:
+        if isinstance(item, ChatDelta) and item.usage:
+            usage.update(item.usage)
 
     @abstractmethod
     def _chat_impl(

@@ -132,9 +132,13 @@ class AgentActivity:
 
     async def answer(self, item: SessionInput) -> None:
         """The whole of one turn. Cancelling it is an interruption: the partial reply is kept."""
-        session = self.session
         reply = self.new_reply(item)
         _REPLY.set(reply)
+        with self.session.turns.spans.turn(reply, item):
+            await self._answer(reply, item)
+
+    async def _answer(self, reply: Reply, item: SessionInput) -> None:
+        session = self.session
         session.set_state("thinking")
         try:
             if item.source == "greeting":
@@ -203,6 +207,7 @@ class AgentActivity:
         reply = _REPLY.get()
         if reply is None or reply.activity is not self:
             return
+        self.session.turns.spans.timing(reply, timing)
         turn, ms = reply.turn, timing.elapsed * 1000
         if timing.kind == "llm" and timing.stage == "first_result" and turn.llm_ttft_ms is None:
             turn.llm_ttft_ms = ms

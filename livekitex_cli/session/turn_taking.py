@@ -27,6 +27,7 @@ from livekitex_cli.session.audio_input import SpeechEnded, SpeechStarted
 from livekitex_cli.session.endpointing import SttEndpointing
 from livekitex_cli.session.events import UserSpeechStarted
 from livekitex_cli.session.trace import TurnTrace
+from livekitex_cli.session.turn_spans import SessionTracing
 from livekitex_cli.session.watchdog import speak_out
 
 if TYPE_CHECKING:
@@ -83,6 +84,7 @@ class TurnTaking:
         self.overlap: Overlap | None = None
         self.stopped: Stopped | None = None
         self.trace = TurnTrace(session)
+        self.spans = SessionTracing(session)  # OpenTelemetry, when OTEL_* asks for it
         self.endpointing = SttEndpointing(session)
 
     @property

@@ -1,7 +1,8 @@
 """A scripted OpenAI-compatible HTTP server on 127.0.0.1 for tests and benchmarks.
 
 Chat completions answer from a script of steps (text, tool calls, faults); with no script they
-echo: ``You said: <last user message>``. A user message ``call NAME {json}`` makes the echo
+echo: ``You said: <last user message>``. Asked for usage, a stream ends with token counts
+(words in, chunks out). A user message ``call NAME {json}`` makes the echo
 model call that tool once, then echo the tool's result. Transcriptions return ``transcript``
 (or the next scripted one); speech returns a 24 kHz PCM tone whose length follows the text, or
 what ``voice`` makes of the text (real speech, for tests that need it).
@@ -18,67 +19,26 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
+from livekitex_cli.testing.steps import (
+    Empty,
+    Hang,
+    Malformed,
+    Reset,
+    Status,
+    Step,
+    Text,
+    ToolCalls,
+    Truncated,
+)
 
-@dataclass
-class Text:
-    text: str
-    chunk_chars: int = 8
-    delay: float = 0.0  # between chunks
-
-
-@dataclass
-class ToolCalls:
-    calls: list[tuple[str, str]]  # (name, arguments as a JSON string, possibly invalid)
-    text: str = ""
-
-
-@dataclass
-class Status:
-    code: int
-    message: str = "scripted failure"
-    headers: dict[str, str] = field(default_factory=dict)
+__all__ = ["ScriptedOpenAI", "tone", "Empty", "Hang", "Malformed", "Reset", "Status", "Step",
+           "Text", "ToolCalls", "Truncated"]  # fmt: skip
 
 
-@dataclass
-class Hang:
-    seconds: float
-    until: threading.Event | None = None  # set (from any thread) to end the hang early
-
-
-@dataclass
-class Reset:
-    """Stream ``text`` partly, then drop the connection."""
-
-    text: str = "This reply will be cut off in the"
-    after_chunks: int = 2
-
-
-@dataclass
-class Malformed:
-    """A chunk that is not JSON, after ``after_chunks`` good ones."""
-
-    after_chunks: int = 1
-
-
-@dataclass
-class Truncated:
-    """A chunk cut mid-JSON, then the stream ends without ``[DONE]``."""
-
-    after_chunks: int = 1
-
-
-@dataclass
-class Empty:
-    """A completion with no text and no tool call (what some servers send when the model
-    produces nothing): only a finish chunk, then ``[DONE]``."""
-
-
-Step = Text | ToolCalls | Status | Hang | Reset | Malformed | Truncated | Empty
 _CALL = re.compile(r"^call (\w+)\s*(\{.*\})?\s*$", re.S)
 
 
@@ -184,7 +144,8 @@ class ScriptedOpenAI:
         headers = {"Content-Type": "text/event-stream", "x-request-id": request_id}
         response = web.StreamResponse(headers=headers)
         await response.prepare(request)
-        for index, chunk in enumerate(self._chunks(step)):
+        chunks = self._chunks(step)
+        for index, chunk in enumerate(chunks):
             if isinstance(step, Reset) and index == step.after_chunks:
                 assert request.transport is not None
                 request.transport.abort()
@@ -198,6 +159,9 @@ class ScriptedOpenAI:
             await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
             if isinstance(step, Text) and step.delay:
                 await asyncio.sleep(step.delay)
+        if (body.get("stream_options") or {}).get("include_usage"):
+            usage = self._usage(body, len(chunks) - 1)  # the finish chunk is no token
+            await response.write(f"data: {json.dumps(usage)}\n\n".encode())
         await response.write(b"data: [DONE]\n\n")
         return response
 
@@ -244,6 +208,12 @@ class ScriptedOpenAI:
         size = step.chunk_chars if isinstance(step, Text) else 8
         chunks = [self._delta({"content": text[i : i + size]}) for i in range(0, len(text), size)]
         return [*chunks, self._delta({}, finish="stop")]
+
+    def _usage(self, body: dict[str, Any], out: int) -> dict[str, Any]:
+        """The last chunk when usage is asked for: words in, chunks out, as token counts."""
+        words = sum(len(str(m.get("content") or "").split()) for m in body.get("messages", []))
+        usage = {"prompt_tokens": words, "completion_tokens": out, "total_tokens": words + out}
+        return {**self._delta({}), "choices": [], "usage": usage}
 
     @staticmethod
     def _delta(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from livekitex_cli.agent import load_agents
 from livekitex_cli.errors import ValidationError
 from livekitex_cli.providers.preflight import preflight_error
 from livekitex_cli.session.handoff import resolve_handoffs
+from livekitex_cli.tracing import setup as setup_tracing
 from livekitex_cli.worker.health import HealthServer
 from livekitex_cli.worker.options import WorkerOptions, process_settings
 from livekitex_cli.worker.worker import Worker
@@ -36,8 +37,10 @@ async def run_worker(
 
     Raises ``ValidationError`` (bad files or options), ``PreflightError`` (an agent's providers
     cannot work: a missing key, model or package), ``ConnectError`` (server unreachable) or
-    ``AuthError`` (credentials refused).
+    ``AuthError`` (credentials refused), ``ResourceError`` (``OTEL_*`` asks for traces and
+    the ``otel`` extra is missing).
     """
+    setup_tracing()  # OTEL_*: a missing extra is an error before anything runs
     agents = load_agents(paths)
     resolve_handoffs(agents)  # handoffs: targets by name among these, or by path
     if not agents:

@@ -12,6 +12,7 @@ from livekit.protocol import agent as proto
 from livekitex_cli.agent import Agent
 from livekitex_cli.errors import LkxError
 from livekitex_cli.log import get_logger
+from livekitex_cli.tracing import traced
 from livekitex_cli.worker.jobs import Job, JoinGaveUp, run_job
 from livekitex_cli.worker.metrics import SESSION_TOTALS
 from livekitex_cli.worker.options import Accept, Reject, WorkerOptions
@@ -111,6 +112,12 @@ class AgentSlot:
             job = self.jobs[assignment.job.id] = Job(assignment.job.id, self.agent.name)
         job.state = "running"
         job.task = asyncio.current_task()
+        attributes = {"lkx.job.id": job.id, "lkx.agent": self.agent.name,
+                      "lkx.room": assignment.job.room.name}  # fmt: skip
+        with traced("job", attributes):  # the job's trace, when OTEL_* asks for one
+            await self._run(job, assignment, url)
+
+    async def _run(self, job: Job, assignment: proto.JobAssignment, url: str) -> None:
         try:  # from here on the job ends through _finish, which gives its place back
             await self.connection.update_job(job.id, proto.JS_RUNNING)
             log.info(

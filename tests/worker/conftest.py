@@ -22,10 +22,22 @@ from livekit import api, rtc
 from livekitex_cli.testing import ScriptedOpenAI
 from livekitex_cli.worker.event_routing import route_room_events
 from livekitex_cli.worker.joining import connect_room
+from tests.jaeger import Jaeger, needs_jaeger
 from tests.livekit_server import KEY, SECRET, LiveKitServer, free_port
 from tests.livekit_server import livekit_server as livekit_server  # the fixture, offered here
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def jaeger(tmp_path: Path) -> Iterator[Jaeger]:
+    """A real Jaeger on free loopback ports: OTLP/HTTP in, the query API out."""
+    if needs_jaeger.args[0]:
+        pytest.skip(needs_jaeger.kwargs["reason"])
+    server = Jaeger(tmp_path)
+    server.start()
+    yield server
+    server.close()
 
 
 class WorkerProcess:

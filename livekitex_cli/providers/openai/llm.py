@@ -37,6 +37,9 @@ class OpenAILLM(UsesClient, LLM):
         # worker's main thread at 20 turns of history; see BENCHMARKS.md); same body sent
         body: dict[str, Any] = {"messages": messages}
         params: dict[str, Any] = {"model": self.options.model, "messages": [], "stream": True}
+        # the token counts in a last chunk of their own, for traces (OpenAI's option; the
+        # compatible servers support it or pass over it)
+        body["stream_options"] = {"include_usage": True}
         if self.options.temperature is not None:
             params["temperature"] = self.options.temperature
         if self.options.max_tokens is not None:
@@ -53,6 +56,8 @@ class OpenAILLM(UsesClient, LLM):
         try:
             stream = await self.client.chat.completions.create(**params, extra_body=body)
             async for chunk in stream:
+                if chunk.usage is not None:
+                    yield ChatDelta(usage=_usage(chunk.usage))
                 if not chunk.choices:
                     continue
                 delta = chunk.choices[0].delta
@@ -76,6 +81,11 @@ class OpenAILLM(UsesClient, LLM):
                 yield ChatDelta(tool_call=ToolCall(call_id, slot["name"], slot["arguments"]))
         if not said:  # an empty completion: its request id, for whoever reports it
             yield ChatDelta(request_id=_request_id(stream))
+
+
+def _usage(usage: Any) -> dict[str, int]:
+    counts = {"input_tokens": usage.prompt_tokens, "output_tokens": usage.completion_tokens}
+    return {name: int(value) for name, value in counts.items() if value is not None}
 
 
 def _request_id(stream: Any) -> str:
