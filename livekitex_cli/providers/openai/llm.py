@@ -9,6 +9,7 @@ from livekitex_cli.providers.base import LLM, ChatDelta, ChatMessage, ToolCall
 from livekitex_cli.providers.openai.client import UsesClient, map_error
 from livekitex_cli.providers.openai.options import OpenAILLMOptions
 from livekitex_cli.tools import FunctionTool, to_openai_format
+from livekitex_cli.tracing import configured as tracing_configured
 
 
 def tool_choice_param(choice: str | None) -> Any:
@@ -37,9 +38,8 @@ class OpenAILLM(UsesClient, LLM):
         # worker's main thread at 20 turns of history; see BENCHMARKS.md); same body sent
         body: dict[str, Any] = {"messages": messages}
         params: dict[str, Any] = {"model": self.options.model, "messages": [], "stream": True}
-        # the token counts in a last chunk of their own, for traces (OpenAI's option; the
-        # compatible servers support it or pass over it)
-        body["stream_options"] = {"include_usage": True}
+        if tracing_configured():  # the token counts in a last chunk of their own, for traces
+            body["stream_options"] = {"include_usage": True}  # (not every server knows it)
         if self.options.temperature is not None:
             params["temperature"] = self.options.temperature
         if self.options.max_tokens is not None:
