@@ -109,8 +109,10 @@ def cluster_worker(
     """``cluster_worker(node, *args)``: ``lkx start`` connected to ``nodes[node]``."""
     workers: list[WorkerProcess] = []
 
-    def start(node: int, *args: str, ready: bool = True) -> WorkerProcess:
-        environment = worker_environment(nodes[node].url, threaded_openai.base_url)
+    def start(
+        node: int, *args: str, ready: bool = True, env: dict[str, str] | None = None
+    ) -> WorkerProcess:
+        environment = worker_environment(nodes[node].url, threaded_openai.base_url, env)
         worker = WorkerProcess(list(args), environment, tmp_path / f"worker{len(workers)}.log")
         workers.append(worker)
         if ready:
