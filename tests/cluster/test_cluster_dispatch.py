@@ -36,10 +36,10 @@ async def test_nodes_share_rooms_and_workers(
     assert await user.next_chat(timeout=60) == GREETING
     await converse(user, "hello from node A")
     assert worker.jobs_started() == ["via-a"]
+    agent = user.agent()
+    assert agent is not None
     seen = await apis[1].room.list_participants(api.ListParticipantsRequest(room="via-a"))
-    assert sorted(p.identity for p in seen.participants) == sorted(
-        ["user", user.agent().identity]  # type: ignore[union-attr]
-    )
+    assert sorted(p.identity for p in seen.participants) == sorted(["user", agent.identity])
 
 
 async def test_forty_rooms_spread_over_two_workers(cluster_worker: Any, join: Any) -> None:

@@ -12,6 +12,7 @@ import threading
 import time
 from typing import Any
 
+import pytest
 from livekit import api
 
 from livekitex_cli.testing import Hang, ScriptedOpenAI
@@ -52,6 +53,7 @@ async def worker_id(worker: WorkerProcess) -> str:
     return str((await worker.get("/worker"))[1]["agents"][0]["worker_id"])
 
 
+@pytest.mark.fault("worker killed in a cluster")
 async def test_killed_worker_jobs_are_not_redispatched(
     apis: list[api.LiveKitAPI], cluster_worker: Any, join: Any, threaded_openai: ScriptedOpenAI
 ) -> None:
@@ -102,6 +104,7 @@ async def test_killed_worker_jobs_are_not_redispatched(
     assert sorted(survivor.jobs_started()) == sorted(set(users) | set(fresh))
 
 
+@pytest.mark.fault("rolling update in a cluster")
 async def test_rolling_update_drops_no_conversation(
     cluster_worker: Any, join: Any, threaded_openai: ScriptedOpenAI
 ) -> None:
