@@ -89,11 +89,15 @@ class PortTaken(RuntimeError):
 
 
 class LiveKitServer:
-    """One server process with its own ports; ``stop``/``start`` keep the same ports."""
+    """One server process with its own ports; ``stop``/``start`` keep the same ports. With
+    ``redis`` (``host:port``) it is one node of a cluster: every node given the same Redis
+    shares rooms, participants and agent workers with the others (tests/cluster)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, redis: str | None = None) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
         self.config = folder / "livekit.yaml"
         self.log = folder / "livekit.log"
+        self.redis = redis
         self.process: subprocess.Popen[bytes] | None = None
         self._udp_lock: int | None = None
         self._choose_ports()
@@ -115,6 +119,7 @@ class LiveKitServer:
             "  node_ip: 127.0.0.1\n"
             f"keys:\n  {KEY}: {SECRET}\n"
             "logging:\n  level: warn\n"
+            + (f"redis:\n  address: {self.redis}\n" if self.redis else "")
         )
 
     @property

@@ -145,6 +145,23 @@ class WorkerProcess:
             os.killpg(self.process.pid, signal.SIGKILL)
 
 
+def worker_environment(
+    livekit_url: str, openai_base_url: str, env: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The environment of a worker under test: the test server's address and keys, the
+    scripted OpenAI server, no real OpenAI key."""
+    environment = {
+        **os.environ,
+        "LIVEKIT_URL": livekit_url,
+        "LIVEKIT_API_KEY": KEY,
+        "LIVEKIT_API_SECRET": SECRET,
+        "OPENAI_BASE_URL": openai_base_url,
+        **(env or {}),
+    }
+    environment.pop("OPENAI_API_KEY", None)
+    return environment
+
+
 @pytest.fixture
 def start_worker(
     livekit_server: LiveKitServer, threaded_openai: ScriptedOpenAI, tmp_path: Path
@@ -154,15 +171,7 @@ def start_worker(
     def start(
         *args: str, ready: bool = True, env: dict[str, str] | None = None, log: Path | None = None
     ) -> WorkerProcess:
-        environment = {
-            **os.environ,
-            "LIVEKIT_URL": livekit_server.url,
-            "LIVEKIT_API_KEY": KEY,
-            "LIVEKIT_API_SECRET": SECRET,
-            "OPENAI_BASE_URL": threaded_openai.base_url,
-            **(env or {}),
-        }
-        environment.pop("OPENAI_API_KEY", None)
+        environment = worker_environment(livekit_server.url, threaded_openai.base_url, env)
         worker = WorkerProcess(
             list(args), environment, log or tmp_path / f"worker{len(workers)}.log"
         )
@@ -246,6 +255,35 @@ async def livekit_api(livekit_server: LiveKitServer) -> AsyncIterator[api.LiveKi
     await client.aclose()
 
 
+async def join_room(
+    client: api.LiveKitAPI, url: str, room_name: str, agent_name: str | None, identity: str
+) -> Participant:
+    """Create the room and dispatch the agent through ``client``, then join through ``url``
+    (in a cluster, two nodes may serve the two)."""
+    for attempt in range(2):  # a server restart leaves a stale pooled connection behind
+        try:
+            await client.room.create_room(api.CreateRoomRequest(name=room_name))
+            break
+        except aiohttp.ClientConnectionError:
+            if attempt:
+                raise
+    if agent_name is not None:
+        await client.agent_dispatch.create_dispatch(
+            api.CreateAgentDispatchRequest(agent_name=agent_name, room=room_name)
+        )
+    token = (
+        api.AccessToken(KEY, SECRET)
+        .with_identity(identity)
+        .with_grants(api.VideoGrants(room_join=True, room=room_name))
+        .to_jwt()
+    )
+    room = rtc.Room()
+    person = Participant(room)
+    await connect_room(room, url, token, timeout=60)
+    route_room_events(room)  # many rooms in one test process: see event_routing
+    return person
+
+
 @pytest.fixture
 async def join(livekit_server: LiveKitServer, livekit_api: api.LiveKitAPI) -> AsyncIterator[Any]:
     """``await join(room, agent_name)``: create the room, dispatch the agent, join as a user."""
@@ -254,27 +292,7 @@ async def join(livekit_server: LiveKitServer, livekit_api: api.LiveKitAPI) -> As
     async def enter(
         room_name: str, agent_name: str | None = None, identity: str = "user"
     ) -> Participant:
-        for attempt in range(2):  # a server restart leaves a stale pooled connection behind
-            try:
-                await livekit_api.room.create_room(api.CreateRoomRequest(name=room_name))
-                break
-            except aiohttp.ClientConnectionError:
-                if attempt:
-                    raise
-        if agent_name is not None:
-            await livekit_api.agent_dispatch.create_dispatch(
-                api.CreateAgentDispatchRequest(agent_name=agent_name, room=room_name)
-            )
-        token = (
-            api.AccessToken(KEY, SECRET)
-            .with_identity(identity)
-            .with_grants(api.VideoGrants(room_join=True, room=room_name))
-            .to_jwt()
-        )
-        room = rtc.Room()
-        person = Participant(room)
-        await connect_room(room, livekit_server.url, token, timeout=60)
-        route_room_events(room)  # many rooms in one test process: see event_routing
+        person = await join_room(livekit_api, livekit_server.url, room_name, agent_name, identity)
         people.append(person)
         return person
 
