@@ -65,6 +65,7 @@ class ProviderRegistry:
     def __init__(self, plugins: list[ProviderPlugin] | None = None) -> None:
         self._plugins: dict[str, ProviderPlugin] = {}
         self.problems: list[str] = []
+        self._broken: dict[str, str] = {}  # entry-point name -> why it cannot load
         for plugin in plugins or []:
             self.add(plugin)
 
@@ -82,16 +83,24 @@ class ProviderRegistry:
             try:
                 plugin = ep.load()
             except Exception as exc:  # noqa: BLE001 - one broken plugin must not hide the others
-                self.problems.append(f"provider '{ep.name}': cannot load '{ep.value}': {exc}")
+                why = f"cannot load '{ep.value}': {type(exc).__name__}: {exc}".splitlines()[0]
+                self._problem(ep.name, why)
                 continue
             if not isinstance(plugin, ProviderPlugin):
-                self.problems.append(f"provider '{ep.name}': '{ep.value}' is not a ProviderPlugin")
+                self._problem(ep.name, f"'{ep.value}' is not a ProviderPlugin")
                 continue
             self._plugins.setdefault(plugin.name, plugin)
+
+    def _problem(self, name: str, why: str) -> None:
+        self.problems.append(f"provider '{name}': {why}")
+        self._broken.setdefault(name, why)
 
     def factory(self, kind: Kind, provider: str) -> ProviderFactory:
         plugin = self._plugins.get(provider)
         found = plugin.factory(kind) if plugin else None
+        if found is None and plugin is None and provider in self._broken:
+            reason = f"provider '{provider}' is installed but {self._broken[provider]}"
+            raise InvalidConfigError(f"{kind}.provider", reason)
         if found is None:
             offering = [name for name, p in sorted(self._plugins.items()) if p.factory(kind)]
             choices = ", ".join(offering) or "none installed"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -14,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from livekit.protocol import agent as proto
 
 from livekitex_cli.agent import Agent
-from livekitex_cli.errors import ConnectError, ValidationError
+from livekitex_cli.errors import AuthError, ConnectError, ValidationError
 from livekitex_cli.log import get_logger
 
 if TYPE_CHECKING:  # imported on the first job (or by ``warm_up``): not needed to register
@@ -26,10 +25,6 @@ if TYPE_CHECKING:  # imported on the first job (or by ``warm_up``): not needed t
 log = get_logger("worker")
 JobState = Literal["reserved", "running", "success", "failed", "terminated"]
 CLEANUP_TIMEOUT = 5.0
-# a refused join token does not get better by trying again; anything else (refused or reset
-# connections, timeouts on a busy machine, 5xx) may
-_PERMANENT = re.compile(r"\b(401|403)\b|unauthori[sz]ed|forbidden|invalid token", re.I)
-_JWT = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]+")
 
 
 @dataclass(frozen=True)
@@ -207,11 +202,9 @@ async def join_room(
                 timeout=timeout,
             )
         except ConnectError as exc:
-            reason = _JWT.sub("<token>", exc.reason)  # the SDK's message may quote the token
-            if reason.endswith(": "):  # a timeout carries no text of its own
-                reason += f"timed out after {timeout:.1f} s"
+            reason = exc.reason  # without the token (``join_error``)
             delay = policy.backoff(attempt)
-            permanent = _PERMANENT.search(reason) is not None
+            permanent = isinstance(exc, AuthError)  # a refused token stays refused
             if permanent or loop.time() + delay + policy.min_attempt > deadline:
                 spent = loop.time() - started
                 why = "refused" if permanent else f"no join within {spent:.0f} s"

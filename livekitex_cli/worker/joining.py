@@ -13,13 +13,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import re
 
 from livekit import rtc
 
+from livekitex_cli.errors import AuthError, ConnectError
 from livekitex_cli.log import get_logger
 from livekitex_cli.tasks import TaskSet
 
 log = get_logger("worker")
+JWT = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]+")
+# a refused join token does not get better by trying again; anything else (refused or reset
+# connections, timeouts on a busy machine, 5xx) may
+_REFUSED = re.compile(r"\b(401|403)\b|unauthori[sz]ed|forbidden|invalid token", re.I)
 
 _GIVEN_UP = TaskSet("lkx-given-up-join", log)
 
@@ -41,6 +48,32 @@ async def connect_room(
         _give_up(room, connecting)
         raise TimeoutError
     connecting.result()
+
+
+def join_error(url: str, exc: BaseException, timeout: float) -> ConnectError:
+    """A failed join as one line without the join token (the SDK's message quotes it whole):
+    an ``AuthError`` when the server refused the token, else a ``ConnectError``."""
+    reason = JWT.sub("<token>", str(exc)) or f"timed out after {timeout:.1f} s"
+    if _REFUSED.search(reason):
+        return AuthError(f"cannot join the room at {url}, the server refused the token: {reason}")
+    return ConnectError(f"cannot join the room at {url}: {reason}")
+
+
+class _NoTokens(logging.Filter):
+    """The SDK logs a refused join with its token in full: blanked before anyone sees it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if JWT.search(text):
+            record.msg, record.args = JWT.sub("<token>", text), ()
+        return True
+
+
+def hide_tokens_in_library_logs() -> None:
+    """Blank join tokens out of the ``livekit`` logger's records (idempotent)."""
+    library = logging.getLogger("livekit")
+    if not any(isinstance(f, _NoTokens) for f in library.filters):
+        library.addFilter(_NoTokens())
 
 
 def _give_up(room: rtc.Room, connecting: asyncio.Future[None]) -> None:

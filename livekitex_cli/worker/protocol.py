@@ -3,7 +3,8 @@
 The worker authenticates with a JWT carrying only the agent grant, registers (type, agent name,
 version, permissions), then answers the server: availability requests, job assignments and
 terminations. It reports its status every few seconds and pings. When the socket drops it
-reconnects with exponential backoff and jitter; running jobs are not touched.
+reconnects with exponential backoff and jitter; running jobs are not touched, and once it has
+registered again the server hears about each: that it still runs, or how it ended meanwhile.
 
 The socket is served on a thread and event loop of its own (``loop_thread.py``), so that an
 availability request is answered at once however busy the worker's loop is: the server gives a
@@ -94,6 +95,9 @@ class AgentConnection:
         self._io: asyncio.AbstractEventLoop | None = None  # the socket's, while it runs
         self._io_tasks = TaskSet("lkx-protocol", log)
         self._send_lock: asyncio.Lock | None = None
+        # the newest update of each job the server must know about (on the socket's loop):
+        # running jobs, told again after a reconnect, and ends not delivered yet
+        self._jobs: dict[str, proto.WorkerMessage] = {}
 
     def __repr__(self) -> str:
         return (
@@ -188,6 +192,8 @@ class AgentConnection:
             "worker registered",
             extra={"agent": self.options.agent_name, "worker_id": self.worker_id},
         )
+        for message in list(self._jobs.values()):  # empty on the first registration
+            await self._write(message)
 
     async def _loop(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         status = asyncio.create_task(self._status_loop(), name="lkx-worker-status")
@@ -265,6 +271,9 @@ class AgentConnection:
             self._io_tasks.spawn(self._write(message), "send")
 
     async def _write(self, message: proto.WorkerMessage) -> None:
+        job = message.update_job.job_id if message.HasField("update_job") else ""
+        if job:  # kept until delivered; a running job's for good (see ``_register``)
+            self._jobs[job] = message
         ws, lock = self._ws, self._send_lock
         if ws is None or ws.closed or lock is None:
             return
@@ -273,6 +282,9 @@ class AgentConnection:
                 await ws.send_bytes(message.SerializeToString())
             except (ConnectionError, aiohttp.ClientError) as exc:
                 log.info("send failed", extra={"error": str(exc)})
+                return
+        if job and message.update_job.status != proto.JS_RUNNING and self._jobs.get(job) is message:
+            del self._jobs[job]
 
     async def update_status(self) -> None:
         await self.send(status_message(*self.handler.status()))

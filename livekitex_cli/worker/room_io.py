@@ -18,7 +18,6 @@ from typing import Any
 
 from livekit import rtc
 
-from livekitex_cli.errors import ConnectError
 from livekitex_cli.log import get_logger
 from livekitex_cli.session import (
     AgentHandoff,
@@ -32,7 +31,7 @@ from livekitex_cli.session import (
 from livekitex_cli.tasks import TaskSet
 from livekitex_cli.worker.chat_input import ChatInbox
 from livekitex_cli.worker.event_routing import route_room_events
-from livekitex_cli.worker.joining import connect_room
+from livekitex_cli.worker.joining import connect_room, hide_tokens_in_library_logs, join_error
 from livekitex_cli.worker.room_output import (
     ATTR_FINAL,
     ATTR_SEGMENT,
@@ -288,6 +287,7 @@ async def connect_to_room(
     Returns the ``RoomIO``; wait on ``io.ended`` and then ``await io.close_room()``.
     """
     quiet_double_drop_warnings()
+    hide_tokens_in_library_logs()
     room = rtc.Room()
     source, guard = voice_output(session)
     io = RoomIO(
@@ -298,6 +298,6 @@ async def connect_to_room(
     try:
         await connect_room(room, url, token, timeout=timeout)
     except (TimeoutError, rtc.ConnectError) as exc:
-        raise ConnectError(f"cannot join the room at {url}: {exc or 'timed out'}") from None
+        raise join_error(url, exc, timeout) from None
     await io.start(source)
     return io

@@ -109,7 +109,8 @@ class AgentSlot:
             if refused:
                 await self.connection.update_job(assignment.job.id, proto.JS_FAILED, "worker full")
                 return
-            job = self.jobs[assignment.job.id] = Job(assignment.job.id, self.agent.name)
+            job = Job(assignment.job.id, self.agent.name, assignment.job.room.name)
+            self.jobs[job.id] = job
         job.state = "running"
         job.task = asyncio.current_task()
         attributes = {"lkx.job.id": job.id, "lkx.agent": self.agent.name,

@@ -133,9 +133,10 @@ class DevRun:
         return self.process.wait(40)
 
 
-async def meet_agent(url: str, token: str) -> tuple[str, list[str]]:
+async def meet_agent(url: str, token: str, say: str | None = None) -> tuple[str, list[str]]:
     """Join with ``token`` as a plain ``livekit.rtc`` participant; the name of the agent that
-    comes (ready: it has ``lk.agent.state``) and what it said in chat. Leaves afterwards."""
+    comes (ready: it has ``lk.agent.state``) and what it said in chat: its greeting, and with
+    ``say`` its answer to that typed message too. Leaves afterwards."""
     from livekit import rtc
 
     room = rtc.Room()
@@ -151,10 +152,14 @@ async def meet_agent(url: str, token: str) -> tuple[str, list[str]]:
     room.register_text_stream_handler("lk.chat", on_chat)
     try:
         await connect_room(room, url, token, timeout=20)
+        sent = False
         for _ in range(300):  # bounded: 15 s for the dispatched agent to be ready and greet
             agent = next((p for p in room.remote_participants.values()
                           if "lk.agent.state" in p.attributes), None)  # fmt: skip
-            if agent is not None and greetings:
+            if agent is not None and greetings and say is not None and not sent:
+                await room.local_participant.send_text(say, topic="lk.chat")
+                sent = True
+            if agent is not None and len(greetings) == 1 + sent:
                 assert agent.kind == rtc.ParticipantKind.PARTICIPANT_KIND_AGENT
                 return agent.attributes.get("lk.agent.name", ""), greetings
             await asyncio.sleep(0.05)
@@ -188,7 +193,8 @@ async def test_dev_token_brings_an_agent_and_two_runs_side_by_side(
         assert "playground at" not in runs[0].log.read_text()
         assert "playground at http://127.0.0.1:" in runs[1].log.read_text()
         for (url, token), expected in zip(tokens, ("alpha", "beta"), strict=True):
-            assert await meet_agent(url, token) == (expected, [f"I am {expected}."])
+            said = await meet_agent(url, token, say=f"hi {expected}")
+            assert said == (expected, [f"I am {expected}.", f"You said: hi {expected}"])
         # the room closes 2 s after everyone left, so the same token brings the agent again
         await asyncio.sleep(3)
         assert await meet_agent(*tokens[0]) == ("alpha", ["I am alpha."])

@@ -30,7 +30,7 @@ KEY, SECRET = "fake-key", "fake-secret-that-is-long-enough-for-hs256-0123"
 
 class FakeAgentServer:
     def __init__(self) -> None:
-        self.mode = "normal"  # normal | silent | refuse | drop
+        self.mode = "normal"  # normal | silent | refuse | drop | down (503: try again later)
         self.received: list[proto.WorkerMessage] = []
         self.tokens: list[str] = []
         self.sockets: list[web.WebSocketResponse] = []
@@ -62,6 +62,8 @@ class FakeAgentServer:
         self.tokens.append(token)
         if self.mode == "refuse":
             return web.Response(status=401, text="invalid token")
+        if self.mode == "down":
+            return web.Response(status=503, text="unavailable")
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         self.sockets.append(ws)
