@@ -91,7 +91,8 @@ async def test_a_plugin_provider_serves_a_session(plugins: Path, tmp_path: Path)
 def test_a_plugin_provider_in_a_fresh_process(plugins: Path, tmp_path: Path) -> None:
     path = tmp_path / "polly.yaml"
     path.write_text(AGENT.format(provider="parrot"))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(plugins), os.environ["PYTHONPATH"]])}
+    search = os.pathsep.join(filter(None, [str(plugins), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": search}
     done = subprocess.run(
         [sys.executable, "-m", "livekitex_cli", "console", str(path), "-m", "squawk"],
         capture_output=True, text=True, env=env, timeout=120,
