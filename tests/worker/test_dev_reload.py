@@ -153,7 +153,7 @@ async def meet_agent(url: str, token: str, say: str | None = None) -> tuple[str,
     try:
         await connect_room(room, url, token, timeout=20)
         sent = False
-        for _ in range(300):  # bounded: 15 s for the dispatched agent to be ready and greet
+        for _ in range(1200):  # bounded: 60 s for the agent to be ready, greet (and answer)
             agent = next((p for p in room.remote_participants.values()
                           if "lk.agent.state" in p.attributes), None)  # fmt: skip
             if agent is not None and greetings and say is not None and not sent:
