@@ -4,8 +4,6 @@ traces in over OTLP/HTTP, in memory, read back through its query API. Every port
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import time
 import urllib.parse
@@ -15,15 +13,11 @@ from typing import Any
 
 import pytest
 
-from tests.livekit_server import free_port
+from tests.livekit_server import cached_binary, end_process, free_port
 
 
 def jaeger_binary() -> str | None:
-    found = shutil.which("jaeger")
-    if found:
-        return found
-    cache = Path(os.environ.get("LKX_CACHE", Path.home() / ".cache/lkx")) / "bin/jaeger"
-    return str(cache) if cache.exists() else None
+    return cached_binary("jaeger")
 
 
 needs_jaeger = pytest.mark.skipif(
@@ -125,10 +119,4 @@ class Jaeger:
         return data
 
     def close(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        end_process(self.process)

@@ -21,12 +21,28 @@ KEY = "lkx-test-key"
 SECRET = "lkx-test-secret-that-is-long-enough-for-hs256-0123456789"
 
 
-def server_binary() -> str | None:
-    found = shutil.which("livekit-server")
+def cached_binary(name: str) -> str | None:
+    """``name`` on PATH, else where the install scripts build it (``$LKX_CACHE/bin``)."""
+    found = shutil.which(name)
     if found:
         return found
-    cache = Path(os.environ.get("LKX_CACHE", Path.home() / ".cache/lkx")) / "bin/livekit-server"
+    cache = Path(os.environ.get("LKX_CACHE", Path.home() / ".cache/lkx")) / "bin" / name
     return str(cache) if cache.exists() else None
+
+
+def server_binary() -> str | None:
+    return cached_binary("livekit-server")
+
+
+def end_process(process: subprocess.Popen[bytes] | None) -> None:
+    """Terminate, give it 10 s, then kill."""
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
 
 
 needs_server = pytest.mark.skipif(
@@ -202,13 +218,7 @@ class LiveKitServer:
         self._release_udp()
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        end_process(self.process)
         self.process = None
 
     def kill(self) -> None:

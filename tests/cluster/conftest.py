@@ -16,7 +16,7 @@ import pytest
 from livekit import api
 
 from livekitex_cli.testing import ScriptedOpenAI
-from tests.livekit_server import KEY, SECRET, LiveKitServer, free_port, needs_server
+from tests.livekit_server import KEY, SECRET, LiveKitServer, end_process, free_port, needs_server
 from tests.worker.conftest import Participant, WorkerProcess, join_room, worker_environment
 
 needs_redis = pytest.mark.skipif(
@@ -61,13 +61,7 @@ class RedisServer:
             time.sleep(0.05)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        end_process(self.process)
 
 
 @pytest.fixture
