@@ -145,6 +145,7 @@ class WorkerHealth:
                     "max_concurrent_jobs": slot.options.max_concurrent_jobs,
                     "load": slot.load,
                     "full": slot.full,
+                    "reported": slot.connection.reported,  # what the server last heard
                     "jobs": [job.to_dict() for job in slot.jobs.values()],
                 }
                 for slot in worker.slots

@@ -88,6 +88,7 @@ class AgentConnection:
         self.worker_id = ""
         self.registered = threading.Event()
         self.registrations = 0
+        self.reported: dict[str, object] = {}  # the last status the server got (``/worker``)
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._pending: dict[str, asyncio.TimerHandle] = {}
         self._tasks = TaskSet("lkx-worker", log)  # the handler's, on the worker's loop
@@ -285,6 +286,10 @@ class AgentConnection:
                 return
         if job and message.update_job.status != proto.JS_RUNNING and self._jobs.get(job) is message:
             del self._jobs[job]
+        if message.HasField("update_worker"):
+            update = message.update_worker
+            full = update.status == proto.WS_FULL
+            self.reported = {"status": "full" if full else "available", "load": update.load}
 
     async def update_status(self) -> None:
         await self.send(status_message(*self.handler.status()))

@@ -109,10 +109,10 @@ async def test_max_jobs_caps_the_whole_process(
     _, ready = await asyncio.to_thread(worker.health, "/ready")
     assert (ready["active_jobs"], ready["max_jobs"]) == (1, 1)
     await first.leave()
-    async with asyncio.timeout(30):
+    async with asyncio.timeout(30):  # LiveKit dispatches by the status it last heard: wait for it
         while True:
             _, state = await asyncio.to_thread(worker.health, "/worker")
-            if not any(agent["full"] for agent in state["agents"]):
+            if all(agent["reported"].get("status") == "available" for agent in state["agents"]):
                 break
             await asyncio.sleep(0.05)
     second_room = await join("room-two", "second", identity="two")
