@@ -120,10 +120,13 @@ class LiveKitServer:
 
     def _choose_ports(self) -> None:
         self.port = free_port()
-        self.tcp_port = free_port()
         self._release_udp()
         base, self._udp_lock = claim_udp_range()
         self.udp_ports = range(base, base + UDP_RANGE)
+        # the RTC TCP port listens on every address: an ephemeral port (free_port) was taken by
+        # some outgoing loopback connection often enough to fail 3 fresh tries in a row; the
+        # claimed range lies below the ephemeral ports and is this server's alone (TCP beside UDP)
+        self.tcp_port = base
         self.config.write_text(
             f"port: {self.port}\n"
             'bind_addresses: ["127.0.0.1"]\n'
