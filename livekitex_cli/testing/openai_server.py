@@ -103,13 +103,6 @@ class ScriptedOpenAI:
             loop.run_until_complete(server.start())
             ready.set()
             loop.run_forever()
-            # end the loop as asyncio.run does: what still runs (a connection being accepted
-            # as the server closed) is cancelled and let finish, so no socket is left open
-            pending = asyncio.all_tasks(loop)
-            for task in pending:
-                task.cancel()
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            loop.run_until_complete(loop.shutdown_asyncgens())
 
         thread = threading.Thread(target=serve, name="scripted-openai", daemon=True)
         thread.start()

@@ -17,7 +17,7 @@ from livekit import api
 
 from livekitex_cli.testing import ScriptedOpenAI
 from tests.livekit_server import KEY, SECRET, LiveKitServer, end_process, free_port, needs_server
-from tests.worker.conftest import Participant, WorkerProcess, join_room, worker_environment
+from tests.worker.conftest import Participant, WorkerProcess, join_room, spawn_worker
 
 needs_redis = pytest.mark.skipif(
     shutil.which("redis-server") is None,
@@ -106,12 +106,7 @@ def cluster_worker(
     def start(
         node: int, *args: str, ready: bool = True, env: dict[str, str] | None = None
     ) -> WorkerProcess:
-        environment = worker_environment(nodes[node].url, threaded_openai.base_url, env)
-        worker = WorkerProcess(list(args), environment, tmp_path / f"worker{len(workers)}.log")
-        workers.append(worker)
-        if ready:
-            worker.wait_for('"msg": "worker registered"')
-        return worker
+        return spawn_worker(workers, nodes[node].url, threaded_openai, args, tmp_path, ready, env)
 
     yield start
     for worker in workers:

@@ -171,18 +171,32 @@ def start_worker(
     def start(
         *args: str, ready: bool = True, env: dict[str, str] | None = None, log: Path | None = None
     ) -> WorkerProcess:
-        environment = worker_environment(livekit_server.url, threaded_openai.base_url, env)
-        worker = WorkerProcess(
-            list(args), environment, log or tmp_path / f"worker{len(workers)}.log"
-        )
-        workers.append(worker)
-        if ready:
-            worker.wait_for('"msg": "worker registered"')
-        return worker
+        url = livekit_server.url
+        return spawn_worker(workers, url, threaded_openai, args, tmp_path, ready, env, log)
 
     yield start
     for worker in workers:
         worker.stop()
+
+
+def spawn_worker(
+    workers: list[WorkerProcess],
+    url: str,
+    openai: ScriptedOpenAI,
+    args: tuple[str, ...],
+    folder: Path,
+    ready: bool,
+    env: dict[str, str] | None,
+    log: Path | None = None,
+) -> WorkerProcess:
+    """``lkx start ARGS`` against ``url``, kept in ``workers`` (stopped by its fixture), waited
+    on until registered when ``ready``."""
+    environment = worker_environment(url, openai.base_url, env)
+    worker = WorkerProcess(list(args), environment, log or folder / f"worker{len(workers)}.log")
+    workers.append(worker)
+    if ready:
+        worker.wait_for('"msg": "worker registered"')
+    return worker
 
 
 class Participant:
