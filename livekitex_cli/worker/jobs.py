@@ -111,6 +111,7 @@ async def run_job(
 
     await asyncio.to_thread(import_modules, [agent])
     from livekitex_cli.session import AgentSession
+    from livekitex_cli.worker.arrival import wait_for_user
     from livekitex_cli.worker.room_io import OUTPUT_RATE
 
     agent = agent.copy()  # what a job changes (instructions, tools) stays in its own room
@@ -138,6 +139,8 @@ async def run_job(
             close_on_leave=close_on_leave,
         )
         job.room = io.room.name
+        if await wait_for_user(io.room, io.is_user, io.ended) is None:
+            return  # the room ended, or its user left, before anyone could be greeted
         if agent.spec.variables:  # per-call variables, before anything is said
             from livekitex_cli.session.variables import fill_session
 

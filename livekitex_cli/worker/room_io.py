@@ -111,13 +111,13 @@ class RoomIO:
                 if publication.track is not None and publication.subscribed:
                     self._on_track(publication.track, publication, participant)
 
-    def _is_user(self, participant: rtc.RemoteParticipant) -> bool:
+    def is_user(self, participant: rtc.RemoteParticipant) -> bool:
         if participant.kind == rtc.ParticipantKind.PARTICIPANT_KIND_AGENT:
             return False
         return self.linked_identity is None or participant.identity == self.linked_identity
 
     def _on_participant(self, participant: rtc.RemoteParticipant) -> None:
-        if self.linked_identity is None and self._is_user(participant):
+        if self.linked_identity is None and self.is_user(participant):
             self.linked_identity = participant.identity
             log.info("linked participant", extra={"identity": participant.identity})
 
@@ -134,7 +134,7 @@ class RoomIO:
         publication: rtc.RemoteTrackPublication,
         participant: rtc.RemoteParticipant,
     ) -> None:
-        if track.kind != rtc.TrackKind.KIND_AUDIO or not self._is_user(participant):
+        if track.kind != rtc.TrackKind.KIND_AUDIO or not self.is_user(participant):
             return
         if self.linked_identity is None:
             self.linked_identity = participant.identity
