@@ -193,6 +193,7 @@ def table(results: dict[str, Any]) -> None:
 
 # benchmarks that run on their own: python -m bench NAME [its options]
 SUITES = {
+    "barge_in": "bench.barge_in",
     "handoff": "bench.handoff",
     "mcp": "bench.mcp",
     "offline_llm": "bench.offline_llm",

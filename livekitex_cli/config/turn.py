@@ -38,6 +38,7 @@ class InterruptionSection(BaseModel):
     backchannels: list[str] | None = None  # words that never interrupt (mhm, uh-huh, ...)
     resume_after_false_interruption: bool | None = None
     false_interruption_timeout: float | None = Field(default=None, gt=0.0, le=10.0)
+    pause_on_speech: bool | None = None  # hold the agent's audio while its speech is judged
 
 
 class TurnSection(BaseModel):
@@ -63,6 +64,7 @@ class Interruption:
     backchannels: tuple[str, ...]
     resume_after_false_interruption: bool
     false_interruption_timeout: float
+    pause_on_speech: bool = False
 
     @property
     def needs_words(self) -> bool:
@@ -93,13 +95,14 @@ class TurnSettings:
 def _preset(
     name: str, min_delay: float, max_delay: float, min_duration: float, min_words: int, new: bool
 ) -> TurnSettings:
-    """``new``: backchannels filtered, a false interruption resumes (not so in ``LEGACY``)."""
+    """``new``: backchannels filtered, a false interruption resumes, the agent's audio paused
+    while overlapping speech is judged (not so in ``LEGACY``, where speech stops it at once)."""
     return TurnSettings(
         name,
         "vad",
         min_delay,
         max_delay,
-        Interruption(True, min_duration, min_words, BACKCHANNELS if new else (), new, 1.5),
+        Interruption(True, min_duration, min_words, BACKCHANNELS if new else (), new, 1.5, new),
         8.0,
     )
 
@@ -154,6 +157,7 @@ def resolve(spec: AgentSpec) -> TurnSettings:
         false_interruption_timeout=_pick(
             cut.false_interruption_timeout, base.interruption.false_interruption_timeout
         ),
+        pause_on_speech=_pick(cut.pause_on_speech, base.interruption.pause_on_speech),
     )
     resolved_min = _pick(min_delay, base.min_delay)
     return TurnSettings(

@@ -1,8 +1,9 @@
 """Incoming audio: mix to mono, resample for the VAD, and cut the stream into user turns.
 
-A turn starts when speech probability stays above ``activation`` for ``min_speech`` seconds and
-ends after ``endpointing_delay`` seconds below ``deactivation``. Audio from a little before the
-start (``pre_roll``) is kept so the first syllable reaches STT.
+A turn starts when speech probability stays above ``activation`` for ``min_speech`` seconds
+(``onset`` seconds of it already make ``voicing`` true) and ends after ``endpointing_delay``
+seconds below ``deactivation``. Audio from a little before the start (``pre_roll``) is kept so
+the first syllable reaches STT.
 """
 
 from __future__ import annotations
@@ -89,6 +90,7 @@ class TurnDetector:
     activation: float = 0.5
     deactivation: float = 0.35
     min_speech: float = 0.1
+    onset: float = 0.05  # voiced seconds that may be the start of speech (``voicing``)
     pre_roll: float = 0.3
     max_utterance: float = 30.0
     received: float = 0.0
@@ -118,6 +120,12 @@ class TurnDetector:
                 events.append(event)
         self._buffer = buffer[offset:].copy()
         return events
+
+    @property
+    def voicing(self) -> bool:
+        """In speech, or ``onset`` seconds voiced on the way to it: what may be the user
+        starting to talk, before ``min_speech`` confirms it."""
+        return self._in_speech or self._voiced_run >= self.onset
 
     @property
     def silence(self) -> float:

@@ -34,6 +34,7 @@ from livekitex_cli.session.events import (
 )
 from livekitex_cli.session.handoff import Handoffs
 from livekitex_cli.session.metrics import SessionMetrics
+from livekitex_cli.session.playout import PausableOutput
 from livekitex_cli.session.reply import Reply, error_event
 from livekitex_cli.session.run_result import RunResult, run_turn
 from livekitex_cli.session.speech import AudioOutput, PacedOutput
@@ -77,7 +78,7 @@ class AgentSession:
         self.bus = EventBus(event_callbacks, self._tasks.spawn)
         self.callbacks = self.bus.callbacks  # event type (or "*") -> callable, may be changed
         self.output_sample_rate = output_sample_rate
-        self.audio_output: AudioOutput = audio_output or PacedOutput()
+        self.audio_output = PausableOutput(audio_output or PacedOutput())
         self.history = ChatHistory(max_turns=agent.spec.max_history_turns)
         self.stats = SessionMetrics(keep_turns=agent.spec.metrics_window_turns)
         self.state: AgentState = "initializing"

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from livekit import rtc
 
 from livekitex_cli.providers import AudioChunk
+from livekitex_cli.session.playout import PausableOutput
 from livekitex_cli.worker.echo_guard import EchoGuard as EchoGuard  # room_io names it
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ def voice_output(session: AgentSession) -> tuple[rtc.AudioSource | None, EchoGua
     if not voiced:
         return None, guard
     source = rtc.AudioSource(OUTPUT_RATE, 1)
-    session.audio_output = RoomAudioOutput(source, guard)
+    session.audio_output = PausableOutput(RoomAudioOutput(source, guard))
     session.output_sample_rate = OUTPUT_RATE
     return source, guard
 

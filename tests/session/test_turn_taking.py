@@ -67,6 +67,9 @@ async def test_a_backchannel_does_not_interrupt(
     assert session.metrics()["interruptions"] == 1  # only the test's own
     ignored = [s for t in events.of("turn") for s in t.steps if s["step"] == "ignored"]
     assert ignored and "mhm" in ignored[0]["detail"].lower()
+    steps = [s["step"] for t in events.of("turn") for s in t.steps]
+    # the agent held its audio while the 'mhm' was judged, then went on
+    assert steps.index("paused") < steps.index("unpaused") < steps.index("ignored")
 
 
 async def test_a_barge_in_with_words_stops_the_audio_and_is_answered(
@@ -92,6 +95,8 @@ async def test_a_barge_in_with_words_stops_the_audio_and_is_answered(
         s["detail"] for t in events.of("turn") for s in t.steps if s["step"] == "interrupted"
     ]
     assert reasons and "words" in reasons[0]
+    steps = [s["step"] for t in events.of("turn") for s in t.steps]
+    assert steps.index("paused") < steps.index("interrupted") and "unpaused" not in steps
 
 
 async def test_a_false_interruption_resumes_the_reply(
