@@ -126,8 +126,8 @@ async def play(source: rtc.AudioSource, audio: AudioChunk) -> None:
         await source.capture_frame(rtc.AudioFrame(piece, 48_000, 1, len(piece) // 2))
 
 
-async def voice_room(serve_agent: Any, room: str) -> FrontEnd:
-    user, _, _ = await serve_agent(VOICE_AGENT, room)
+async def voice_room(serve_agent: Any, room: str, agent: str = VOICE_AGENT) -> FrontEnd:
+    user, _, _ = await serve_agent(agent, room)
     front = FrontEnd(user)
     await front.start()
     return front
@@ -189,3 +189,32 @@ async def test_an_interruption_cuts_the_voice_and_keeps_what_was_heard(
     assert heard < 3.0  # the voice was cut, not played to the end (8 s)
     # the history keeps the words heard, within about a word, not the second still queued
     assert abs(kept_seconds - heard) <= 0.45, (kept_seconds, heard, kept)
+
+
+async def test_a_backchannel_holds_the_voice_and_it_goes_on_from_where_it_stopped(
+    serve_agent: Any, threaded_openai: ScriptedOpenAI
+) -> None:
+    threaded_openai.seconds_per_char = 0.05
+    sentence = "The cat saw the red dog run far. "
+    threaded_openai.push(Text((sentence * 3).strip()))  # 98 characters: 4.9 s of voice
+    threaded_openai.transcript = "Mhm."
+    agent = VOICE_AGENT + "turn: {preset: balanced}\n"  # pause_on_speech: on
+    front = await voice_room(serve_agent, "backchannel-room", agent)
+    mic, _ = await publish_mic(front.user)
+    await front.user.say("tell me a story")
+    await front.wait_heard(1.5)
+
+    speech_at = time.monotonic()
+    await play(mic, join_audio(speech_chunk("Mhm.", 48_000), silence_chunk(2.0, 48_000)))
+    await front.wait_for("listening", after=speech_at, timeout=30)
+    await front.wait_quiet(speech_at)
+
+    loud = front.loud()
+    gaps = [(b - a, a) for a, b in zip(loud, loud[1:], strict=False) if a >= speech_at - 0.2]
+    gap, gap_from = max(gaps)
+    assert gap >= 0.3, gaps  # the voice was held while the 'mhm' was judged...
+    assert gap_from - speech_at < 1.0, gap_from - speech_at  # ...from soon after it began
+    assert loud[-1] > gap_from + gap  # and went on after it
+    # nothing lost, nothing doubled: the whole reply was heard, once
+    assert 4.4 < front.heard_seconds() < 5.6, front.heard_seconds()
+    assert len(threaded_openai.chat_requests) == 1  # the 'mhm' was no turn
