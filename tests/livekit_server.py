@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from livekitex_cli.worker.devserver import quiet_port
+
 KEY = "lkx-test-key"
 SECRET = "lkx-test-secret-that-is-long-enough-for-hs256-0123456789"
 
@@ -119,7 +121,7 @@ class LiveKitServer:
         self._choose_ports()
 
     def _choose_ports(self) -> None:
-        self.port = free_port()
+        self.port = quiet_port()  # below the ephemeral ports, like lkx dev's server
         self._release_udp()
         base, self._udp_lock = claim_udp_range()
         self.udp_ports = range(base, base + UDP_RANGE)

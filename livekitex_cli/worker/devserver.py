@@ -1,11 +1,13 @@
 """A local LiveKit server for ``lkx dev`` when no ``LIVEKIT_URL`` is set (if the binary is here).
 
-Every port is free at start (signalling, ICE over TCP, one muxed UDP port for media), so two
-``lkx dev`` runs side by side each get their own server."""
+Every port is free at start (signalling, ICE over TCP, one muxed UDP port for media) and lies
+below the kernel's ephemeral ports, so two ``lkx dev`` runs side by side each get their own
+server and no outgoing connection takes a port before the server binds it."""
 
 from __future__ import annotations
 
 import os
+import random
 import secrets
 import shutil
 import socket
@@ -54,6 +56,36 @@ def free_port(kind: socket.SocketKind = socket.SOCK_STREAM) -> int:
         return int(sock.getsockname()[1])
 
 
+def _ephemeral_start() -> int:
+    """Where the kernel's ports for outgoing connections begin (32768 on most Linux)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
+
+
+def _free_everywhere(port: int) -> bool:
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        with socket.socket(socket.AF_INET, kind) as sock:
+            try:
+                sock.bind(("0.0.0.0", port))  # noqa: S104 - only a check: the server binds it
+            except OSError:
+                return False
+    return True
+
+
+def quiet_port() -> int:
+    """A port free for TCP and UDP on every address, from the band just below the kernel's
+    ephemeral ports: an ephemeral one (``free_port``) can be taken by any outgoing connection
+    between the check and the server's bind, and on a busy machine was, three tries in a row."""
+    top = _ephemeral_start()
+    band = range(max(1024, top - 768), top)
+    for port in random.sample(band, min(len(band), 64)):
+        if _free_everywhere(port):
+            return port
+    return free_port()
+
+
 class _PortTaken(Exception):
     pass
 
@@ -71,7 +103,7 @@ def start_local_server(
     folder = Path(tempfile.mkdtemp(prefix="lkx-dev-"))
     try:
         for attempt in range(attempts):
-            chosen = port or free_port()
+            chosen = port or quiet_port()
             try:
                 process = _start_once(binary, folder, chosen, key, secret, timeout)
             except _PortTaken:
@@ -90,7 +122,8 @@ def _start_once(
     binary: str, folder: Path, port: int, key: str, secret: str, timeout: float
 ) -> subprocess.Popen[bytes]:
     config = folder / "livekit.yaml"
-    tcp, udp = free_port(), free_port(socket.SOCK_DGRAM)
+    tcp = quiet_port()
+    udp = next((p for p in (quiet_port() for _ in range(8)) if p not in (tcp, port)), tcp + 1)
     config.write_text(
         f"port: {port}\nbind_addresses: [127.0.0.1]\n"
         f"rtc: {{tcp_port: {tcp}, udp_port: {udp}, use_external_ip: false, node_ip: 127.0.0.1}}\n"

@@ -1,0 +1,234 @@
+"""Voice rooms through the real LiveKit server: how much of a core one ``lkx start`` worker
+spends per active voice room, and how fast it answers as rooms are added.
+
+    python -m bench voice_rooms [--rooms 1 5 10] [--questions 3] [--json FILE]
+
+Per step: a fresh ``lkx start`` with a voice agent (Silero VAD of the local extra; LLM, STT and
+TTS on the scripted OpenAI-compatible server: instant answers, a tone for a voice) and
+``--rooms`` rooms, one participant each. Every participant publishes a microphone fed in real
+time for the whole run (silence, as a real microphone sends, and an espeak-ng question
+``--questions`` times, 3 to 5 s apart, rooms staggered) and listens to the agent's track.
+
+- end of speech -> first agent audio: from when the question's last sample has played out of
+  the participant's microphone to the first loud frame of the agent's voice that arrives
+  (includes the 0.5 s end-of-speech wait, and the way to the agent and back);
+- worker CPU: user + system seconds of the worker's whole process tree over the talking part
+  of the run, per second of it, as a share of one core; per room is that over the rooms;
+- participants' CPU: the same for this process (it decodes and encodes every room's audio);
+- lost: questions with no agent audio within 10 s.
+
+Participants, server and worker share the machine's cores: read the figures with the load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from livekit import api, rtc
+
+from bench.common import ROOT, WorkerRun, livekit, lkx_framework, scripted_openai, stats
+from bench.voices import speak
+
+RATE = 48_000
+FRAME = 480  # 10 ms
+LOUD = 1000  # the scripted TTS tone peaks near 8000; codec noise stays far below
+QUESTION = "What is the weather like in Paris today?"
+AGENT = """\
+name: bench-voice
+instructions: Echo.
+llm: {provider: openai, model: scripted}
+stt: {provider: openai}
+tts: {provider: openai}
+vad: {provider: local}
+min_endpointing_delay: 0.5
+worker: {max_concurrent_jobs: 200, load_threshold: 1.0}
+"""
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and its descendants (from /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    stat: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stat[int(entry.name)] = fields
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        fields = stat.get(current)
+        if fields is not None:
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+        todo.extend(children.get(current, []))
+    return total
+
+
+class Caller:
+    """One room's participant: a microphone fed in real time, the agent's voice timed."""
+
+    def __init__(self, room: rtc.Room) -> None:
+        self.room = room
+        self.source = rtc.AudioSource(RATE, 1, queue_size_ms=50)
+        self.spoken_end = 0.0  # when the current question's last sample played out
+        self.heard: asyncio.Queue[float] = asyncio.Queue()
+        self.tasks: list[asyncio.Task[None]] = []
+        self.finished: asyncio.Future[list[float]] = asyncio.get_running_loop().create_future()
+        room.on("track_subscribed", self._on_track)
+
+    def agent_here(self) -> bool:
+        return any(
+            p.kind == rtc.ParticipantKind.PARTICIPANT_KIND_AGENT
+            and "lk.agent.state" in p.attributes
+            for p in self.room.remote_participants.values()
+        )
+
+    async def publish(self) -> None:
+        track = rtc.LocalAudioTrack.create_audio_track("mic", self.source)
+        options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+        publication = await self.room.local_participant.publish_track(track, options)
+        await asyncio.wait_for(publication.wait_for_subscription(), 30)
+
+    def _on_track(self, track: rtc.Track, publication: Any, participant: Any) -> None:
+        if track.kind == rtc.TrackKind.KIND_AUDIO:
+            self.tasks.append(asyncio.ensure_future(self._listen(track)))
+
+    async def _listen(self, track: rtc.Track) -> None:
+        loud = False
+        stream = rtc.AudioStream.from_track(track=track, sample_rate=RATE, num_channels=1)
+        async for event in stream:
+            peak = int(np.abs(np.frombuffer(bytes(event.frame.data), np.int16)).max())
+            if peak > LOUD and not loud:
+                self.heard.put_nowait(time.perf_counter())
+            loud = peak > LOUD if peak > LOUD else (loud and peak > LOUD // 4)
+
+    async def feed(self, audio: np.ndarray) -> None:
+        """``audio`` into the microphone in 10 ms frames, in real time."""
+        for start in range(0, audio.size - FRAME + 1, FRAME):
+            piece = audio[start : start + FRAME].tobytes()
+            await self.source.capture_frame(rtc.AudioFrame(piece, RATE, 1, FRAME))
+
+    async def talk(self, question: np.ndarray, questions: int, stop: asyncio.Event) -> None:
+        """Silence, then each question followed by silence until answered; ``finished`` gets
+        the latencies (ms, NaN for a question not answered within 10 s), and the microphone
+        goes on until ``stop``."""
+        latencies: list[float] = []
+        quiet = np.zeros(FRAME * 10, dtype=np.int16)
+        await self.feed(np.zeros(int(RATE * random.uniform(0.5, 3.0)), dtype=np.int16))
+        for _ in range(questions):
+            while not self.heard.empty():
+                self.heard.get_nowait()
+            await self.feed(question)
+            self.spoken_end = time.perf_counter() + self.source.queued_duration
+            deadline = self.spoken_end + 10
+            answered = float("nan")
+            while time.perf_counter() < deadline:
+                if not self.heard.empty():
+                    answered = (self.heard.get_nowait() - self.spoken_end) * 1000
+                    break
+                await self.feed(quiet)
+            latencies.append(answered)
+            gap = time.perf_counter() + random.uniform(3.0, 5.0)
+            while time.perf_counter() < gap:
+                await self.feed(quiet)
+        self.finished.set_result(latencies)
+        while not stop.is_set():  # keep the microphone going until every room is done
+            await self.feed(quiet)
+
+
+async def enter(server: Any, client: api.LiveKitAPI, name: str) -> Caller:
+    await client.room.create_room(api.CreateRoomRequest(name=name))
+    token = (
+        api.AccessToken(server.api_key, server.api_secret)
+        .with_identity(f"user-{name}")
+        .with_grants(api.VideoGrants(room_join=True, room=name))
+        .to_jwt()
+    )
+    caller = Caller(rtc.Room())
+    await caller.room.connect(server.url, token)
+    await client.agent_dispatch.create_dispatch(
+        api.CreateAgentDispatchRequest(agent_name="bench-voice", room=name)
+    )
+    return caller
+
+
+async def step(rooms: int, questions: int, question: np.ndarray, folder: Path) -> dict[str, Any]:
+    agent_file = folder / "voice.yaml"
+    agent_file.write_text(AGENT)
+    with livekit(port=0) as server, scripted_openai() as openai:
+        openai.seconds_per_char = 0.03
+        run = WorkerRun(
+            lkx_framework(agent_file), server, openai.base_url, folder / f"w{rooms}.log"
+        )
+        client = api.LiveKitAPI(server.url.replace("ws://", "http://"), server.api_key,
+                                server.api_secret)  # fmt: skip
+        callers: list[Caller] = []
+        try:
+            run.wait_registered()
+            callers = [await enter(server, client, f"voice-{rooms}-{i}") for i in range(rooms)]
+            deadline = time.monotonic() + 120
+            while not all(c.agent_here() for c in callers) and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            await asyncio.gather(*(c.publish() for c in callers))
+            stop = asyncio.Event()
+            worker_cpu, own_cpu = tree_cpu_seconds(run.process.pid), time.process_time()
+            began = time.perf_counter()
+            talks = [asyncio.ensure_future(c.talk(question, questions, stop)) for c in callers]
+            results = [await c.finished for c in callers]  # microphones still going
+            elapsed = time.perf_counter() - began
+            worker = (tree_cpu_seconds(run.process.pid) - worker_cpu) / elapsed
+            own = (time.process_time() - own_cpu) / elapsed
+            stop.set()
+            await asyncio.gather(*talks)
+        finally:
+            for caller in callers:
+                for task in caller.tasks:
+                    task.cancel()
+                await caller.room.disconnect()
+            await client.aclose()
+            run.stop()
+    latencies = [x for r in results for x in r if x == x]
+    lost = sum(1 for r in results for x in r if x != x)
+    out = {
+        "rooms": rooms,
+        "end_of_speech_to_first_audio_ms": stats(latencies) if latencies else None,
+        "lost": f"{lost}/{rooms * questions}",
+        "worker_cpu_percent_of_a_core": round(worker * 100, 1),
+        "worker_cpu_percent_per_room": round(worker * 100 / rooms, 2),
+        "participants_cpu_percent": round(own * 100, 1),
+        "load_average": os.getloadavg()[0],
+    }
+    print(json.dumps(out), flush=True)
+    return out
+
+
+async def run(rooms: list[int], questions: int) -> dict[str, Any]:
+    question = await speak(QUESTION, "espeak-150", RATE)
+    with tempfile.TemporaryDirectory() as folder:
+        steps = [await step(n, questions, question, Path(folder)) for n in rooms]
+    return {"steps": steps, "cpus": os.cpu_count(), "root": str(ROOT)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench voice_rooms")
+    parser.add_argument("--rooms", type=int, nargs="+", default=[1, 5, 10])
+    parser.add_argument("--questions", type=int, default=3)
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args(argv)
+    results = asyncio.run(run(args.rooms, args.questions))
+    print(json.dumps(results, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
