@@ -77,7 +77,8 @@ def test_a_spoken_and_typed_conversation_in_the_browser(
         silence_chunk(2.0, 48_000),
     ]
     write_wav(str(wav), speech, sample_rate=48_000)
-    dev = start_dev(agents(tmp_path), env=dev_env(threaded_openai))
+    # debug: each turn's timeline (what the STT heard, when) is in the output if this fails
+    dev = start_dev(agents(tmp_path), "--log-level", "debug", env=dev_env(threaded_openai))
     url = dev.playground_url()
     dev.wait_for("worker ready in")
     shot = tmp_path / "playground.png"
@@ -101,7 +102,8 @@ def test_a_spoken_and_typed_conversation_in_the_browser(
         },
         tmp_path,
     )
-    assert "error" not in result, (result, dev.output()[-3000:])
+    if "error" in result:  # the whole of it: what the page showed, and what lkx dev said
+        pytest.fail(f"{json.dumps(result, indent=1)}\n--- lkx dev:\n{dev.output()[-8000:]}")
     texts = [(line["speaker"], line["kind"], line["text"]) for line in result["lines"]]
     assert ("agent", "speech", "Hello from the playground.") in texts  # the greeting, spoken
     assert ("user", "chat", "hello from the keyboard") in texts
