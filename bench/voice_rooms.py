@@ -6,7 +6,7 @@ spends per active voice room, and how fast it answers as rooms are added.
 Per step: a fresh ``lkx start`` with a voice agent (Silero VAD of the local extra; LLM, STT and
 TTS on the scripted OpenAI-compatible server: instant answers, a tone for a voice) and
 ``--rooms`` rooms, one participant each. Every participant publishes a microphone fed in real
-time for the whole run (silence, as a real microphone sends, and an espeak-ng question
+time for the whole run (low noise, as a real microphone sends, and an espeak-ng question
 ``--questions`` times, 3 to 5 s apart, rooms staggered) and listens to the agent's track.
 
 - end of speech -> first agent audio: from when the question's last sample has played out of
@@ -77,6 +77,12 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
+def room_noise(samples: int) -> np.ndarray:
+    """What a microphone sends between words: low noise (-60 dBFS RMS), not digital silence."""
+    noise = np.random.default_rng().normal(0.0, 32768 * 10 ** (-60 / 20), samples)
+    return noise.astype(np.int16)
+
+
 class Caller:
     """One room's participant: a microphone fed in real time, the agent's voice timed."""
 
@@ -126,8 +132,8 @@ class Caller:
         the latencies (ms, NaN for a question not answered within 10 s), and the microphone
         goes on until ``stop``."""
         latencies: list[float] = []
-        quiet = np.zeros(FRAME * 10, dtype=np.int16)
-        await self.feed(np.zeros(int(RATE * random.uniform(0.5, 3.0)), dtype=np.int16))
+        quiet = room_noise(FRAME * 10)
+        await self.feed(room_noise(int(RATE * random.uniform(0.5, 3.0))))
         for _ in range(questions):
             while not self.heard.empty():
                 self.heard.get_nowait()
@@ -217,6 +223,9 @@ async def step(rooms: int, questions: int, question: np.ndarray, folder: Path) -
 
 async def run(rooms: list[int], questions: int) -> dict[str, Any]:
     question = await speak(QUESTION, "espeak-150", RATE)
+    level = np.abs(question.astype(np.int32))
+    last = int(np.nonzero(level > 0.05 * level.max())[0][-1])
+    question = question[: last + 1]  # its end is the end of speech: no trailing silence
     with tempfile.TemporaryDirectory() as folder:
         steps = [await step(n, questions, question, Path(folder)) for n in rooms]
     return {"steps": steps, "cpus": os.cpu_count(), "root": str(ROOT)}

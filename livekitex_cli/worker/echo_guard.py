@@ -16,7 +16,8 @@ TTS tone) hid a barge-in entirely, speech delayed its detection by about 0.1 s. 
 are gone; echoes from 0 to -20 dB were still taken out in single cases, and 1 of the bench's
 18 echo cases leaked (0 at full level; BENCHMARKS.md). Fed at -20 dB, an echo at 0 dB was not.
 
-The module works on 10 ms frames of 16-bit mono PCM at one rate (the room's 48 kHz).
+The module works on 10 ms frames of 16-bit mono PCM: the microphone at the VAD's 16 kHz (the room
+I/O reads it so from the track), the far end at the agent's 48 kHz.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ log = get_logger("worker")
 FRAME = 0.01  # seconds: the only frame length the module takes
 REFERENCE_DB = -10.0  # the far end's level as fed to the canceller (see above)
 SLIP = 0.2  # seconds the microphone's own timeline may drift from the clock before it is reset
+TAIL = 1.0  # seconds after the agent's voice ends during which its echo may still come back
 
 
 class EchoGuard:
@@ -43,19 +45,23 @@ class EchoGuard:
         self,
         *,
         sample_rate: int = 48_000,
+        far_rate: int | None = None,
         echo_cancellation: bool = True,
         noise_suppression: bool = True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.sample_rate = sample_rate
+        self.sample_rate = sample_rate  # the microphone's
+        self.far_rate = far_rate or sample_rate  # the agent's voice (the module takes both)
         self.echo_cancellation = echo_cancellation
         self._apm = rtc.AudioProcessingModule(
             echo_cancellation=echo_cancellation,
             noise_suppression=noise_suppression,
             high_pass_filter=noise_suppression,
         )
+        self._spans: list[list[float]] = []  # [start, end] of the agent's voice, by clock
         self._clock = clock
         self._frame_bytes = 2 * int(sample_rate * FRAME)
+        self._far_bytes = 2 * int(self.far_rate * FRAME)
         self._far = bytearray()  # the agent's voice from ``_far_at`` on, not yet fed
         self._far_at = 0.0  # when the first byte of ``_far`` plays out
         self._near = bytearray()  # microphone bytes short of a whole frame
@@ -68,7 +74,7 @@ class EchoGuard:
     # the far end: what the agent plays out ---------------------------------------------------
 
     def played(self, frame: AudioChunk, at: float) -> None:
-        """``frame`` (mono, at ``sample_rate``) starts playing out at ``at`` (the clock's
+        """``frame`` (mono, at ``far_rate``) starts playing out at ``at`` (the clock's
         time); a gap since the last frame played out silence."""
         if not self.echo_cancellation:
             return
@@ -77,35 +83,42 @@ class EchoGuard:
         else:
             gap = at - self._far_end()
             if gap > FRAME / 2:
-                self._far.extend(bytes(2 * int(gap * self.sample_rate)))
+                self._far.extend(bytes(2 * int(gap * self.far_rate)))
         scaled = frame.to_array().astype(np.float32) * 10 ** (REFERENCE_DB / 20)
         self._far.extend(scaled.astype(np.int16).tobytes())
+        end = at + frame.duration
+        if self._spans and at <= self._spans[-1][1] + FRAME:
+            self._spans[-1][1] = max(self._spans[-1][1], end)
+        else:
+            self._spans.append([at, end])
 
     def clear(self) -> None:
         """The audio not yet played out was dropped (an interruption)."""
         played = max(0.0, self._clock() - self._far_at)
-        keep = min(len(self._far), 2 * int(played * self.sample_rate))
+        keep = min(len(self._far), 2 * int(played * self.far_rate))
         del self._far[keep:]
+        now = self._clock()
+        self._spans = [[start, min(end, now)] for start, end in self._spans if start < now]
 
     def _far_end(self) -> float:
-        return self._far_at + len(self._far) / (2 * self.sample_rate)
+        return self._far_at + len(self._far) / (2 * self.far_rate)
 
     def _feed_far(self) -> None:
         """The far-end frames that have started playing out by the microphone frame's time;
         silence if none is due and nothing is queued (the canceller wants a steady far-end
         stream). Microphone frames that arrive in a burst (a busy loop, network jitter) are
         timed 10 ms apart, so each takes its own share of the far end."""
-        now, size, fed = self._clock(), self._frame_bytes, False
+        now, size, fed = self._clock(), self._far_bytes, False
         step = self._near_at + FRAME
         self._near_at = step if abs(now - step) <= SLIP else now
         while self._far and self._far_at <= self._near_at:
             piece = bytes(self._far[:size]).ljust(size, b"\0")
             del self._far[:size]
             self._far_at += FRAME
-            self._apm.process_reverse_stream(self._frame(piece))
+            self._apm.process_reverse_stream(self._frame(piece, self.far_rate))
             fed = True
         if not fed and not self._far:
-            self._apm.process_reverse_stream(self._frame(bytes(size)))
+            self._apm.process_reverse_stream(self._frame(bytes(size), self.far_rate))
 
     # the near end: the microphone ---------------------------------------------------------------
 
@@ -120,13 +133,37 @@ class EchoGuard:
         del self._near[:usable]
         return bytes(out)
 
+    @property
+    def echo_active(self) -> bool:
+        """Whether the agent's voice may be in the microphone: it is playing out, or stopped
+        less than ``TAIL`` ago. Only then is the far end fed (a call to the module per 10 ms
+        frame, as costly as the microphone's own). The microphone always goes through the
+        module: the canceller needs it without a break to keep the echo path it learnt (with
+        4 s of the microphone skipped between two replies, the second one's echo leaked)."""
+        if not self.echo_cancellation:
+            return False
+        now = self._clock()
+        while self._spans and self._spans[0][1] + TAIL <= now:
+            self._spans.pop(0)
+        return bool(self._spans) and self._spans[0][0] - FRAME <= now
+
+    def _skip_far(self) -> None:
+        """Drop the far end that has played out meanwhile (nothing of it is fed: silence)."""
+        late = self._clock() - self._far_at
+        if self._far and late > 0:
+            count = min(len(self._far) // self._far_bytes + 1, int(late / FRAME))
+            del self._far[: count * self._far_bytes]
+            self._far_at += count * FRAME
+
     def _process_frame(self, piece: bytes) -> bytes:
         if self._failed:
             return piece
         try:
-            if self.echo_cancellation:
+            if self.echo_active:
                 self._feed_far()
-                self._apm.set_stream_delay_ms(0)  # unknown: the canceller estimates it
+            elif self.echo_cancellation:
+                self._skip_far()
+                self._near_at = -1.0  # the far-end timeline starts afresh with the next voice
             frame = self._frame(piece)
             self._apm.process_stream(frame)
             return bytes(frame.data)
@@ -137,5 +174,5 @@ class EchoGuard:
             )
             return piece
 
-    def _frame(self, piece: bytes) -> rtc.AudioFrame:
-        return rtc.AudioFrame(bytearray(piece), self.sample_rate, 1, len(piece) // 2)
+    def _frame(self, piece: bytes, rate: int | None = None) -> rtc.AudioFrame:
+        return rtc.AudioFrame(bytearray(piece), rate or self.sample_rate, 1, len(piece) // 2)

@@ -37,6 +37,8 @@ from livekitex_cli.worker.room_output import (
     ATTR_SEGMENT,
     ATTR_STATE,
     ATTR_TRACK,
+    INPUT_FRAME_MS,
+    INPUT_RATE,
     OUTPUT_RATE,
     TOPIC_CHAT,
     TOPIC_TRANSCRIPTION,
@@ -147,7 +149,9 @@ class RoomIO:
         self._spawn(self._pump_audio(track), "mic")
 
     async def _pump_audio(self, track: rtc.Track) -> None:
-        stream = rtc.AudioStream.from_track(track=track, sample_rate=OUTPUT_RATE, num_channels=1)
+        stream = rtc.AudioStream.from_track(
+            track=track, sample_rate=INPUT_RATE, num_channels=1, frame_size_ms=INPUT_FRAME_MS
+        )
         try:
             async for event in stream:
                 if self.session.closed:

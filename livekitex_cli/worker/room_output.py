@@ -24,6 +24,8 @@ ATTR_FINAL = "lk.transcription_final"
 ATTR_SEGMENT = "lk.segment_id"
 ATTR_TRACK = "lk.transcribed_track_id"
 OUTPUT_RATE = 48_000
+INPUT_RATE = 16_000  # the microphone, as the VAD and the STT take it (resampled natively)
+INPUT_FRAME_MS = 20  # per frame from the track: half the per-frame work of 10 ms ones
 FFI_DOUBLE_DROP = "Attempted to drop unknown FFI handle"
 
 
@@ -66,7 +68,8 @@ def voice_output(session: AgentSession) -> tuple[rtc.AudioSource | None, EchoGua
     guard = None
     if session.vad is not None and (echo or turn.noise_suppression):
         guard = EchoGuard(
-            sample_rate=OUTPUT_RATE,
+            sample_rate=INPUT_RATE,
+            far_rate=OUTPUT_RATE,
             echo_cancellation=echo,
             noise_suppression=turn.noise_suppression,
         )

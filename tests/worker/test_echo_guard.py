@@ -28,21 +28,32 @@ class Clock:
         return self.now
 
 
-def speech_starts(mic: AudioChunk, voice: AudioChunk, *, echo_cancellation: bool) -> list[float]:
+def speech_starts(
+    mic: AudioChunk,
+    voice: AudioChunk,
+    *,
+    echo_cancellation: bool,
+    again: float | None = None,
+    active: list[bool] | None = None,
+) -> list[float]:
     """When the agent's VAD (energy, -35 dBFS, as the room tests use) hears speech in ``mic``
-    cleaned by a guard that was told ``voice`` plays out from time 0."""
+    cleaned by a guard that was told ``voice`` plays out from time 0 (and from ``again`` s,
+    if given); ``active`` gets the guard's ``echo_active`` at each frame."""
     clock = Clock()
     guard = EchoGuard(sample_rate=RATE, echo_cancellation=echo_cancellation, clock=clock)
-    at = 0.0
-    for frame in frames(voice):  # all queued at once, a second ahead of playout and more
-        guard.played(frame, at)
-        at += frame.duration
+    for start in (0.0, again) if again is not None else (0.0,):
+        at = start
+        for frame in frames(voice):  # all queued at once, a second ahead of playout and more
+            guard.played(frame, at)
+            at += frame.duration
     detector = TurnDetector(EnergyVAD(EnergyVADOptions(threshold_db=-35)), endpointing_delay=0.4)
     resampler = Resampler(detector.vad.sample_rate)
     starts: list[float] = []
     for index, start in enumerate(range(0, len(mic.data) - STEP + 1, STEP)):
         clock.now = index / 100 + 0.001
         cleaned = AudioChunk(guard.process(mic.data[start : start + STEP]), RATE, 1)
+        if active is not None:
+            active.append(guard.echo_active)
         for event in detector.push(resampler.push(cleaned.to_array(), RATE)):
             if isinstance(event, SpeechStarted):
                 starts.append(event.at)
@@ -64,3 +75,19 @@ def test_the_user_speaking_over_the_echo_is_heard() -> None:
     mic = echo_mix(voice, user=speech_chunk("Stop, tell me about trains.", RATE), user_at=2.0)
     starts = speech_starts(mic, voice, echo_cancellation=True)
     assert starts and 2.0 <= starts[0] <= 2.5, starts
+
+
+def test_after_a_quiet_spell_the_echo_is_still_taken_out() -> None:
+    """Between two replies no far end is fed (half the guard's calls); the canceller keeps the
+    echo path it learnt, and the next reply's echo is not heard either."""
+    voice = speech_chunk(AGENT, RATE)
+    again = voice.duration + 4.0
+    gap = AudioChunk(bytes(2 * int(4.0 * RATE)), RATE, 1)
+    mic = echo_mix(AudioChunk(voice.data + gap.data + voice.data, RATE, 1), delay=0.1)
+    active: list[bool] = []
+    starts = speech_starts(mic, voice, echo_cancellation=True, again=again, active=active)
+    assert starts == []
+    # the far end was fed while the voice (and its echo tail) could be heard, and not between
+    spell = active[int((voice.duration + 1.5) * 100) : int((again - 0.1) * 100)]
+    assert spell and not any(spell)
+    assert all(active[: int(voice.duration * 100)]) and active[int((again + 0.5) * 100)]

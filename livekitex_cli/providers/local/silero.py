@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from livekitex_cli.providers.audio import Int16Array
 
 CONTEXT = 64  # samples of the previous frame the model expects before each 512-sample frame
+QUIET_PEAK = 33  # a frame whose samples all stay under this (-60 dBFS) is no speech: no model run
 
 
 def _session(path: str) -> Any:
@@ -47,6 +48,11 @@ class SileroVAD(VAD):
 
     def _probability_impl(self, frame: Int16Array) -> float:
         audio = frame.astype(np.float32) / 32768.0
+        if frame.size and int(np.abs(frame).max()) < QUIET_PEAK:
+            # near digital silence (a muted or noise-suppressed microphone between words): the
+            # model would say no speech; its state carries on from the last frame it heard
+            self._context = audio[-CONTEXT:]
+            return 0.0
         window = np.concatenate([self._context, audio])[None, :]
         self._context = audio[-CONTEXT:]
         probability, self._h, self._c = self.session.run(
