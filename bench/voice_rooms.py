@@ -1,7 +1,7 @@
 """Voice rooms through the real LiveKit server: how much of a core one ``lkx start`` worker
 spends per active voice room, and how fast it answers as rooms are added.
 
-    python -m bench voice_rooms [--rooms 1 5 10] [--questions 3] [--json FILE]
+    python -m bench voice_rooms [--rooms 1 5 10] [--questions 3] [--no-guard] [--json FILE]
 
 Per step: a fresh ``lkx start`` with a voice agent (Silero VAD of the local extra; LLM, STT and
 TTS on the scripted OpenAI-compatible server: instant answers, a tone for a voice) and
@@ -171,9 +171,12 @@ async def enter(server: Any, client: api.LiveKitAPI, name: str) -> Caller:
     return caller
 
 
-async def step(rooms: int, questions: int, question: np.ndarray, folder: Path) -> dict[str, Any]:
+async def step(
+    rooms: int, questions: int, question: np.ndarray, folder: Path, guard: bool
+) -> dict[str, Any]:
     agent_file = folder / "voice.yaml"
-    agent_file.write_text(AGENT)
+    off = "turn: {echo_cancellation: false, noise_suppression: false}\n"
+    agent_file.write_text(AGENT + ("" if guard else off))
     with livekit(port=0) as server, scripted_openai() as openai:
         openai.seconds_per_char = 0.03
         run = WorkerRun(
@@ -210,6 +213,7 @@ async def step(rooms: int, questions: int, question: np.ndarray, folder: Path) -
     lost = sum(1 for r in results for x in r if x != x)
     out = {
         "rooms": rooms,
+        "echo_guard": guard,
         "end_of_speech_to_first_audio_ms": stats(latencies) if latencies else None,
         "lost": f"{lost}/{rooms * questions}",
         "worker_cpu_percent_of_a_core": round(worker * 100, 1),
@@ -221,13 +225,13 @@ async def step(rooms: int, questions: int, question: np.ndarray, folder: Path) -
     return out
 
 
-async def run(rooms: list[int], questions: int) -> dict[str, Any]:
+async def run(rooms: list[int], questions: int, guard: bool) -> dict[str, Any]:
     question = await speak(QUESTION, "espeak-150", RATE)
     level = np.abs(question.astype(np.int32))
     last = int(np.nonzero(level > 0.05 * level.max())[0][-1])
     question = question[: last + 1]  # its end is the end of speech: no trailing silence
     with tempfile.TemporaryDirectory() as folder:
-        steps = [await step(n, questions, question, Path(folder)) for n in rooms]
+        steps = [await step(n, questions, question, Path(folder), guard) for n in rooms]
     return {"steps": steps, "cpus": os.cpu_count(), "root": str(ROOT)}
 
 
@@ -235,9 +239,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench voice_rooms")
     parser.add_argument("--rooms", type=int, nargs="+", default=[1, 5, 10])
     parser.add_argument("--questions", type=int, default=3)
+    parser.add_argument(
+        "--no-guard", action="store_true", help="the agent without its echo guard (turn:)"
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
-    results = asyncio.run(run(args.rooms, args.questions))
+    results = asyncio.run(run(args.rooms, args.questions, not args.no_guard))
     print(json.dumps(results, indent=2))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
