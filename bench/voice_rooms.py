@@ -35,7 +35,16 @@ from typing import Any
 import numpy as np
 from livekit import api, rtc
 
-from bench.common import ROOT, WorkerRun, livekit, lkx_framework, scripted_openai, stats
+from bench.common import (
+    LKA_VENV,
+    ROOT,
+    Framework,
+    WorkerRun,
+    livekit,
+    lkx_framework,
+    scripted_openai,
+    stats,
+)
 from bench.voices import speak
 
 RATE = 48_000
@@ -171,17 +180,25 @@ async def enter(server: Any, client: api.LiveKitAPI, name: str) -> Caller:
     return caller
 
 
+def lka_voice() -> Framework:
+    return Framework(
+        "livekit-agents",
+        [str(LKA_VENV / "bin/python"), str(ROOT / "bench/lka/voice_agent.py"), "start"],
+        "registered worker",
+        {"LKA_AGENT_NAME": "bench-voice"},
+    )
+
+
 async def step(
-    rooms: int, questions: int, question: np.ndarray, folder: Path, guard: bool
+    rooms: int, questions: int, question: np.ndarray, folder: Path, guard: bool, lka: bool
 ) -> dict[str, Any]:
     agent_file = folder / "voice.yaml"
     off = "turn: {echo_cancellation: false, noise_suppression: false}\n"
     agent_file.write_text(AGENT + ("" if guard else off))
+    framework = lka_voice() if lka else lkx_framework(agent_file)
     with livekit(port=0) as server, scripted_openai() as openai:
         openai.seconds_per_char = 0.03
-        run = WorkerRun(
-            lkx_framework(agent_file), server, openai.base_url, folder / f"w{rooms}.log"
-        )
+        run = WorkerRun(framework, server, openai.base_url, folder / f"w{rooms}.log")
         client = api.LiveKitAPI(server.url.replace("ws://", "http://"), server.api_key,
                                 server.api_secret)  # fmt: skip
         callers: list[Caller] = []
@@ -212,8 +229,9 @@ async def step(
     latencies = [x for r in results for x in r if x == x]
     lost = sum(1 for r in results for x in r if x != x)
     out = {
+        "framework": framework.name,
         "rooms": rooms,
-        "echo_guard": guard,
+        "echo_guard": guard and not lka,
         "end_of_speech_to_first_audio_ms": stats(latencies) if latencies else None,
         "lost": f"{lost}/{rooms * questions}",
         "worker_cpu_percent_of_a_core": round(worker * 100, 1),
@@ -222,16 +240,18 @@ async def step(
         "load_average": os.getloadavg()[0],
     }
     print(json.dumps(out), flush=True)
+    if os.environ.get("LKX_BENCH_DIR"):  # keep the worker's log there
+        (Path(os.environ["LKX_BENCH_DIR"]) / run.log.name).write_bytes(run.log.read_bytes())
     return out
 
 
-async def run(rooms: list[int], questions: int, guard: bool) -> dict[str, Any]:
+async def run(rooms: list[int], questions: int, guard: bool, lka: bool) -> dict[str, Any]:
     question = await speak(QUESTION, "espeak-150", RATE)
     level = np.abs(question.astype(np.int32))
     last = int(np.nonzero(level > 0.05 * level.max())[0][-1])
     question = question[: last + 1]  # its end is the end of speech: no trailing silence
-    with tempfile.TemporaryDirectory() as folder:
-        steps = [await step(n, questions, question, Path(folder), guard) for n in rooms]
+    with tempfile.TemporaryDirectory(dir=os.environ.get("LKX_BENCH_DIR")) as folder:
+        steps = [await step(n, questions, question, Path(folder), guard, lka) for n in rooms]
     return {"steps": steps, "cpus": os.cpu_count(), "root": str(ROOT)}
 
 
@@ -242,9 +262,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--no-guard", action="store_true", help="the agent without its echo guard (turn:)"
     )
+    parser.add_argument(
+        "--framework", choices=["lkx", "lka"], default="lkx",
+        help="lka: livekit-agents (bench/lka/voice_agent.py, in its own venv: python -m bench)",
+    )  # fmt: skip
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
-    results = asyncio.run(run(args.rooms, args.questions, not args.no_guard))
+    lka = args.framework == "lka"
+    results = asyncio.run(run(args.rooms, args.questions, not args.no_guard, lka))
     print(json.dumps(results, indent=2))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
