@@ -115,7 +115,7 @@ class Caller:
         track = rtc.LocalAudioTrack.create_audio_track("mic", self.source)
         options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
         publication = await self.room.local_participant.publish_track(track, options)
-        await asyncio.wait_for(publication.wait_for_subscription(), 30)
+        await asyncio.wait_for(publication.wait_for_subscription(), 120)
 
     def _on_track(self, track: rtc.Track, publication: Any, participant: Any) -> None:
         if track.kind == rtc.TrackKind.KIND_AUDIO:
@@ -180,12 +180,14 @@ async def enter(server: Any, client: api.LiveKitAPI, name: str) -> Caller:
     return caller
 
 
-def lka_voice() -> Framework:
+def lka_voice(rooms: int) -> Framework:
+    """livekit-agents runs each job in a process of its own: one is started ahead per room, as
+    its documentation advises for a known load (started on demand, they come one by one)."""
     return Framework(
         "livekit-agents",
         [str(LKA_VENV / "bin/python"), str(ROOT / "bench/lka/voice_agent.py"), "start"],
         "registered worker",
-        {"LKA_AGENT_NAME": "bench-voice"},
+        {"LKA_AGENT_NAME": "bench-voice", "LKA_IDLE_PROCESSES": str(rooms)},
     )
 
 
@@ -195,7 +197,7 @@ async def step(
     agent_file = folder / "voice.yaml"
     off = "turn: {echo_cancellation: false, noise_suppression: false}\n"
     agent_file.write_text(AGENT + ("" if guard else off))
-    framework = lka_voice() if lka else lkx_framework(agent_file)
+    framework = lka_voice(rooms) if lka else lkx_framework(agent_file)
     with livekit(port=0) as server, scripted_openai() as openai:
         openai.seconds_per_char = 0.03
         run = WorkerRun(framework, server, openai.base_url, folder / f"w{rooms}.log")
