@@ -21,16 +21,13 @@ Run: ``python -m bench barge_in [--json FILE]`` (needs espeak-ng and the local e
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import json
 import statistics
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bench.common import report
 from bench.turn_taking import BACKCHANNELS, BARGE_INS, RATE, SETTINGS, frames_of, silence
 from bench.voices import VOICES, speak
 from livekitex_cli.config.turn import TurnSettings
@@ -160,10 +157,4 @@ async def run() -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench barge_in")
-    parser.add_argument("--json", type=Path, help="also write the results here")
-    args = parser.parse_args(argv)
-    results = asyncio.run(run())
-    print(json.dumps(results, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    report("barge_in", argv, run)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import json
 import os
 import signal
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -192,20 +194,36 @@ class Person:
         return (arrived - sent) * 1000
 
 
+async def connect_user(server: LocalServer, room: rtc.Room, name: str) -> None:
+    """``room`` joined as ``user-<name>``, the room's user."""
+    token = (
+        api.AccessToken(server.api_key, server.api_secret)
+        .with_identity(f"user-{name}")
+        .with_grants(api.VideoGrants(room_join=True, room=name))
+        .to_jwt()
+    )
+    await room.connect(server.url, token)
+
+
 async def enter_room(server: LocalServer, client: api.LiveKitAPI, room: str, agent: str) -> Person:
     await client.room.create_room(api.CreateRoomRequest(name=room))
     await client.agent_dispatch.create_dispatch(
         api.CreateAgentDispatchRequest(agent_name=agent, room=room)
     )
-    token = (
-        api.AccessToken(server.api_key, server.api_secret)
-        .with_identity(f"user-{room}")
-        .with_grants(api.VideoGrants(room_join=True, room=room))
-        .to_jwt()
-    )
     person = Person(rtc.Room())
-    await person.room.connect(server.url, token)
+    await connect_user(server, person.room, room)
     return person
+
+
+def report(prog: str, argv: list[str] | None, run: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+    """A benchmark's command line: run it, print its results, ``--json FILE`` writes them."""
+    parser = argparse.ArgumentParser(prog=f"python -m bench {prog}")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args(argv)
+    results = asyncio.run(run())
+    print(json.dumps(results, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
 
 
 async def wait_agents(people: list[Person], timeout: float = 180) -> int:

@@ -16,16 +16,13 @@ Run: ``python -m bench turn_taking [--json FILE]`` (needs espeak-ng and the loca
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import json
 import statistics
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bench.common import report
 from bench.turn_echo import echo_cases, stops
 from bench.voices import VOICES, speak
 from livekitex_cli.config.turn import LEGACY, PRESETS, Detection, TurnSettings
@@ -188,10 +185,4 @@ async def interruptions(vad: VAD, stt: STT) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench turn_taking")
-    parser.add_argument("--json", type=Path, help="also write the results here")
-    args = parser.parse_args(argv)
-    results = asyncio.run(run())
-    print(json.dumps(results, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    report("turn_taking", argv, run)

@@ -40,6 +40,7 @@ from bench.common import (
     ROOT,
     Framework,
     WorkerRun,
+    connect_user,
     livekit,
     lkx_framework,
     scripted_openai,
@@ -166,14 +167,8 @@ class Caller:
 
 async def enter(server: Any, client: api.LiveKitAPI, name: str) -> Caller:
     await client.room.create_room(api.CreateRoomRequest(name=name))
-    token = (
-        api.AccessToken(server.api_key, server.api_secret)
-        .with_identity(f"user-{name}")
-        .with_grants(api.VideoGrants(room_join=True, room=name))
-        .to_jwt()
-    )
     caller = Caller(rtc.Room())
-    await caller.room.connect(server.url, token)
+    await connect_user(server, caller.room, name)
     await client.agent_dispatch.create_dispatch(
         api.CreateAgentDispatchRequest(agent_name="bench-voice", room=name)
     )

@@ -7,14 +7,11 @@ Needs LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET and OPENAI_BASE_URL.
 
 import os
 
-from livekit.agents import Agent, AgentServer, AgentSession, JobContext, cli, room_io
+from livekit.agents import Agent, AgentSession, JobContext, cli, room_io
 from livekit.plugins import openai
+from worker_server import agent_server  # beside this file
 
-server = AgentServer(
-    num_idle_processes=int(os.environ.get("LKA_IDLE_PROCESSES", "1")),
-    port=int(os.environ.get("LKA_HTTP_PORT", "0")),
-    load_threshold=1.0,
-)
+server = agent_server()
 
 
 @server.rtc_session(agent_name=os.environ.get("LKA_AGENT_NAME", "bench-echo"))

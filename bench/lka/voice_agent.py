@@ -9,14 +9,11 @@ Needs LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET and OPENAI_BASE_URL.
 
 import os
 
-from livekit.agents import Agent, AgentServer, AgentSession, JobContext, JobProcess, cli
+from livekit.agents import Agent, AgentSession, JobContext, JobProcess, cli
 from livekit.plugins import openai, silero
+from worker_server import agent_server  # beside this file
 
-server = AgentServer(
-    num_idle_processes=int(os.environ.get("LKA_IDLE_PROCESSES", "1")),
-    port=int(os.environ.get("LKA_HTTP_PORT", "0")),
-    load_threshold=1.0,
-)
+server = agent_server()
 
 
 def prewarm(proc: JobProcess) -> None:
