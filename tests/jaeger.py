@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.livekit_server import cached_binary, end_process, free_port
+from livekitex_cli.worker.devserver import quiet_port
+from tests.livekit_server import cached_binary, end_process
 
 
 def jaeger_binary() -> str | None:
@@ -59,11 +60,12 @@ exporters:
 
 class Jaeger:
     def __init__(self, folder: Path) -> None:
-        self.otlp_port, self.query_port = free_port(), free_port()
+        ports: set[int] = set()
+        while len(ports) < 3:  # below the ephemeral ports, like every test server's
+            ports.add(quiet_port())
+        self.otlp_port, self.query_port, grpc = sorted(ports)
         self.config = folder / "jaeger.yaml"
-        self.config.write_text(
-            CONFIG.format(otlp=self.otlp_port, query=self.query_port, grpc=free_port())
-        )
+        self.config.write_text(CONFIG.format(otlp=self.otlp_port, query=self.query_port, grpc=grpc))
         self.log = folder / "jaeger.log"
         self.process: subprocess.Popen[bytes] | None = None
 

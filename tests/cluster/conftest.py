@@ -16,7 +16,8 @@ import pytest
 from livekit import api
 
 from livekitex_cli.testing import ScriptedOpenAI
-from tests.livekit_server import KEY, SECRET, LiveKitServer, end_process, free_port, needs_server
+from livekitex_cli.worker.devserver import quiet_port
+from tests.livekit_server import KEY, SECRET, LiveKitServer, end_process, needs_server
 from tests.worker.conftest import Participant, WorkerProcess, join_room, spawn_worker
 
 needs_redis = pytest.mark.skipif(
@@ -31,7 +32,7 @@ class RedisServer:
 
     def __init__(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self.port = quiet_port()
         self.log = folder / "redis.log"
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(

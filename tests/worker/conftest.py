@@ -20,10 +20,11 @@ import pytest
 from livekit import api, rtc
 
 from livekitex_cli.testing import ScriptedOpenAI
+from livekitex_cli.worker.devserver import quiet_port
 from livekitex_cli.worker.event_routing import route_room_events
 from livekitex_cli.worker.joining import connect_room
 from tests.jaeger import Jaeger, needs_jaeger
-from tests.livekit_server import KEY, SECRET, LiveKitServer, free_port
+from tests.livekit_server import KEY, SECRET, LiveKitServer
 from tests.livekit_server import livekit_server as livekit_server  # the fixture, offered here
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,7 +48,9 @@ class WorkerProcess:
 
     def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
         self.log = log
-        self.health_port = free_port()
+        # below the ephemeral ports: an ephemeral one, free when picked, was taken by an
+        # outgoing connection before a worker bound it on 0.0.0.0 (two suites at once)
+        self.health_port = quiet_port()
         with log.open("wb") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "livekitex_cli", "start", *args,
