@@ -123,6 +123,7 @@ async function newRoom(page, then) {
   await page.click('#leave');
 }
 
+// a final line of `speaker` (and `kind`) holding `text`, or one of `text` if it is a list
 function line(page, speaker, kind, text) {
   return page.waitForFunction(
     (who, how, wanted) =>
@@ -131,7 +132,7 @@ function line(page, speaker, kind, text) {
           node.dataset.speaker === who &&
           (!how || node.dataset.kind === how) &&
           node.dataset.final === 'true' &&
-          node.textContent.toLowerCase().includes(wanted.toLowerCase()),
+          [wanted].flat().some((w) => node.textContent.toLowerCase().includes(w.toLowerCase())),
       ),
     { timeout },
     speaker,

@@ -88,8 +88,11 @@ def test_a_spoken_and_typed_conversation_in_the_browser(
             "url": url,
             "wav": str(wav),
             "agent": "playground-voice",
-            "expectUser": "weather in paris",
-            "expectAgent": "You said: What is the weather in Paris?",
+            # whisper may mishear a word of audio that went through a browser and Opus on a
+            # busy machine ("What is not weather in Paris?" with two suites running): the
+            # words are checked below, and the agent must answer what was heard
+            "expectUser": ["weather", "paris"],
+            "expectAgent": "You said: ",
             "message": "hello from the keyboard",
             "expectReply": "You said: hello from the keyboard",
             "screenshot": str(shot),
@@ -105,6 +108,10 @@ def test_a_spoken_and_typed_conversation_in_the_browser(
     if "error" in result:  # the whole of it: what the page showed, and what lkx dev said
         pytest.fail(f"{json.dumps(result, indent=1)}\n--- lkx dev:\n{dev.output()[-8000:]}")
     texts = [(line["speaker"], line["kind"], line["text"]) for line in result["lines"]]
+    heard = next(t for s, k, t in texts if (s, k) == ("user", "speech"))
+    said = set(QUESTION.lower().strip("?").split())
+    assert len(said & set(heard.lower().strip("?").split())) >= len(said) - 1, heard  # a slip
+    assert ("agent", "speech", f"You said: {heard}") in texts  # the answer to what was heard
     assert ("agent", "speech", "Hello from the playground.") in texts  # the greeting, spoken
     assert ("user", "chat", "hello from the keyboard") in texts
     # the typed answer is shown once, although lkx sends it as chat and as transcription
