@@ -12,6 +12,7 @@ its stream is never read into memory.
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -45,9 +46,30 @@ class ChatInbox:
         self._chars = 0  # of the pending messages, one newline each
         self._dropped = 0  # in this burst: since the last turn was handed over
         self._delivering = False
+        self._order = itertools.count()  # messages by arrival
+        self._next = 0  # the next of them to queue
+        self._arrived: dict[int, str | None] = {}  # read, waiting for an earlier one
 
     async def read(self, reader: rtc.TextStreamReader) -> None:
-        """Read one message (at most ``MAX_MESSAGE_CHARS`` of it) and queue it."""
+        """Read one message (at most ``MAX_MESSAGE_CHARS`` of it) and queue it, in the order
+        the messages began to arrive: a short message read to its end before a longer one
+        that came first waits for it (readers run side by side)."""
+        place = next(self._order)  # before any await: readers start in arrival order
+        text: str | None = None
+        try:
+            text = await self._read_text(reader)
+        finally:  # failed or cancelled, its place is freed all the same
+            self._arrived[place] = text
+            self._release()
+
+    def _release(self) -> None:
+        while self._next in self._arrived:
+            ready = self._arrived.pop(self._next)
+            self._next += 1
+            if ready is not None:
+                self.submit(ready)
+
+    async def _read_text(self, reader: rtc.TextStreamReader) -> str | None:
         parts: list[str] = []
         kept, cut = 0, False
         try:
@@ -60,7 +82,7 @@ class ChatInbox:
                     break  # the rest is not read: a flood of long messages holds no memory
         except rtc.StreamError as exc:  # the sender left (or gave up) in the middle
             log.debug("chat stream broken off", extra={"room": self.room.name, "error": str(exc)})
-            return
+            return None
         finally:
             reader.close()  # a stream left unread stays subscribed to every native event
         text = "".join(parts)
@@ -70,7 +92,7 @@ class ChatInbox:
             log.warning(
                 "chat message too long, cut short", extra={"room": self.room.name, "kept": kept}
             )
-        self.submit(text)
+        return text
 
     def submit(self, text: str) -> None:
         """Queue one message for the next turn; the oldest give way beyond the bounds."""

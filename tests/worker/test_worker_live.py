@@ -174,3 +174,29 @@ def test_unreachable_server_exit_3(tmp_path: Path, threaded_openai: ScriptedOpen
         finally:
             worker.stop()
         assert f"cannot reach ws://127.0.0.1:{port}/agent" in worker.output()
+
+
+@pytest.mark.livekit
+@needs_server
+async def test_chat_is_taken_in_the_order_it_began_to_arrive(
+    start_worker: Any, join: Any, threaded_openai: ScriptedOpenAI
+) -> None:
+    """A long message still streaming in when a short one has arrived whole comes first: the
+    agent's readers run side by side and finish in any order."""
+    start_worker(SUPPORT)
+    user = await join("order-room", "support-agent")
+    await user.wait_agent()
+    assert await user.next_chat() == GREETING
+    local = user.room.local_participant
+    writer = await local.stream_text(topic="lk.chat")
+    await writer.write("first, a long message ")
+    await asyncio.sleep(0.5)  # its end is still to come when the second one is sent whole
+    await user.say("second, a short one")
+    await asyncio.sleep(0.5)
+    await writer.write("that took its time")
+    await writer.aclose()
+    answers = [await user.next_chat(timeout=30)]
+    if "that took its time" not in answers[0] or "second" not in answers[0]:
+        answers.append(await user.next_chat(timeout=30))  # answered as two turns
+    heard = "\n".join(answer.removeprefix("You said: ") for answer in answers)
+    assert heard == "first, a long message that took its time\nsecond, a short one", answers
