@@ -37,13 +37,22 @@ DELAYS = (0.05, 0.1, 0.15)
 USER_AT = 1.0
 
 
-def mix(far: np.ndarray, delay: float, user: np.ndarray | None, seed: int) -> np.ndarray:
-    """The microphone: ``far`` back ``delay`` s late at -10 dB, noise near -60 dBFS, the user."""
-    lag, start = int(delay * RATE), int(USER_AT * RATE)
+def mix(
+    far: np.ndarray,
+    delay: float,
+    user: np.ndarray | None,
+    seed: int,
+    *,
+    user_at: float = USER_AT,
+    gain_db: float = -10.0,
+) -> np.ndarray:
+    """The microphone: ``far`` back ``delay`` s late at ``gain_db`` (-10 dB; none at all for
+    headphones), noise near -60 dBFS, the user from ``user_at`` s."""
+    lag, start = int(delay * RATE), int(user_at * RATE)
     own = user if user is not None else np.zeros(0)
     size = max(far.size + lag, start + own.size) + RATE
     mic = np.random.default_rng(seed).normal(0.0, 30.0, size)
-    mic[lag : lag + far.size] += far * 10 ** (-10 / 20)
+    mic[lag : lag + far.size] += far * 10 ** (gain_db / 20)
     mic[start : start + own.size] += own
     return np.asarray(mic.clip(-32768, 32767), dtype=np.int16)
 
@@ -86,42 +95,58 @@ def stops(turn: TurnSettings, said: str, seconds: float) -> bool:
 
 
 async def echo_cases(vad: VAD, stt: STT, settings: dict[str, TurnSettings]) -> dict[str, Any]:
-    cases: list[tuple[str, np.ndarray, np.ndarray, bool]] = []  # name, far, mic, barge-in
+    """Three kinds of case: ``echo`` (nothing but the agent's echo), ``barge_in`` (the user 1 s
+    into the echo), ``headphones`` (no echo at all, the user 1, 2 or 3 s into the agent's
+    first line of the call, where a canceller fed a far end it never finds held speech
+    down)."""
+    cases: list[tuple[str, np.ndarray, float]] = []  # kind, mic, the user's start (or 0)
+    fars: list[np.ndarray] = []
     seed = 0
     for voice in VOICES:
         for line in LINES:
             far = await speak(line, voice, RATE)
             for delay in DELAYS:
                 seed += 1
-                cases.append((f"{voice} {delay}", far, mix(far, delay, None, seed), False))
-        for text in USER:
-            far = await speak(LINES[0], voice, RATE)
+                cases.append(("echo", mix(far, delay, None, seed), 0.0))
+                fars.append(far)
+        far = await speak(LINES[0], voice, RATE)
+        for index, text in enumerate(USER):
             user = await speak(text, voice, RATE)
             seed += 1
-            cases.append((f"{voice} barge-in", far, mix(far, 0.1, user, seed), True))
-    out: dict[str, Any] = {"cases": {"echo": sum(not c[3] for c in cases)}}
-    out["cases"]["barge_in"] = len(cases) - out["cases"]["echo"]
+            cases.append(("barge_in", mix(far, 0.1, user, seed), USER_AT))
+            at = 1.0 + index
+            seed += 1
+            cases.append(("headphones", mix(far, 0.1, user, seed, user_at=at, gain_db=-200), at))
+            fars += [far, far]
+    kinds = ("echo", "barge_in", "headphones")
+    out: dict[str, Any] = {"cases": {kind: sum(c[0] == kind for c in cases) for kind in kinds}}
     for guarded in (False, True):
-        heard: list[tuple[bool, list[tuple[str, float, float]]]] = []
-        for _, far, mic, barge in cases:
+        heard: list[tuple[str, float, list[tuple[str, float, float]]]] = []
+        for (kind, mic, user_at), far in zip(cases, fars, strict=True):
             found = []
             for event in utterances(vad, far, mic, guarded):
                 said = (await stt.transcribe(event.utterance)).text
                 found.append((said, event.utterance.duration, event.speech_end))
-            heard.append((barge, found))
+            heard.append((kind, user_at, found))
         for name, turn in settings.items():
             echo_stops = sum(
-                any(stops(turn, s, d) for s, d, _ in found) for barge, found in heard if not barge
+                any(stops(turn, s, d) for s, d, _ in found)
+                for kind, _, found in heard
+                if kind == "echo"
             )
-            missed = sum(
-                not any(stops(turn, s, d) and end >= USER_AT for s, d, end in found)
-                for barge, found in heard
-                if barge
-            )
+            missed = {
+                kind: sum(
+                    not any(stops(turn, s, d) and end >= at for s, d, end in found)
+                    for case, at, found in heard
+                    if case == kind
+                )
+                for kind in kinds[1:]
+            }
             key = f"{name} guard {'on' if guarded else 'off'}"
             out[key] = {
                 "echo_self_interruptions": f"{echo_stops}/{out['cases']['echo']}",
-                "barge_ins_missed": f"{missed}/{out['cases']['barge_in']}",
+                "barge_ins_missed": f"{missed['barge_in']}/{out['cases']['barge_in']}",
+                "barge_ins_missed_no_echo": f"{missed['headphones']}/{out['cases']['headphones']}",
             }
             print(key, out[key], flush=True)
     return out

@@ -100,6 +100,7 @@ def percentile(values: list[float], pct: float) -> float:
 
 
 async def run() -> dict[str, Any]:
+    from livekitex_cli.providers.energy import EnergyVAD, EnergyVADOptions
     from livekitex_cli.providers.local.silero import SileroVAD
     from livekitex_cli.providers.local.smart_turn import SmartTurn
     from livekitex_cli.providers.local.whisper import WhisperSTT
@@ -144,6 +145,9 @@ async def run() -> dict[str, Any]:
         print(name, results[name], flush=True)
     results["interruptions"] = await interruptions(vad, stt)
     results["echo"] = await echo_cases(vad, stt, SETTINGS)
+    energy = EnergyVAD(EnergyVADOptions(threshold_db=-40))  # agent.example.yaml's
+    print("the same with the energy VAD", flush=True)
+    results["echo_energy_vad"] = await echo_cases(energy, stt, SETTINGS)
     return results
 
 

@@ -16,6 +16,14 @@ TTS tone) hid a barge-in entirely, speech delayed its detection by about 0.1 s. 
 are gone; echoes from 0 to -20 dB were still taken out in single cases, and 1 of the bench's
 18 echo cases leaked (0 at full level; BENCHMARKS.md). Fed at -20 dB, an echo at 0 dB was not.
 
+Whether the call has an echo at all is found out, not assumed (``EchoPath``): with none in the
+microphone (headphones, or a front end that cancels echo itself, as browsers and phones do),
+the canceller, fed a far end it never finds, still held the user's speech down by about 17 dB
+for the first ~5 s of the agent's voice in a call, and a barge-in then went unheard. So the far
+end is fed only while an echo is present or not yet ruled out: from the first half second of
+the agent's voice in which the microphone stays quiet, or does not follow the voice, the
+canceller stands by, and it comes back if the microphone starts to echo the voice.
+
 The module works on 10 ms frames of 16-bit mono PCM: the microphone at the VAD's 16 kHz (the room
 I/O reads it so from the track), the far end at the agent's 48 kHz.
 """
@@ -30,6 +38,7 @@ from livekit import rtc
 
 from livekitex_cli.log import get_logger
 from livekitex_cli.providers import AudioChunk
+from livekitex_cli.worker.echo_path import EchoPath, level
 
 log = get_logger("worker")
 FRAME = 0.01  # seconds: the only frame length the module takes
@@ -67,6 +76,7 @@ class EchoGuard:
         self._near = bytearray()  # microphone bytes short of a whole frame
         self._near_at = -1.0  # the microphone's timeline: its last frame's time
         self._failed = False
+        self.path = EchoPath()  # whether the call has an echo to take out at all
 
     def __repr__(self) -> str:
         return f"<EchoGuard {self.sample_rate} Hz echo_cancellation={self.echo_cancellation}>"
@@ -94,31 +104,34 @@ class EchoGuard:
 
     def clear(self) -> None:
         """The audio not yet played out was dropped (an interruption)."""
-        played = max(0.0, self._clock() - self._far_at)
-        keep = min(len(self._far), 2 * int(played * self.far_rate))
-        del self._far[keep:]
         now = self._clock()
+        keep = min(len(self._far), 2 * int(max(0.0, now - self._far_at) * self.far_rate))
+        del self._far[keep:]
         self._spans = [[start, min(end, now)] for start, end in self._spans if start < now]
 
     def _far_end(self) -> float:
         return self._far_at + len(self._far) / (2 * self.far_rate)
 
-    def _feed_far(self) -> None:
+    def _feed_far(self, near: bytes) -> None:
         """The far-end frames that have started playing out by the microphone frame's time;
         silence if none is due and nothing is queued (the canceller wants a steady far-end
         stream). Microphone frames that arrive in a burst (a busy loop, network jitter) are
-        timed 10 ms apart, so each takes its own share of the far end."""
-        now, size, fed = self._clock(), self._far_bytes, False
+        timed 10 ms apart, so each takes its own share of the far end. With no echo path
+        (``EchoPath``), the canceller is not fed: the levels are all it is judged on."""
+        now, size = self._clock(), self._far_bytes
         step = self._near_at + FRAME
         self._near_at = step if abs(now - step) <= SLIP else now
+        due: list[bytes] = []
         while self._far and self._far_at <= self._near_at:
-            piece = bytes(self._far[:size]).ljust(size, b"\0")
+            due.append(bytes(self._far[:size]).ljust(size, b"\0"))
             del self._far[:size]
             self._far_at += FRAME
+        far = max((level(piece) for piece in due), default=0.0) / 10 ** (REFERENCE_DB / 20)
+        self.path.hear(level(near), far)
+        if self.path.present is False:
+            return
+        for piece in due or ([] if self._far else [bytes(size)]):
             self._apm.process_reverse_stream(self._frame(piece, self.far_rate))
-            fed = True
-        if not fed and not self._far:
-            self._apm.process_reverse_stream(self._frame(bytes(size), self.far_rate))
 
     # the near end: the microphone ---------------------------------------------------------------
 
@@ -160,10 +173,11 @@ class EchoGuard:
             return piece
         try:
             if self.echo_active:
-                self._feed_far()
+                self._feed_far(piece)
             elif self.echo_cancellation:
                 self._skip_far()
                 self._near_at = -1.0  # the far-end timeline starts afresh with the next voice
+                self.path.restart()
             frame = self._frame(piece)
             self._apm.process_stream(frame)
             return bytes(frame.data)

@@ -1,0 +1,93 @@
+"""Whether a call has an echo at all: the agent's voice coming back in the user's microphone,
+judged from the levels of the two, 10 ms at a time, so the echo guard feeds its canceller only
+when there is an echo to take out (``echo_guard`` says why)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from livekitex_cli.log import get_logger
+
+log = get_logger("worker")
+REACH = 50  # frames (0.5 s): the longest an echo may lag the voice (network and device)
+WINDOW = 100  # frames of the microphone (1 s) an echo path is judged on
+JUDGE_EVERY = 25  # frames of heard voice between two judgements
+EVIDENCE = 40  # frames of the voice and the microphone side by side a judgement needs at least
+VOICED = 10 ** (-45 / 20)  # the agent's voice level (RMS, full scale 1) from which it can echo
+COUPLING = 10 ** (-30 / 20)  # a microphone this far below the voice has no echo of it
+FLOOR = 10 ** (-60 / 20)  # ...nor one below this level
+ECHO, NO_ECHO = 0.5, 0.25  # correlation of the two levels' courses that says echo, and none
+
+
+class EchoPath:
+    """Whether the agent's voice comes back in the microphone, judged from the two levels,
+    10 ms at a time: ``present`` is ``None`` until judged. No echo: while the voice could be
+    heard, the microphone stayed quiet (below the voice by ``COUPLING``, or below ``FLOOR``)
+    in 9 frames of 10, or its level did not follow the voice's at any lag up to ``REACH``
+    (the user talking over it). An echo: the microphone's level follows the voice's. In
+    between (an echo and the user at once), the last judgement stands."""
+
+    def __init__(self) -> None:
+        self.present: bool | None = None
+        self._far: list[float] = []  # the voice's level, per microphone frame
+        self._near: list[float] = []  # the microphone's
+        self._heard = 0  # frames since the span began in which the voice could be heard
+
+    def hear(self, near: float, far: float) -> None:
+        """One microphone frame's level and the voice's that played out with it."""
+        self._far.append(far)
+        self._near.append(near)
+        if len(self._near) > WINDOW + REACH:
+            del self._far[0], self._near[0]
+        if max(self._far[-REACH:]) >= VOICED:
+            self._heard += 1
+            if self._heard % JUDGE_EVERY == 0:
+                self._judge()
+
+    def restart(self) -> None:
+        """The voice stopped (and its tail passed): the next span is judged on its own."""
+        self._far.clear()
+        self._near.clear()
+        self._heard = 0
+
+    def _judge(self) -> None:
+        """An echo once the microphone follows the voice at some lag; none only once every lag
+        up to ``REACH`` has had ``EVIDENCE`` frames to show it (an echo 0.4 s late is not yet
+        in the microphone 0.5 s into the voice)."""
+        far, near = np.array(self._far), np.array(self._near)
+        count = min(WINDOW, near.size)
+        follows = [_correlation(far, near, lag, count) for lag in range(REACH + 1)]
+        best = int(np.argmax(follows))
+        if follows[best] >= ECHO:
+            self._settle(True, r=round(follows[best], 2), lag_ms=10 * best)
+            return
+        if self._heard < REACH + EVIDENCE:
+            return
+        heard = np.array([far[max(0, i - REACH + 1) : i + 1].max() for i in range(far.size)])
+        heard, mic = heard[-count:], near[-count:]
+        quiet = (mic < np.maximum(heard * COUPLING, FLOOR))[heard >= VOICED]
+        if quiet.mean() >= 0.9:
+            self._settle(False, quiet=round(float(quiet.mean()), 2))
+        elif follows[best] <= NO_ECHO:
+            self._settle(False, r=round(follows[best], 2), lag_ms=10 * best)
+
+    def _settle(self, present: bool, **why: float) -> None:
+        if present != self.present:
+            log.debug("echo path judged", extra={"echo": present, **why})
+        self.present = present
+
+
+def _correlation(far: np.ndarray, near: np.ndarray, lag: int, count: int) -> float:
+    """How closely the last ``count`` levels of ``near`` follow ``far``'s ``lag`` frames
+    earlier (Pearson's r; 0 with too few frames or a flat course)."""
+    start = max(lag, near.size - count)
+    a, b = far[start - lag : far.size - lag], near[start:]
+    if b.size < EVIDENCE or a.std() == 0 or b.std() == 0:
+        return 0.0
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def level(pcm: bytes) -> float:
+    """RMS of 16-bit PCM, full scale 1."""
+    samples = np.frombuffer(pcm, np.int16).astype(np.float32)
+    return float(np.sqrt(np.mean(samples * samples))) / 32768 if samples.size else 0.0

@@ -1,0 +1,93 @@
+"""The echo path judged from levels alone: the agent's voice and the microphone, 10 ms a frame.
+The voice here is a syllable-like course of levels (bursts of 5-25 frames with short gaps), so
+the cases are exact and need no audio."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from livekitex_cli.worker.echo_path import JUDGE_EVERY, EchoPath, level
+
+NOISE = 10 ** (-62 / 20)  # the microphone's floor with nothing in it
+
+
+def voice_course(frames: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    out: list[float] = []
+    while len(out) < frames:
+        loud = 10 ** (rng.uniform(-30, -15) / 20)
+        out += [loud * rng.uniform(0.6, 1.0) for _ in range(int(rng.integers(5, 25)))]
+        out += [NOISE] * int(rng.integers(2, 10))
+    return np.array(out[:frames])
+
+
+def judged(far: np.ndarray, near: np.ndarray) -> list[bool | None]:
+    path = EchoPath()
+    seen = []
+    for f, n in zip(far, near, strict=True):
+        path.hear(float(n), float(f))
+        seen.append(path.present)
+    return seen
+
+
+def delayed(course: np.ndarray, frames: int, gain_db: float) -> np.ndarray:
+    late = np.concatenate([np.full(frames, NOISE), course[: course.size - frames]])
+    return np.maximum(late * 10 ** (gain_db / 20), NOISE)
+
+
+def test_nothing_is_judged_before_half_a_second_of_voice() -> None:
+    far = voice_course(200, 1)
+    seen = judged(far, delayed(far, 10, -10))
+    assert set(seen[: JUDGE_EVERY - 1]) == {None}
+
+
+def test_an_echo_is_found_at_any_lag_up_to_half_a_second() -> None:
+    far = voice_course(300, 2)
+    for lag in (0, 5, 20, 40, 50):
+        for gain in (-6, -10, -20):
+            seen = judged(far, delayed(far, lag, gain))
+            assert seen[-1] is True, (lag, gain)
+            assert False not in seen, (lag, gain)  # never ruled out on the way
+
+
+def test_a_quiet_microphone_has_no_echo() -> None:
+    far = voice_course(300, 3)
+    quiet = np.full(far.size, NOISE)
+    assert judged(far, quiet)[-1] is False
+    # a browser's cancelled echo: 40 dB down, below the floor of what could echo
+    assert judged(far, delayed(far, 15, -45))[-1] is False
+
+
+def test_the_user_talking_over_a_voice_with_no_echo_is_not_an_echo() -> None:
+    far = voice_course(300, 4)
+    user = voice_course(300, 5)
+    assert judged(far, user)[-1] is False
+
+
+def test_an_echo_under_the_users_speech_is_not_ruled_out() -> None:
+    """Both at once: the judgement that stood (an echo) is kept, or the echo confirmed."""
+    far = voice_course(400, 6)
+    echo = delayed(far, 15, -10)
+    both = echo.copy()
+    both[200:] = np.sqrt(echo[200:] ** 2 + voice_course(200, 7) ** 2)
+    seen = judged(far, both)
+    assert seen[150] is True and set(seen[200:]) == {True}
+
+
+def test_each_span_of_the_voice_is_judged_on_its_own() -> None:
+    far = voice_course(200, 8)
+    path = EchoPath()
+    for f in far:
+        path.hear(NOISE, float(f))
+    assert path.present is False
+    path.restart()
+    echo = delayed(far, 10, -10)
+    for f, n in zip(far[:70], echo[:70], strict=True):
+        path.hear(float(n), float(f))
+    assert path.present is True
+
+
+def test_level_is_the_rms_of_pcm() -> None:
+    tone = (np.sin(np.arange(480) / 480 * 2 * np.pi * 10) * 16384).astype(np.int16)
+    assert abs(level(tone.tobytes()) - 0.5 / np.sqrt(2)) < 1e-3
+    assert level(b"") == 0.0
