@@ -139,7 +139,7 @@ class LiveKitServer:
             "  use_external_ip: false\n"
             "  node_ip: 127.0.0.1\n"
             f"keys:\n  {KEY}: {SECRET}\n"
-            "logging:\n  level: warn\n"
+            "logging:\n  level: info\n"  # job offers and dispatch decisions, for failures
             + (f"redis:\n  address: {self.redis}\n" if self.redis else "")
         )
 

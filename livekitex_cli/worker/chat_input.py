@@ -5,7 +5,8 @@ Typing is not barging in: the reply under way is not interrupted. Messages that 
 the agent is busy (a reply under way or queued) wait, and are joined, one per line, into the
 next user turn once it is free. That turn keeps the newest ``MAX_PENDING`` messages within
 ``MAX_PENDING_CHARS``; older ones are dropped, counted (``chat_dropped`` in the session's
-metrics, ``lkx_chat_messages_dropped_total`` on ``/metrics``) and logged once per burst. A
+metrics, ``lkx_chat_messages_dropped_total`` on ``/metrics``) and logged once per burst (drops
+less than ``BURST_GAP`` apart, however many turns the burst spans). A
 message over ``MAX_MESSAGE_CHARS`` is cut to that length (``chat_truncated``), and the rest of
 its stream is never read into memory.
 """
@@ -13,6 +14,7 @@ its stream is never read into memory.
 from __future__ import annotations
 
 import itertools
+import time
 from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -27,6 +29,7 @@ log = get_logger("worker")
 MAX_MESSAGE_CHARS = MAX_TEXT  # what the session takes in one turn
 MAX_PENDING = 20  # messages joined into one turn
 MAX_PENDING_CHARS = MAX_TEXT  # their length, newlines included
+BURST_GAP = 5.0  # seconds without a drop that end a burst (and its one warning)
 
 
 class ChatInbox:
@@ -44,7 +47,8 @@ class ChatInbox:
         self._spawn = spawn
         self._pending: deque[str] = deque()
         self._chars = 0  # of the pending messages, one newline each
-        self._dropped = 0  # in this burst: since the last turn was handed over
+        self._dropped = 0  # since the last turn was handed over
+        self._last_drop = -BURST_GAP  # when a message was last dropped (the clock's time)
         self._delivering = False
         self._order = itertools.count()  # messages by arrival
         self._next = 0  # the next of them to queue
@@ -105,11 +109,13 @@ class ChatInbox:
             self._chars -= len(self._pending.popleft()) + 1
             self.session.stats.chat_dropped += 1
             self._dropped += 1
-            if self._dropped == 1:
+            now = time.monotonic()
+            if now - self._last_drop >= BURST_GAP:
                 log.warning(
                     "chat arriving faster than the agent answers, older messages dropped",
                     extra={"room": self.room.name, "kept": MAX_PENDING},
                 )
+            self._last_drop = now
         if not self._delivering:
             self._delivering = True
             self._spawn(self._deliver(), "chat")

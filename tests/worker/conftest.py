@@ -253,9 +253,20 @@ class Participant:
         the room's list as soon as it signals its join, before its own connection is up, and
         LiveKit drops data sent to it in that window (seen under load: 50 rooms joining at
         once, the first message lost in up to 11 of them)."""
-        async with asyncio.timeout(timeout):
-            while (agent := self.agent()) is None or "lk.agent.state" not in agent.attributes:
-                await asyncio.sleep(0.05)
+        try:
+            async with asyncio.timeout(timeout):
+                while (agent := self.agent()) is None or "lk.agent.state" not in agent.attributes:
+                    await asyncio.sleep(0.05)
+        except TimeoutError:
+            seen = self.agent()
+            raise TimeoutError(
+                f"no agent ready in {self.room.name} after {timeout} s: "
+                + (
+                    "none joined (the server's livekit.log says whether it offered the job)"
+                    if seen is None
+                    else f"{seen.identity} joined, attributes {seen.attributes}"
+                )
+            ) from None
         return agent
 
     async def leave(self) -> None:
