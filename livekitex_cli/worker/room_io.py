@@ -29,13 +29,13 @@ from livekitex_cli.session import (
     UserTranscript,
 )
 from livekitex_cli.tasks import TaskSet
+from livekitex_cli.worker.agent_state import AgentState
 from livekitex_cli.worker.chat_input import ChatInbox
 from livekitex_cli.worker.event_routing import route_room_events
 from livekitex_cli.worker.joining import connect_room, hide_tokens_in_library_logs, join_error
 from livekitex_cli.worker.room_output import (
     ATTR_FINAL,
     ATTR_SEGMENT,
-    ATTR_STATE,
     ATTR_TRACK,
     INPUT_FRAME_MS,
     INPUT_RATE,
@@ -49,7 +49,6 @@ from livekitex_cli.worker.room_output import (
 )
 
 log = get_logger("worker")
-ATTR_ACTIVE = "lk.agent.active"
 __all__ = ["OUTPUT_RATE", "RoomIO", "connect_to_room"]
 
 
@@ -78,8 +77,7 @@ class RoomIO:
         self._outbox: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
         self._listening = False
         self._pumped: set[str] = set()
-        self._state = ""
-        self._state_queued = False
+        self.state = AgentState(room, session, self._outbox)  # ``lk.agent.state``
         self.chat = ChatInbox(session, room=room, spawn=self._spawn)
         self.echo_guard: EchoGuard | None = None  # cleans the microphone (``voice_output``)
 
@@ -173,12 +171,7 @@ class RoomIO:
     def _on_event(self, event: SessionEvent) -> None:
         """Session events to the room, in order (one sender task, see ``_send_loop``)."""
         if isinstance(event, StateChanged | AgentHandoff):
-            # one state update waits in the outbox at a time and sends the newest state: a
-            # busy worker skips states nobody could have seen, and the last one always lands
-            self._state = event.new if isinstance(event, StateChanged) else self._state
-            if not self._state_queued:
-                self._state_queued = True
-                self._outbox.put_nowait(self._flush_state)
+            self.state.set(event.new if isinstance(event, StateChanged) else self.state.state)
         elif isinstance(event, AgentTextDelta):
             self._outbox.put_nowait(lambda: self._stream_transcript(event.turn_id, event.text))
         elif isinstance(event, AgentReply):
@@ -193,15 +186,6 @@ class RoomIO:
                 await send()
             except Exception as exc:  # noqa: BLE001 - a failed send must not end the job
                 log.warning("sending to the room failed", extra={"error": str(exc)})
-
-    async def _flush_state(self) -> None:
-        self._state_queued = False
-        await self._set_state(self._state)
-
-    async def _set_state(self, state: str) -> None:
-        with contextlib.suppress(Exception):
-            active = {ATTR_ACTIVE: self.session.agent.name}  # the agent answering, after handoffs
-            await self.room.local_participant.set_attributes({ATTR_STATE: state, **active})
 
     async def _user_transcript(self, event: UserTranscript) -> None:
         """The user's words, sent as the user: LiveKit's convention for a transcription."""
@@ -268,6 +252,7 @@ class RoomIO:
         self._tasks.spawn(coro, name)
 
     async def aclose(self) -> None:
+        self.state.close()
         await self._close_writer()
         await self._tasks.aclose()
 

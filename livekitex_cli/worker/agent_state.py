@@ -1,0 +1,93 @@
+"""The agent's state as front ends read it: the ``lk.agent.state`` attribute of the agent's
+participant (with ``lk.agent.active``, the agent answering after handoffs).
+
+One update waits in the room's outbox at a time and sends the newest state: a busy worker
+skips states nobody could have seen, and the last one always lands. Landing is checked: the
+server echoes the agent's attributes back once it has applied them, and a state that has not
+come back ``CHECK_AFTER`` seconds later, or that something else in the room changed since, is
+sent again (up to ``TRIES`` times per state, with a warning). Under three test suites at
+once, one of fifty agents stayed without a state: its only update (an agent without a
+greeting sets ``listening`` once) never showed, and a front end that waits for the state
+before it talks waited for good."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
+from livekit import rtc
+
+from livekitex_cli.log import get_logger
+from livekitex_cli.session import AgentSession
+from livekitex_cli.worker.room_output import ATTR_STATE
+
+log = get_logger("worker")
+ATTR_ACTIVE = "lk.agent.active"
+CHECK_AFTER = 2.0  # seconds for the server to echo an update back before it is sent again
+TRIES = 3
+
+
+class AgentState:
+    """Publishes the session's state into the room through ``outbox`` (the room's one sender)."""
+
+    def __init__(
+        self,
+        room: rtc.Room,
+        session: AgentSession,
+        outbox: asyncio.Queue[Callable[[], Awaitable[None]]],
+    ) -> None:
+        self.room = room
+        self.session = session
+        self.state = ""
+        self._outbox = outbox
+        self._queued = False
+        self._tries = 0  # sends of the current state
+        self._check: asyncio.TimerHandle | None = None
+        room.on("participant_attributes_changed", self._on_attributes)
+
+    def set(self, state: str) -> None:
+        if state != self.state:
+            self._tries = 0
+        self.state = state
+        if not self._queued:
+            self._queued = True
+            self._outbox.put_nowait(self._flush)
+
+    def close(self) -> None:
+        if self._check is not None:
+            self._check.cancel()
+
+    async def _flush(self) -> None:
+        self._queued = False
+        state, self._tries = self.state, self._tries + 1
+        with contextlib.suppress(Exception):  # checked below, and sent again
+            active = {ATTR_ACTIVE: self.session.agent.name}
+            await self.room.local_participant.set_attributes({ATTR_STATE: state, **active})
+        self._arm()
+
+    def _on_attributes(self, changed: dict[str, str], participant: rtc.Participant) -> None:
+        """The server's echo of an update, ours or someone else's: a state other than ours is
+        checked again once any update of ours in flight has had time to land."""
+        mine = participant.identity == self.room.local_participant.identity
+        if mine and ATTR_STATE in changed and changed[ATTR_STATE] != self.state:
+            self._arm()
+
+    def _arm(self) -> None:
+        if self._check is not None:
+            self._check.cancel()
+        self._check = asyncio.get_running_loop().call_later(CHECK_AFTER, self._landed)
+
+    def _landed(self) -> None:
+        self._check = None
+        state = self.state
+        if self._queued or self.session.closed or not self.room.isconnected():
+            return  # a newer state is on its way, or the call is over
+        if self.room.local_participant.attributes.get(ATTR_STATE) == state:
+            log.debug("agent state landed", extra={"state": state})
+            return
+        if self._tries >= TRIES:
+            log.warning("the agent's state never reached the room", extra={"state": state})
+            return
+        log.warning("the agent's state did not reach the room, sent again", extra={"state": state})
+        self.set(state)
