@@ -20,9 +20,9 @@ Whether the call has an echo at all is found out, not assumed (``EchoPath``): wi
 microphone (headphones, or a front end that cancels echo itself, as browsers and phones do),
 the canceller, fed a far end it never finds, still held the user's speech down by about 17 dB
 for the first ~5 s of the agent's voice in a call, and a barge-in then went unheard. So the far
-end is fed only while an echo is present or not yet ruled out: from the first half second of
-the agent's voice in which the microphone stays quiet, or does not follow the voice, the
-canceller stands by, and it comes back if the microphone starts to echo the voice.
+end is fed only while an echo is present or not yet ruled out: once the microphone has stayed
+quiet through a second of the agent's voice, the canceller stands by, and it comes back if
+the microphone starts to echo the voice.
 
 The module works on 10 ms frames of 16-bit mono PCM: the microphone at the VAD's 16 kHz (the room
 I/O reads it so from the track), the far end at the agent's 48 kHz.
