@@ -5,10 +5,12 @@ One update waits in the room's outbox at a time and sends the newest state: a bu
 skips states nobody could have seen, and the last one always lands. Landing is checked: the
 server echoes the agent's attributes back once it has applied them, and a state that has not
 come back ``CHECK_AFTER`` seconds later, or that something else in the room changed since, is
-sent again (up to ``TRIES`` times per state, with a warning). Under three test suites at
-once, one of fifty agents stayed without a state: its only update (an agent without a
-greeting sets ``listening`` once) never showed, and a front end that waits for the state
-before it talks waited for good."""
+sent again, with backoff, for about a minute (``TRIES`` sends per state, each with a
+warning). Under three test suites at once, one of fifty agents stayed without a state: its
+only update (an agent without a greeting sets ``listening`` once) never showed, and a front
+end that waits for the state before it talks waited for good. With the check, a later run's
+first tries failed in three rooms; two landed when sent again, and in one every try failed
+(4 in 22 s, each update taking 5 s to fail in livekit's native layer): hence the backoff."""
 
 from __future__ import annotations
 
@@ -24,8 +26,10 @@ from livekitex_cli.worker.room_output import ATTR_STATE
 
 log = get_logger("worker")
 ATTR_ACTIVE = "lk.agent.active"
-CHECK_AFTER = 2.0  # seconds for the server to echo an update back before it is sent again
-TRIES = 3
+CHECK_AFTER = 2.0  # seconds for the server to echo an update back before it is sent again...
+BACKOFF = 2.0  # ...times this for each try after the first, up to...
+LONGEST = 15.0  # ...this: TRIES sends span about a minute
+TRIES = 7
 
 
 class AgentState:
@@ -76,7 +80,8 @@ class AgentState:
     def _arm(self) -> None:
         if self._check is not None:
             self._check.cancel()
-        self._check = asyncio.get_running_loop().call_later(CHECK_AFTER, self._landed)
+        wait = min(LONGEST, CHECK_AFTER * BACKOFF ** max(0, self._tries - 1))
+        self._check = asyncio.get_running_loop().call_later(wait, self._landed)
 
     def _landed(self) -> None:
         self._check = None
@@ -87,7 +92,13 @@ class AgentState:
             log.debug("agent state landed", extra={"state": state})
             return
         if self._tries >= TRIES:
-            log.warning("the agent's state never reached the room", extra={"state": state})
+            log.warning(
+                "the agent's state never reached the room",
+                extra={"state": state, "room": self.room.name, "tries": self._tries},
+            )
             return
-        log.warning("the agent's state did not reach the room, sent again", extra={"state": state})
+        log.warning(
+            "the agent's state did not reach the room, sent again",
+            extra={"state": state, "room": self.room.name, "tries": self._tries},
+        )
         self.set(state)

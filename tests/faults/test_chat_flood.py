@@ -24,8 +24,8 @@ FLOOD_AGENT = """\
 name: support-agent
 instructions: Answer briefly.
 greeting: Hello!
-llm: {provider: openai, model: m}
-turn: {stall_timeout: 600}  # the first reply is held on purpose: no stall
+llm: {provider: openai, model: m, timeout: 300}
+turn: {stall_timeout: 300}  # the first reply is held on purpose: no stall, no timeout
 """
 FLOOD = 1000
 DROPPED = "lkx_chat_messages_dropped_total"
@@ -51,7 +51,7 @@ async def test_chat_flood_is_bounded(
     # the first turn is busy until the whole flood is in, however long that takes: a turn that
     # ended on its own mid-flood (a 60 s hang, under three test suites at once) made the rest
     # of the flood a second burst, with a second warning
-    threaded_openai.push(Hang(600, until=release))
+    threaded_openai.push(Hang(300, until=release))
     agent = tmp_path / "flood-agent.yaml"
     agent.write_text(FLOOD_AGENT)
     worker = start_worker(str(agent), "--log-level", "debug")
