@@ -73,6 +73,49 @@ def scripted_openai() -> AbstractContextManager[ScriptedOpenAI]:
     return ScriptedOpenAI.in_thread()
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and all its descendants, from /proc (every thread
+    of a process is in its own ``stat``; children that ended are not)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    used: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            used[int(entry.name)] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += used.get(current, 0.0)
+        todo.extend(children.get(current, []))
+    return total
+
+
+@dataclass(frozen=True)
+class Remote:
+    """A LiveKit server known only by its address and key, as a child process of a benchmark
+    gets it (``LIVEKIT_URL``, ``LIVEKIT_API_KEY``, ``LIVEKIT_API_SECRET``)."""
+
+    url: str
+    api_key: str
+    api_secret: str = field(repr=False)
+
+    @classmethod
+    def from_env(cls) -> Remote:
+        env = os.environ
+        return cls(env["LIVEKIT_URL"], env["LIVEKIT_API_KEY"], env["LIVEKIT_API_SECRET"])
+
+    @staticmethod
+    def env(server: LocalServer | Remote) -> dict[str, str]:
+        """The environment that tells a child process where ``server`` is."""
+        return {"LIVEKIT_URL": server.url, "LIVEKIT_API_KEY": server.api_key,
+                "LIVEKIT_API_SECRET": server.api_secret}  # fmt: skip
+
+
 @contextmanager
 def livekit(port: int = 17_980) -> Iterator[LocalServer]:
     server = start_local_server(port=port)
@@ -194,7 +237,7 @@ class Person:
         return (arrived - sent) * 1000
 
 
-async def connect_user(server: LocalServer, room: rtc.Room, name: str) -> None:
+async def connect_user(server: LocalServer | Remote, room: rtc.Room, name: str) -> None:
     """``room`` joined as ``user-<name>``, the room's user."""
     token = (
         api.AccessToken(server.api_key, server.api_secret)
@@ -205,7 +248,9 @@ async def connect_user(server: LocalServer, room: rtc.Room, name: str) -> None:
     await room.connect(server.url, token)
 
 
-async def enter_room(server: LocalServer, client: api.LiveKitAPI, room: str, agent: str) -> Person:
+async def enter_room(
+    server: LocalServer | Remote, client: api.LiveKitAPI, room: str, agent: str
+) -> Person:
     await client.room.create_room(api.CreateRoomRequest(name=room))
     await client.agent_dispatch.create_dispatch(
         api.CreateAgentDispatchRequest(agent_name=agent, room=room)
@@ -226,11 +271,20 @@ def report(prog: str, argv: list[str] | None, run: Callable[[], Coroutine[Any, A
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 
 
-async def wait_agents(people: list[Person], timeout: float = 180) -> int:
-    """Wait until every room has its agent; how many have one when the time is up."""
+async def wait_agents(
+    people: list[Person], timeout: float = 180, *, stall: float | None = None
+) -> int:
+    """Wait until every room has its agent; how many have one when the time is up, or (with
+    ``stall``) when no agent more has come for that many seconds."""
     deadline = time.monotonic() + timeout
+    here, moved = 0, time.monotonic()
     while time.monotonic() < deadline:
-        if all(p.agent_here() for p in people):
+        now = sum(p.agent_here() for p in people)
+        if now == len(people):
+            break
+        if now != here:
+            here, moved = now, time.monotonic()
+        elif stall is not None and time.monotonic() - moved > stall:
             break
         await asyncio.sleep(0.05)
     return sum(p.agent_here() for p in people)

@@ -198,6 +198,7 @@ SUITES = {
     "mcp": "bench.mcp",
     "offline_llm": "bench.offline_llm",
     "scenarios": "bench.scenarios",
+    "text_rooms": "bench.text_rooms",
     "turn_taking": "bench.turn_taking",
     "voice_rooms": "bench.voice_rooms",
     "workers": "bench.workers",

@@ -45,6 +45,7 @@ from bench.common import (
     lkx_framework,
     scripted_openai,
     stats,
+    tree_cpu_seconds,
 )
 from bench.voices import speak
 
@@ -62,29 +63,6 @@ vad: {provider: local}
 min_endpointing_delay: 0.5
 worker: {max_concurrent_jobs: 200, load_threshold: 1.0}
 """
-
-
-def tree_cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of ``pid`` and its descendants (from /proc)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    children: dict[int, list[int]] = {}
-    stat: dict[int, list[str]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            stat[int(entry.name)] = fields
-            children.setdefault(int(fields[1]), []).append(int(entry.name))
-    total, todo = 0.0, [pid]
-    while todo:
-        current = todo.pop()
-        fields = stat.get(current)
-        if fields is not None:
-            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
-        todo.extend(children.get(current, []))
-    return total
 
 
 def room_noise(samples: int) -> np.ndarray:

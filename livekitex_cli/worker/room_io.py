@@ -77,7 +77,7 @@ class RoomIO:
         self._outbox: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
         self._listening = False
         self._pumped: set[str] = set()
-        self.state = AgentState(room, session, self._outbox)  # ``lk.agent.state``
+        self.state = AgentState(room, session)  # ``lk.agent.state``, sent on its own
         self.chat = ChatInbox(session, room=room, spawn=self._spawn)
         self.echo_guard: EchoGuard | None = None  # cleans the microphone (``voice_output``)
 
@@ -100,6 +100,7 @@ class RoomIO:
             self.listen()
         route_room_events(room)
         self._spawn(self._send_loop(), "send")
+        self._spawn(self.state.run(), "state")
         if source is not None:
             track = rtc.LocalAudioTrack.create_audio_track("agent-voice", source)
             options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
