@@ -117,8 +117,11 @@ class Remote:
 
 
 @contextmanager
-def livekit(port: int = 17_980) -> Iterator[LocalServer]:
-    server = start_local_server(port=port)
+def livekit(port: int = 0) -> Iterator[LocalServer]:
+    """A local server, on free ports unless ``port`` is given: with a fixed port, two runs of
+    the test suite at once had the second bench's workers register with the first bench's
+    server (HTTP 401: its key)."""
+    server = start_local_server(port=port or None)
     try:
         yield server
     finally:

@@ -68,7 +68,7 @@ def run(quick: bool) -> dict[str, Any]:
     with (
         tempfile.TemporaryDirectory() as folder,
         scripted_openai() as openai,
-        livekit(port=17_990) as server,
+        livekit() as server,
     ):
         agent_file = Path(folder) / "echo.yaml"
         agent_file.write_text(ECHO_AGENT)

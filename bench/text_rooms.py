@@ -127,7 +127,7 @@ async def step(side: str, rooms: int, args: argparse.Namespace, openai_url: str,
                folder: Path) -> dict[str, Any]:  # fmt: skip
     prefix = f"{side}-{rooms}"
     out: dict[str, Any] = {"framework": SIDES[side], "rooms": rooms}
-    with livekit(port=0) as server:
+    with livekit() as server:
         side_framework = framework(side, rooms, prefix, folder, args.lka_admit_all)
         run = WorkerRun(side_framework, server, openai_url, folder / f"{prefix}.log")
         chatters: list[Chatters] = []

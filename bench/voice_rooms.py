@@ -171,7 +171,7 @@ async def step(
     off = "turn: {echo_cancellation: false, noise_suppression: false}\n"
     agent_file.write_text(AGENT + ("" if guard else off))
     framework = lka_voice(rooms) if lka else lkx_framework(agent_file)
-    with livekit(port=0) as server, scripted_openai() as openai:
+    with livekit() as server, scripted_openai() as openai:
         openai.seconds_per_char = 0.03
         run = WorkerRun(framework, server, openai.base_url, folder / f"w{rooms}.log")
         client = api.LiveKitAPI(server.url.replace("ws://", "http://"), server.api_key,
