@@ -24,10 +24,9 @@ from livekit import rtc
 
 from livekitex_cli.log import get_logger
 from livekitex_cli.session import AgentSession
-from livekitex_cli.worker.room_output import ATTR_STATE
+from livekitex_cli.worker.room_output import ATTR_ACTIVE, ATTR_STATE
 
 log = get_logger("worker")
-ATTR_ACTIVE = "lk.agent.active"
 CHECK_AFTER = 2.0  # seconds for the server to echo an update back before it is sent again...
 BACKOFF = 2.0  # ...times this for each try after the first, up to...
 LONGEST = 15.0  # ...this: TRIES sends span about a minute

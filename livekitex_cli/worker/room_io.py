@@ -170,7 +170,8 @@ class RoomIO:
         self._spawn(self.chat.read(reader), "chat")
 
     def _on_event(self, event: SessionEvent) -> None:
-        """Session events to the room, in order (one sender task, see ``_send_loop``)."""
+        """Session events to the room: text in order, through one sender task (``_send_loop``);
+        the state through its own (``AgentState``)."""
         if isinstance(event, StateChanged | AgentHandoff):
             self.state.set(event.new if isinstance(event, StateChanged) else self.state.state)
         elif isinstance(event, AgentTextDelta):

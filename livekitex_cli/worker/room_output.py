@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 TOPIC_CHAT = "lk.chat"
 TOPIC_TRANSCRIPTION = "lk.transcription"
 ATTR_STATE = "lk.agent.state"
+ATTR_ACTIVE = "lk.agent.active"  # the agent answering, after handoffs
 ATTR_FINAL = "lk.transcription_final"
 ATTR_SEGMENT = "lk.segment_id"
 ATTR_TRACK = "lk.transcribed_track_id"

@@ -342,14 +342,17 @@ min_endpointing_delay: 0.4
 
 @pytest.fixture
 def serve_agent(start_worker: Any, join: Any, tmp_path: Path) -> Any:
-    """``await serve_agent(agent_yaml, room)``: a worker serving that agent file, and a user in
-    ``room`` once the agent is there: ``(user, agent participant, worker)``."""
+    """``await serve_agent(agent_yaml, room, *worker_args)``: a worker serving that agent file
+    (``lkx start`` given ``worker_args`` too), and a user in ``room`` once the agent is there:
+    ``(user, agent participant, worker)``."""
 
-    async def serve(text: str, room: str) -> tuple[Participant, rtc.RemoteParticipant, Any]:
+    async def serve(
+        text: str, room: str, *worker_args: str
+    ) -> tuple[Participant, rtc.RemoteParticipant, Any]:
         name = text.split("name:", 1)[1].split()[0]
         path = tmp_path / f"{name}.yaml"
         path.write_text(text)
-        worker = start_worker(str(path))
+        worker = start_worker(str(path), *worker_args)
         user = await join(room, name)
         return user, await user.wait_agent(), worker
 

@@ -18,17 +18,10 @@ AGENT = "name: quiet\ninstructions: Echo.\nllm: {provider: openai, model: m}\n" 
 
 
 async def test_a_state_that_went_missing_is_sent_again(
-    start_worker: Any,
-    join: Any,
-    livekit_api: api.LiveKitAPI,
-    threaded_openai: ScriptedOpenAI,
-    tmp_path: Any,
+    serve_agent: Any, livekit_api: api.LiveKitAPI, threaded_openai: ScriptedOpenAI
 ) -> None:
-    path = tmp_path / "quiet.yaml"
-    path.write_text(AGENT)
-    worker = start_worker(str(path))
-    user = await join("state-room", "quiet")
-    agent = await user.wait_agent()  # its one update: listening, and nothing after it
+    # its one update: listening, and nothing after it
+    user, agent, worker = await serve_agent(AGENT, "state-room")
     assert agent.attributes["lk.agent.state"] == "listening"
     # an empty value removes the attribute (LiveKit's UpdateParticipant)
     request = api.UpdateParticipantRequest(
@@ -48,14 +41,10 @@ async def test_a_state_that_went_missing_is_sent_again(
 
 
 async def test_a_state_that_lands_is_sent_once(
-    start_worker: Any, join: Any, threaded_openai: ScriptedOpenAI, tmp_path: Any
+    serve_agent: Any, threaded_openai: ScriptedOpenAI
 ) -> None:
     """The check costs nothing when the update lands: the server's echo confirms it."""
-    path = tmp_path / "quiet.yaml"
-    path.write_text(AGENT)
-    worker = start_worker(str(path), "--log-level", "debug")
-    user = await join("state-room-2", "quiet")
-    await user.wait_agent()
+    user, _, worker = await serve_agent(AGENT, "state-room-2", "--log-level", "debug")
     for text in ("one", "two"):
         await user.say(text)
         assert await user.next_chat() == f"You said: {text}"
