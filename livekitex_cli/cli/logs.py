@@ -44,12 +44,40 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        for key, value in vars(record).items():
-            if key not in _STANDARD and not key.startswith("_"):
-                data[key] = value
+        data.update(_extras(record))
         if record.exc_info and record.exc_info[1] is not None:
             data["error"] = f"{type(record.exc_info[1]).__name__}: {record.exc_info[1]}"
         return json.dumps(data, default=str)
+
+
+def _extras(record: logging.LogRecord) -> dict[str, Any]:
+    """The ``extra=`` fields of ``record`` (room, job, timings...)."""
+    return {
+        key: value
+        for key, value in vars(record).items()
+        if key not in _STANDARD and not key.startswith("_")
+    }
+
+
+class PlainFormatter(logging.Formatter):
+    """``time LEVEL logger: message key=value ...``: the ``extra=`` fields stay in a plain
+    log (a service's journal, a container's output), where they name the room or the job."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        fields = " ".join(f"{key}={_value(value)}" for key, value in _extras(record).items())
+        if not fields:
+            return line
+        head, newline, rest = line.partition("\n")  # a traceback stays below the line
+        return f"{head} {fields}{newline}{rest}"
+
+
+def _value(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return json.dumps(text) if not text or any(c.isspace() or c in '"=' for c in text) else text
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -85,9 +113,7 @@ def setup_logging(level: str = "warning", fmt: LogFormat = LogFormat.auto) -> No
         if fmt == LogFormat.json:
             handler.setFormatter(JsonFormatter())
         else:
-            handler.setFormatter(
-                logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-            )
+            handler.setFormatter(PlainFormatter())
     handler.set_name("lkx")
     trace_ids = log_filter()  # OTEL_*: records inside a span carry its ids
     if trace_ids is not None:

@@ -75,7 +75,8 @@ class EchoPath:
 
     def _settle(self, present: bool, **why: float) -> None:
         if present != self.present:
-            log.debug("echo path judged", extra={"echo": present, **why})
+            verdict = "an echo" if present else "no echo"
+            log.debug("echo path judged: %s", verdict, extra={"echo": present, **why})
         self.present = present
 
 

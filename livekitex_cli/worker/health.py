@@ -10,8 +10,11 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from aiohttp import web
 
 from livekitex_cli.errors import ResourceError
+from livekitex_cli.log import get_logger
 from livekitex_cli.tasks import close_web_runner
 from livekitex_cli.worker.metrics import CONTENT_TYPE
+
+log = get_logger("worker")
 
 if TYPE_CHECKING:
     from livekitex_cli.worker.worker import Worker
@@ -69,6 +72,8 @@ class HealthServer:
         sockets = getattr(site._server, "sockets", None) or []
         if sockets:
             self.port = int(sockets[0].getsockname()[1])
+        # the bound port, also for port 0 (any free one): what probes and tests read
+        log.info("health endpoints listening", extra={"health_port": self.port})
         return self.port
 
     async def aclose(self) -> None:

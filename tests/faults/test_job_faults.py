@@ -15,6 +15,7 @@ import pytest
 
 from livekitex_cli.testing import ScriptedOpenAI, Text, ToolCalls
 from livekitex_cli.testing.distributions import write_tool_distribution
+from livekitex_cli.worker.devserver import quiet_port
 from tests.livekit_server import LiveKitServer, needs_server
 
 pytestmark = [needs_server, pytest.mark.livekit]
@@ -191,7 +192,8 @@ async def test_crashing_and_hanging_tools_do_not_stop_other_rooms(
 
 @pytest.mark.fault("disk full for logs")
 async def test_logs_on_a_full_disk(start_worker: Any, join: Any) -> None:
-    worker = start_worker(SUPPORT, ready=False, log=Path("/dev/full"))  # every write: ENOSPC
+    # every write fails (ENOSPC), so the log cannot name a port: one is chosen here
+    worker = start_worker(SUPPORT, ready=False, log=Path("/dev/full"), health_port=quiet_port())
     await worker.healthy()
     user = await join("full-disk", "support-agent")
     assert await user.next_chat() == GREETING

@@ -20,7 +20,6 @@ import pytest
 from livekit import api, rtc
 
 from livekitex_cli.testing import ScriptedOpenAI
-from livekitex_cli.worker.devserver import quiet_port
 from livekitex_cli.worker.event_routing import route_room_events
 from livekitex_cli.worker.joining import connect_room
 from tests.jaeger import Jaeger, needs_jaeger
@@ -46,21 +45,38 @@ class WorkerProcess:
     async forms (``until``, ``get``, ``exited``): the blocking ones would stall the test's loop,
     and with it every room of the test participants."""
 
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+    def __init__(
+        self, args: list[str], env: dict[str, str], log: Path, *, health_port: int = 0
+    ) -> None:
+        """``health_port``: 0 lets the worker bind any free port and say which in its log
+        (picking a free port here and binding it there are two steps, and twice another
+        suite's server took the port between them); a worker whose log cannot be read back
+        needs a port chosen here."""
         self.log = log
-        # below the ephemeral ports: an ephemeral one, free when picked, was taken by an
-        # outgoing connection before a worker bound it on 0.0.0.0 (two suites at once)
-        self.health_port = quiet_port()
+        self._health_port = health_port
         with log.open("wb") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "livekitex_cli", "start", *args,
-                 "--health-port", str(self.health_port), "--log-format", "json"],
+                 "--health-port", str(health_port), "--log-format", "json"],
                 env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
                 # its own process group: a signal meant for the worker's group (a job's child
                 # processes) can never reach the test run; twice a SIGTERM of unknown origin
                 # ended a whole run in this file's tests
                 start_new_session=True,
             )  # fmt: skip
+
+    @property
+    def health_port(self) -> int:
+        """The port of the health endpoints: with port 0, the one the worker's log names
+        (waits for it up to 30 s; call it from a thread in async code, as ``get`` does)."""
+        if not self._health_port:
+            self.wait_for('"msg": "health endpoints listening"')
+            line = next(
+                line for line in self.output().splitlines()
+                if '"msg": "health endpoints listening"' in line
+            )  # fmt: skip
+            self._health_port = int(json.loads(line)["health_port"])
+        return self._health_port
 
     def output(self) -> str:
         if not self.log.is_file():  # e.g. /dev/full: nothing to read back
@@ -172,10 +188,16 @@ def start_worker(
     workers: list[WorkerProcess] = []
 
     def start(
-        *args: str, ready: bool = True, env: dict[str, str] | None = None, log: Path | None = None
+        *args: str,
+        ready: bool = True,
+        env: dict[str, str] | None = None,
+        log: Path | None = None,
+        health_port: int = 0,
     ) -> WorkerProcess:
         url = livekit_server.url
-        return spawn_worker(workers, url, threaded_openai, args, tmp_path, ready, env, log)
+        return spawn_worker(
+            workers, url, threaded_openai, args, tmp_path, ready, env, log, health_port
+        )
 
     yield start
     for worker in workers:
@@ -191,11 +213,13 @@ def spawn_worker(
     ready: bool,
     env: dict[str, str] | None,
     log: Path | None = None,
+    health_port: int = 0,
 ) -> WorkerProcess:
     """``lkx start ARGS`` against ``url``, kept in ``workers`` (stopped by its fixture), waited
     on until registered when ``ready``."""
     environment = worker_environment(url, openai.base_url, env)
-    worker = WorkerProcess(list(args), environment, log or folder / f"worker{len(workers)}.log")
+    log = log or folder / f"worker{len(workers)}.log"
+    worker = WorkerProcess(list(args), environment, log, health_port=health_port)
     workers.append(worker)
     if ready:
         worker.wait_for('"msg": "worker registered"')
