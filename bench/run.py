@@ -199,6 +199,7 @@ SUITES = {
     "offline_llm": "bench.offline_llm",
     "scenarios": "bench.scenarios",
     "text_rooms": "bench.text_rooms",
+    "turn_echo": "bench.turn_echo",
     "turn_taking": "bench.turn_taking",
     "voice_rooms": "bench.voice_rooms",
     "workers": "bench.workers",

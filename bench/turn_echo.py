@@ -8,6 +8,10 @@ preset's interruption rule (as ``bench/turn_taking.py`` judges overlapping speec
 
 - echo self-interruptions: echo-only cases in which some utterance would stop the agent
 - barge-ins missed: cases in which no utterance overlapping the user's words would
+- words heard: of the user's words, those whisper heard in the utterances from the user's
+  start on (what the STT gets: a canceller can damage the words it lets through)
+
+    python -m bench turn_echo      # this part of ``python -m bench turn_taking`` alone
 """
 
 from __future__ import annotations
@@ -101,6 +105,7 @@ async def echo_cases(vad: VAD, stt: STT, settings: dict[str, TurnSettings]) -> d
     down)."""
     cases: list[tuple[str, np.ndarray, float]] = []  # kind, mic, the user's start (or 0)
     fars: list[np.ndarray] = []
+    texts: list[str] = []  # the user's words in each case ("" in echo-only ones)
     seed = 0
     for voice in VOICES:
         for line in LINES:
@@ -109,6 +114,7 @@ async def echo_cases(vad: VAD, stt: STT, settings: dict[str, TurnSettings]) -> d
                 seed += 1
                 cases.append(("echo", mix(far, delay, None, seed), 0.0))
                 fars.append(far)
+                texts.append("")
         far = await speak(LINES[0], voice, RATE)
         for index, text in enumerate(USER):
             user = await speak(text, voice, RATE)
@@ -117,8 +123,12 @@ async def echo_cases(vad: VAD, stt: STT, settings: dict[str, TurnSettings]) -> d
             at = 1.0 + index
             seed += 1
             cases.append(("headphones", mix(far, 0.1, user, seed, user_at=at, gain_db=-200), at))
-            fars += [far, far]
-    kinds = ("echo", "barge_in", "headphones")
+            after = far.size / RATE + 0.5  # no echo, the user just after the agent's line
+            seed += 1
+            cases.append(("after", mix(far, 0.1, user, seed, user_at=after, gain_db=-200), after))
+            fars += [far, far, far]
+            texts += [text, text, text]
+    kinds = ("echo", "barge_in", "headphones", "after")
     out: dict[str, Any] = {"cases": {kind: sum(c[0] == kind for c in cases) for kind in kinds}}
     for guarded in (False, True):
         heard: list[tuple[str, float, list[tuple[str, float, float]]]] = []
@@ -128,6 +138,16 @@ async def echo_cases(vad: VAD, stt: STT, settings: dict[str, TurnSettings]) -> d
                 said = (await stt.transcribe(event.utterance)).text
                 found.append((said, event.utterance.duration, event.speech_end))
             heard.append((kind, user_at, found))
+        said = {
+            kind: _words_heard(
+                [(text, found) for (case, _, found), text in zip(heard, texts, strict=True)
+                 if case == kind]
+            )
+            for kind in kinds[1:]
+        }  # fmt: skip
+        guard = f"guard {'on' if guarded else 'off'}"
+        out[f"words heard, {guard}"] = said
+        print(f"words heard, {guard}", said, flush=True)
         for name, turn in settings.items():
             echo_stops = sum(
                 any(stops(turn, s, d) for s, d, _ in found)
@@ -140,9 +160,9 @@ async def echo_cases(vad: VAD, stt: STT, settings: dict[str, TurnSettings]) -> d
                     for case, at, found in heard
                     if case == kind
                 )
-                for kind in kinds[1:]
+                for kind in kinds[1:3]
             }
-            key = f"{name} guard {'on' if guarded else 'off'}"
+            key = f"{name} {guard}"
             out[key] = {
                 "echo_self_interruptions": f"{echo_stops}/{out['cases']['echo']}",
                 "barge_ins_missed": f"{missed['barge_in']}/{out['cases']['barge_in']}",
@@ -150,3 +170,39 @@ async def echo_cases(vad: VAD, stt: STT, settings: dict[str, TurnSettings]) -> d
             }
             print(key, out[key], flush=True)
     return out
+
+
+def _words(text: str) -> list[str]:
+    return [word.strip(".,?!;:") for word in text.lower().split() if word.strip(".,?!;:")]
+
+
+def _words_heard(cases: list[tuple[str, list[tuple[str, float, float]]]]) -> str:
+    """Of the user's words in ``cases`` (text, what was heard), how many whisper heard."""
+    found = total = 0
+    for text, heard in cases:
+        wanted = _words(text)
+        got = [word for said, _, _ in heard for word in _words(said)]
+        total += len(wanted)
+        found += sum(min(wanted.count(w), got.count(w)) for w in set(wanted))
+    return f"{found}/{total}"
+
+
+async def _run() -> dict[str, Any]:
+    from bench.turn_taking import SETTINGS
+    from livekitex_cli.providers.energy import EnergyVAD, EnergyVADOptions
+    from livekitex_cli.providers.local.silero import SileroVAD
+    from livekitex_cli.providers.local.whisper import WhisperSTT
+
+    stt = WhisperSTT()
+    await stt.load()
+    results = {"echo": await echo_cases(SileroVAD(), stt, SETTINGS)}
+    print("the same with the energy VAD", flush=True)
+    energy = EnergyVAD(EnergyVADOptions(threshold_db=-40))  # agent.example.yaml's
+    results["echo_energy_vad"] = await echo_cases(energy, stt, SETTINGS)
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    from bench.common import report
+
+    report("turn_echo", argv, _run)

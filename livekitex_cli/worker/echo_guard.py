@@ -19,10 +19,15 @@ are gone; echoes from 0 to -20 dB were still taken out in single cases, and 1 of
 Whether the call has an echo at all is found out, not assumed (``EchoPath``): with none in the
 microphone (headphones, or a front end that cancels echo itself, as browsers and phones do),
 the canceller, fed a far end it never finds, still held the user's speech down by about 17 dB
-for the first ~5 s of the agent's voice in a call, and a barge-in then went unheard. So the far
-end is fed only while an echo is present or not yet ruled out: once the microphone has stayed
-quiet through a second of the agent's voice, the canceller stands by, and it comes back if
-the microphone starts to echo the voice.
+for the first ~5 s of the agent's voice in a call, and a barge-in then went unheard. So the
+canceller works only while an echo is present or not yet ruled out: once the microphone has
+stayed quiet through a second of the agent's voice, the microphone bypasses it (noise
+suppression and the high-pass filter go on), and it comes back if the microphone starts to
+echo the voice. Bypassed, not merely left unfed: unfed, it went on holding the user's speech
+down by about 12 dB through the voice and for seconds after it, and whisper heard other words
+or none ("We'll be ready to land." for "What is the weather in Paris?"). Before the call is
+judged (its first second of voice) a user talking over the agent still goes through the
+canceller, and may be misheard.
 
 The module works on 10 ms frames of 16-bit mono PCM: the microphone at the VAD's 16 kHz (the room
 I/O reads it so from the track), the far end at the agent's 48 kHz.
@@ -66,6 +71,16 @@ class EchoGuard:
             echo_cancellation=echo_cancellation,
             noise_suppression=noise_suppression,
             high_pass_filter=noise_suppression,
+        )
+        # with no echo path, the microphone bypasses the canceller (see ``_process_frame``)
+        self._plain = (
+            rtc.AudioProcessingModule(
+                echo_cancellation=False,
+                noise_suppression=noise_suppression,
+                high_pass_filter=noise_suppression,
+            )
+            if echo_cancellation
+            else self._apm
         )
         self._spans: list[list[float]] = []  # [start, end] of the agent's voice, by clock
         self._clock = clock
@@ -179,7 +194,11 @@ class EchoGuard:
                 self._near_at = -1.0  # the far-end timeline starts afresh with the next voice
                 self.path.restart()
             frame = self._frame(piece)
-            self._apm.process_stream(frame)
+            # no echo path: not through the canceller at all. Merely not fed, it went on
+            # holding the user's speech down by about 12 dB, through the agent's voice and for
+            # seconds after it (whisper heard nothing, or other words)
+            apm = self._plain if self.path.present is False else self._apm
+            apm.process_stream(frame)
             return bytes(frame.data)
         except RuntimeError as exc:
             self._failed = True
