@@ -13,17 +13,21 @@ landed). Under three test suites at once, one of fifty agents stayed without a s
 only update (an agent without a greeting sets ``listening`` once) never showed, and a front
 end that waits for the state before it talks waited for good. With the check, a later run's
 first tries failed in three rooms; two landed when sent again, and in one every try failed
-(4 in 22 s, each update taking 5 s to fail in livekit's native layer): hence the backoff."""
+(4 in 22 s, each update taking 5 s to fail in livekit's native layer): hence the backoff. In
+a two-node cluster one agent of forty got none of seven tries through in 100 s (the server
+logged nothing of them): from the third try on, a worker that has the server's API key sends
+the state through the server's API instead (``RoomService.UpdateParticipant``), a path that
+does not go through the agent's own connection."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
-from livekit import rtc
+from livekit import api, rtc
 
 from livekitex_cli.log import get_logger
 from livekitex_cli.session import AgentSession
+from livekitex_cli.worker.dispatch import Server, call_api
 from livekitex_cli.worker.room_output import ATTR_ACTIVE, ATTR_STATE
 
 log = get_logger("worker")
@@ -31,6 +35,7 @@ CHECK_AFTER = 2.0  # seconds for the server to echo an update back before it is 
 BACKOFF = 2.0  # ...times this for each try after the first, up to...
 LONGEST = 15.0  # ...this: TRIES sends span about a minute
 TRIES = 7
+OWN_TRIES = 2  # sends through the agent's own connection before the server API is used
 
 
 class AgentState:
@@ -38,9 +43,12 @@ class AgentState:
     update can take livekit's whole 5 s request timeout to return, and it must not hold up
     the room's other sends (a reply's text queued behind one arrived 5 s late)."""
 
-    def __init__(self, room: rtc.Room, session: AgentSession) -> None:
+    def __init__(self, room: rtc.Room, session: AgentSession, server: Server | None = None) -> None:
+        """``server``: the LiveKit server's API and its key, for a state that the agent's own
+        connection does not get through (a worker has them; ``connect_to_room`` may not)."""
         self.room = room
         self.session = session
+        self.server = server
         self.state = ""
         self._wanted = asyncio.Event()  # a state not sent yet
         self._tries = 0  # sends of the current state
@@ -64,10 +72,28 @@ class AgentState:
             await self._wanted.wait()
             self._wanted.clear()
             state, self._tries = self.state, self._tries + 1
-            with contextlib.suppress(Exception):  # checked below, and sent again
-                active = {ATTR_ACTIVE: self.session.agent.name}
-                await self.room.local_participant.set_attributes({ATTR_STATE: state, **active})
+            attributes = {ATTR_STATE: state, ATTR_ACTIVE: self.session.agent.name}
+            try:  # checked below, and sent again
+                if self.server is not None and self._tries > OWN_TRIES:
+                    await self._through_api(attributes)
+                else:
+                    await self.room.local_participant.set_attributes(attributes)
+            except Exception as exc:  # noqa: BLE001 - a send that fails is sent again
+                log.debug("agent state not sent", extra={"error": f"{type(exc).__name__}: {exc}"})
             self._arm()
+
+    async def _through_api(self, attributes: dict[str, str]) -> None:
+        assert self.server is not None
+        log.info(
+            "sending the agent's state through the server API",
+            extra={"room": self.room.name, "tries": self._tries},
+        )
+        request = api.UpdateParticipantRequest(
+            room=self.room.name,
+            identity=self.room.local_participant.identity,
+            attributes=attributes,
+        )
+        await call_api(self.server, lambda lk: lk.room.update_participant(request))
 
     def _on_attributes(self, changed: dict[str, str], participant: rtc.Participant) -> None:
         """The server's echo of an update, ours or someone else's: a state other than ours is

@@ -91,19 +91,19 @@ async def create_dispatch(
         room=_room(room),
         metadata=check_metadata(metadata),
     )
-    created = await _call(server, lambda lk: lk.agent_dispatch.create_dispatch(request))
+    created = await call_api(server, lambda lk: lk.agent_dispatch.create_dispatch(request))
     return Dispatch.of(created)
 
 
 async def list_dispatches(server: Server, *, room: str) -> list[Dispatch]:
-    found = await _call(server, lambda lk: lk.agent_dispatch.list_dispatch(_room(room)))
+    found = await call_api(server, lambda lk: lk.agent_dispatch.list_dispatch(_room(room)))
     return [Dispatch.of(item) for item in found]
 
 
 async def delete_dispatch(server: Server, *, dispatch_id: str, room: str) -> Dispatch:
     if not dispatch_id.strip():
         raise ValidationError("dispatch_id", "must not be empty")
-    deleted = await _call(
+    deleted = await call_api(
         server, lambda lk: lk.agent_dispatch.delete_dispatch(dispatch_id, _room(room))
     )
     return Dispatch.of(deleted)
@@ -115,7 +115,7 @@ def _room(room: str) -> str:
     return room
 
 
-async def _call(server: Server, call: Callable[[api.LiveKitAPI], Awaitable[T]]) -> T:
+async def call_api(server: Server, call: Callable[[api.LiveKitAPI], Awaitable[T]]) -> T:
     server.check()
     timeout = aiohttp.ClientTimeout(total=TIMEOUT)
     try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import sys
 from typing import Any
 
@@ -17,6 +18,7 @@ from livekitex_cli.errors import LkxError
 from livekitex_cli.log import get_logger
 from livekitex_cli.session.handoff import resolve_handoffs
 from livekitex_cli.worker.blocking import BlockLimit, LoopGuard
+from livekitex_cli.worker.dispatch import Server
 from livekitex_cli.worker.isolated import PREFIX
 from livekitex_cli.worker.jobs import Job, JoinPolicy, run_job
 
@@ -72,6 +74,7 @@ async def _run(
             on_turn=lambda metrics: report({"turn": metrics}),
             on_handoff=lambda old, new: report({"handoff": [old, new]}),
             join_policy=JoinPolicy(**payload["join_policy"]),
+            server=_server(payload["url"]),
         ),
         name="lkx-job",
     )  # fmt: skip
@@ -107,3 +110,10 @@ async def _run(
         raise exc
     else:
         job.state = "success"
+
+
+def _server(url: str) -> Server | None:
+    """The server's API, when the worker's key reached this process by its environment (the
+    credentials never go through the job's payload)."""
+    key, secret = os.environ.get("LIVEKIT_API_KEY", ""), os.environ.get("LIVEKIT_API_SECRET", "")
+    return Server(url, key, secret) if key and secret else None

@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # imported on the first job (or by ``warm_up``): not needed t
     from livekit import rtc
 
     from livekitex_cli.session import AgentSession
+    from livekitex_cli.worker.dispatch import Server
     from livekitex_cli.worker.room_io import RoomIO
 
 log = get_logger("worker")
@@ -102,8 +103,10 @@ async def run_job(
     on_turn: Callable[[dict[str, Any]], None] | None = None,
     on_handoff: Callable[[str, str], None] | None = None,
     join_policy: JoinPolicy | None = None,
+    server: Server | None = None,
 ) -> None:
-    """Join the room, run the session until the room closes or the user leaves."""
+    """Join the room, run the session until the room closes or the user leaves. ``server``:
+    the server's API and key, for what the agent's own connection does not get through."""
     # the first job's imports (room I/O, the providers' clients) take seconds on a busy
     # machine: off the loop, which must go on answering the server meanwhile (the server drops
     # a job, for good, whose availability answer comes late)
@@ -139,6 +142,7 @@ async def run_job(
             close_on_leave=close_on_leave,
         )
         job.room = io.room.name
+        io.state.server = server
         if await wait_for_user(io.room, io.is_user, io.ended) is None:
             return  # the room ended, or its user left, before anyone could be greeted
         if agent.spec.variables:  # per-call variables, before anything is said

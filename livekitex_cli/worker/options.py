@@ -31,13 +31,16 @@ from __future__ import annotations
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pydantic
 from pydantic import Field, SecretStr
 
 from livekitex_cli.config import WorkerSection
 from livekitex_cli.errors import ValidationError
+
+if TYPE_CHECKING:
+    from livekitex_cli.worker.dispatch import Server
 
 REGION_REFUSED = (
     "is not supported: LiveKit's agent protocol has no region; a worker serves the server it "
@@ -130,6 +133,14 @@ class WorkerOptions(pydantic.BaseModel):
             reason = "; ".join(f"{name} {why}" for name, why in problems)
             raise ValidationError(field, reason)
         return self
+
+    def server(self) -> Server:
+        """The server's API with this worker's key (its jobs use it where the agent's own
+        connection does not get through)."""
+        from livekitex_cli.worker.dispatch import Server
+
+        key, secret = self.api_key.get_secret_value(), self.api_secret.get_secret_value()
+        return Server(self.server_url, key, secret)
 
     def should_handle_job(
         self,

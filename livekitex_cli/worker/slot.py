@@ -139,6 +139,7 @@ class AgentSlot:
                     on_turn=self.worker.record_turn,
                     on_handoff=self.worker.metrics.handoff,
                     join_policy=self.worker.join_policy,
+                    server=self.options.server(),
                 )
         except asyncio.CancelledError:
             job.state = "terminated" if job.state == "running" else job.state

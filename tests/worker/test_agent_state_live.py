@@ -5,16 +5,29 @@ someone else (the server API here; a lost update looks the same to a front end),
 from __future__ import annotations
 
 import asyncio
+import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
-from livekit import api
+from livekit import api, rtc
 
+from livekitex_cli.agent import load_agents
+from livekitex_cli.session import AgentSession
 from livekitex_cli.testing import ScriptedOpenAI
-from tests.livekit_server import needs_server
+from livekitex_cli.worker.agent_state import AgentState
+from livekitex_cli.worker.dispatch import Server
+from livekitex_cli.worker.joining import connect_room
+from tests.livekit_server import KEY, SECRET, LiveKitServer, needs_server
 
 pytestmark = [needs_server, pytest.mark.livekit]
 AGENT = "name: quiet\ninstructions: Echo.\nllm: {provider: openai, model: m}\n"  # no greeting
+AGENT_KIND = rtc.ParticipantKind.PARTICIPANT_KIND_AGENT
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
 
 
 async def test_a_state_that_went_missing_is_sent_again(
@@ -53,3 +66,61 @@ async def test_a_state_that_lands_is_sent_once(
         while "agent state landed" not in worker.output()[seen:]:
             await asyncio.sleep(0.05)
     assert "did not reach the room" not in worker.output()
+
+
+async def test_a_state_the_agents_own_connection_cannot_send_goes_through_the_server_api(
+    livekit_server: LiveKitServer,
+    join: Any,
+    threaded_openai: ScriptedOpenAI,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The server refuses an agent's own updates (here its token may not change its own
+    attributes; in a two-node cluster one agent's seven tries all went unanswered): from the
+    third try the state goes through the server's API, and lands. An agent without the
+    server's key (``connect_to_room`` alone) keeps trying its own connection, and does not."""
+    monkeypatch.setenv("OPENAI_BASE_URL", threaded_openai.base_url)
+    (agent,) = load_agents([str(write(tmp_path / "quiet.yaml", AGENT))])
+    states: list[AgentState] = []
+    rooms: list[rtc.Room] = []
+    users = []
+    try:
+        for name, server in (
+            ("api-room", Server(livekit_server.url, KEY, SECRET)), ("no-api-room", None)
+        ):  # fmt: skip
+            users.append(await join(name))
+            token = (
+                api.AccessToken(KEY, SECRET)
+                .with_identity(f"agent-{name}")
+                .with_kind("agent")
+                .with_grants(
+                    api.VideoGrants(room_join=True, room=name, can_update_own_metadata=False)
+                )
+                .to_jwt()
+            )
+            room = rtc.Room()
+            await connect_room(room, livekit_server.url, token, timeout=30)
+            rooms.append(room)
+            state = AgentState(room, AgentSession(agent=agent, speak=False), server=server)
+            states.append(state)
+            asyncio.get_running_loop().create_task(state.run())
+            state.set("listening")
+
+        def seen(user: Any) -> str | None:
+            found = [p for p in user.room.remote_participants.values() if p.kind == AGENT_KIND]
+            return found[0].attributes.get("lk.agent.state") if found else None
+
+        with caplog.at_level(logging.INFO, logger="livekitex.worker"):
+            async with asyncio.timeout(60):
+                while seen(users[0]) != "listening":
+                    await asyncio.sleep(0.05)
+        assert "sending the agent's state through the server API" in caplog.text
+        assert seen(users[1]) is None  # refused on its own connection, every time so far
+        assert states[1]._tries >= 2
+    finally:
+        for state in states:
+            state.close()
+            await state.session.aclose()
+        for room in rooms:
+            await room.disconnect()
