@@ -235,8 +235,14 @@ class Participant:
         self.heard: list[tuple[str, str]] = []  # (sender identity, text) of every chat message
         self.transcripts: list[tuple[str, str, dict[str, str]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self.agents_left: list[str] = []  # agents that joined and left again, for diagnosis
         room.register_text_stream_handler("lk.chat", self._on_chat)
         room.register_text_stream_handler("lk.transcription", self._on_transcript)
+        room.on("participant_disconnected", self._on_left)
+
+    def _on_left(self, participant: rtc.RemoteParticipant) -> None:
+        if participant.kind == rtc.ParticipantKind.PARTICIPANT_KIND_AGENT:
+            self.agents_left.append(participant.identity)
 
     def _on_chat(self, reader: rtc.TextStreamReader, sender: str) -> None:
         async def read() -> None:
@@ -290,6 +296,7 @@ class Participant:
                     if seen is None
                     else f"{seen.identity} joined, attributes {seen.attributes}"
                 )
+                + (f"; joined and left: {', '.join(self.agents_left)}" if self.agents_left else "")
             ) from None
         return agent
 
