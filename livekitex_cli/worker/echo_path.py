@@ -97,11 +97,18 @@ class EchoPath:
 def _correlation(far: np.ndarray, near: np.ndarray, lag: int, count: int) -> float:
     """How closely the last ``count`` levels of ``near`` follow ``far``'s ``lag`` frames
     earlier (Pearson's r; 0 with too few frames or a flat course)."""
-    start = max(lag, near.size - count)
-    a, b = far[start - lag : far.size - lag], near[start:]
+    a, b = _aligned(far, near, lag, count)
     if b.size < EVIDENCE or a.std() == 0 or b.std() == 0:
         return 0.0
     return float(np.corrcoef(a, b)[0, 1])
+
+
+def _aligned(
+    far: np.ndarray, near: np.ndarray, lag: int, count: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The last ``count`` levels of ``near`` beside ``far``'s ``lag`` frames earlier."""
+    start = max(lag, near.size - count)
+    return far[start - lag : far.size - lag], near[start:]
 
 
 def _spread(far: np.ndarray, near: np.ndarray, lag: int, count: int) -> float:
@@ -109,8 +116,7 @@ def _spread(far: np.ndarray, near: np.ndarray, lag: int, count: int) -> float:
     interquartile range, in dB, of their ratio where both are above the noise. An echo is the
     voice at one loss (a few dB apart, through a codec); the user's words that happen to rise
     and fall with the voice (r up to 0.58 on the test corpus) are 10 to 30 dB apart."""
-    start = max(lag, near.size - count)
-    a, b = far[start - lag : far.size - lag], near[start:]
+    a, b = _aligned(far, near, lag, count)
     both = (a >= VOICED) & (b >= FLOOR)
     if both.sum() < EVIDENCE // 2:
         return float("inf")
