@@ -76,6 +76,9 @@ class Job:
     error: str = ""
     join_attempts: int = 0
     ending: bool = False  # cleaning up: a termination now would only cut the cleanup short
+    dispatch_id: str = ""
+    ended_by_server: bool = False  # the server terminated it while it ran
+    left: list[int] = field(default_factory=list)  # the room's disconnect reasons, in order
     task: asyncio.Task[None] | None = field(default=None, repr=False)
     session: AgentSession | None = field(default=None, repr=False)
 
@@ -142,6 +145,7 @@ async def run_job(
             close_on_leave=close_on_leave,
         )
         job.room = io.room.name
+        io.room.on("disconnected", job.left.append)  # why, should the server end the job
         io.state.server = server
         if await wait_for_user(io.room, io.is_user, io.ended) is None:
             return  # the room ended, or its user left, before anyone could be greeted

@@ -86,6 +86,10 @@ class WorkerMetrics:
             "lkx_handoffs", "Agent handoffs in sessions.", ["from_agent", "to_agent"],
             registry=registry,
         )  # fmt: skip
+        self.recalls = Counter(
+            "lkx_agent_recalls", "Agents that dropped out of a room and were dispatched again.",
+            ["agent"], registry=registry,
+        )  # fmt: skip
         # read from the worker's state by ``refresh``
         self.running = Gauge(
             "lkx_jobs_running", "Jobs running now.", ["agent"],

@@ -112,6 +112,7 @@ class AgentSlot:
             job = Job(assignment.job.id, self.agent.name, assignment.job.room.name)
             self.jobs[job.id] = job
         job.state = "running"
+        job.dispatch_id = assignment.job.dispatch_id
         job.task = asyncio.current_task()
         attributes = {"lkx.job.id": job.id, "lkx.agent": self.agent.name,
                       "lkx.room": assignment.job.room.name}  # fmt: skip
@@ -181,6 +182,14 @@ class AgentSlot:
         self._status_changed()
         log.info("job ended", extra={"job_id": job.id, "state": job.state})
         self.worker.job_ended.set()
+        if job.ended_by_server and not self.worker.draining:  # did its agent drop out?
+            self.worker.spawn(self._recall(job), "recall")
+
+    async def _recall(self, job: Job) -> None:
+        from livekitex_cli.worker.recall import recall
+
+        if await recall(self.options.server(), job, self.worker.recalls) is not None:
+            self.worker.metrics.recalls.labels(job.agent).inc()
 
     def end_job(self, job: Job, reason: str) -> None:
         """End a running job that must not go on (it keeps blocking the loop): reported
@@ -199,7 +208,7 @@ class AgentSlot:
             log.info("job termination while it ends, let it end", extra={"job_id": job_id})
             return
         log.info("job terminated by the server", extra={"job_id": job_id})
-        job.state = "terminated"
+        job.state, job.ended_by_server = "terminated", True
         job.task.cancel()
 
     def _status_changed(self) -> None:

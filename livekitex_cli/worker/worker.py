@@ -19,6 +19,7 @@ from livekitex_cli.worker.jobs import Job, JobContext, JoinPolicy
 from livekitex_cli.worker.joining import settle_given_up_joins
 from livekitex_cli.worker.metrics import REFRESH_INTERVAL, WorkerMetrics, multiprocess
 from livekitex_cli.worker.options import WorkerOptions
+from livekitex_cli.worker.recall import Recalls
 from livekitex_cli.worker.slot import LIVE, AgentSlot
 from livekitex_cli.worker.warmup import warm_up
 
@@ -56,6 +57,7 @@ class Worker:
         self.metrics = WorkerMetrics(self)
         self.cpu = CpuMeter()
         self.session_totals: Counter[str] = Counter()  # of ended jobs (see SESSION_TOTALS)
+        self.recalls = Recalls()  # agents asked back into rooms they dropped out of
         self.admission = threading.Lock()  # job counts: the protocol's threads take jobs too
         self._loop: asyncio.AbstractEventLoop | None = None
         self.job_args: list[str] = []  # for ``lkx job-process`` (isolation: process): logging
