@@ -63,11 +63,14 @@ from bench.text_table import above_floor, held, table
 SIDES = {"lkx": "lkx", "lka": "livekit-agents", "floor": "floor"}
 
 
-def framework(side: str, rooms: int, prefix: str, folder: Path, admit_all: bool) -> Framework:
+def framework(
+    side: str, rooms: int, prefix: str, folder: Path, admit_all: bool, lkx_workers: int = 1
+) -> Framework:
     if side == "lkx":
         agent_file = folder / "echo.yaml"
         agent_file.write_text(ECHO_AGENT)
-        return lkx_framework(agent_file)
+        base = lkx_framework(agent_file)
+        return dataclasses.replace(base, command=[*base.command, "--workers", str(lkx_workers)])
     if side == "lka":
         base = lka_framework()
         env = {"LKA_IDLE_PROCESSES": str(rooms), "LKA_HTTP_HOST": "127.0.0.1"}
@@ -128,7 +131,9 @@ async def step(side: str, rooms: int, args: argparse.Namespace, openai_url: str,
     prefix = f"{side}-{rooms}"
     out: dict[str, Any] = {"framework": SIDES[side], "rooms": rooms}
     with livekit() as server:
-        side_framework = framework(side, rooms, prefix, folder, args.lka_admit_all)
+        side_framework = framework(
+            side, rooms, prefix, folder, args.lka_admit_all, args.lkx_workers
+        )
         run = WorkerRun(side_framework, server, openai_url, folder / f"{prefix}.log")
         chatters: list[Chatters] = []
         try:
@@ -244,6 +249,7 @@ def main(argv: list[str] | None = None) -> None:
         help="rooms per chatters process (at least one process per core)",
     )  # fmt: skip
     parser.add_argument("--logs", type=Path, help="keep the processes' logs here")
+    parser.add_argument("--lkx-workers", type=int, default=1, help="lkx start --workers N")
     args, rest = parser.parse_known_args(argv)
     if unknown := [s for s in args.frameworks.split(",") if s and s not in SIDES]:
         parser.error(f"unknown frameworks: {unknown}")
