@@ -59,17 +59,20 @@ class Recalls:
         return True
 
 
-async def recall(server: Server, job: Job, recalls: Recalls) -> str | None:
+async def recall(
+    server: Server, job: Job, recalls: Recalls, leaving: frozenset[str] = frozenset()
+) -> str | None:
     """Ask ``job``'s agent back into its room if it dropped out (see the module). Returns the
     new dispatch's id, or ``None`` with the reason logged. Never raises: a failed recall is
-    logged, and the room is as it would have been without it."""
+    logged, and the room is as it would have been without it. ``leaving``: identities of this
+    worker's ended jobs (a join given up on may get through late, and leaves at once)."""
     from livekit import api
 
     from livekitex_cli.worker.dispatch import call_api
 
     details = {"job_id": job.id, "room": job.room, "agent": job.agent}
     try:
-        why_not, spent = await _check(server, job)
+        why_not, spent = await _check(server, job, leaving | {f"agent-{job.id}"})
         if why_not is None and not recalls.take(job.room):
             why_not = f"asked back {recalls.limit} times within {recalls.window:.0f} s already"
         if why_not is not None:
@@ -97,7 +100,9 @@ async def recall(server: Server, job: Job, recalls: Recalls) -> str | None:
     return created.id
 
 
-async def _check(server: Server, job: Job) -> tuple[str | None, api.AgentDispatch]:
+async def _check(
+    server: Server, job: Job, leaving: frozenset[str]
+) -> tuple[str | None, api.AgentDispatch]:
     """Why the agent is not to be asked back (``None``: it is), and its dispatch."""
     from livekit import api, rtc
 
@@ -123,7 +128,7 @@ async def _check(server: Server, job: Job) -> tuple[str | None, api.AgentDispatc
     if any(
         person.kind == agent_kind
         and person.attributes.get("lk.agent.name") == job.agent
-        and person.identity != f"agent-{job.id}"  # itself, on its way out
+        and person.identity not in leaving  # itself, or an ended job's late join, on its way out
         for person in people
     ):
         return "another agent of that name is in the room", spent

@@ -188,7 +188,8 @@ class AgentSlot:
     async def _recall(self, job: Job) -> None:
         from livekitex_cli.worker.recall import recall
 
-        if await recall(self.options.server(), job, self.worker.recalls) is not None:
+        ended = frozenset(f"agent-{done.id}" for done in self.worker.finished)
+        if await recall(self.options.server(), job, self.worker.recalls, ended) is not None:
             self.worker.metrics.recalls.labels(job.agent).inc()
 
     def end_job(self, job: Job, reason: str) -> None:
