@@ -10,18 +10,23 @@ what ``voice`` makes of the text (real speech, for tests that need it).
 
 from __future__ import annotations
 
+import array
 import asyncio
+import io
 import json
 import math
 import re
 import struct
 import threading
+import wave
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_request import FileField
 
 from livekitex_cli.testing.steps import (
     Empty,
@@ -53,6 +58,7 @@ class ScriptedOpenAI:
         self.voice: Callable[[str], bytes] | None = None  # text -> 24 kHz PCM, for the tone
         self.chat_requests: list[dict[str, Any]] = []
         self.stt_requests = 0
+        self.stt_audio: list[Heard] = []  # what each transcription request carried
         self.tts_requests: list[str] = []
         self._runner: web.AppRunner | None = None
         self._calls = 0
@@ -238,7 +244,9 @@ class ScriptedOpenAI:
     # audio ---------------------------------------------------------------------------------
 
     async def _transcribe(self, request: web.Request) -> web.Response:
-        await request.read()
+        form = await request.post()
+        upload = form.get("file")
+        self.stt_audio.append(heard(upload.file.read() if isinstance(upload, FileField) else b""))
         self.stt_requests += 1
         step = self.stt_script.popleft() if self.stt_script else self.transcript
         if isinstance(step, Hang):
@@ -266,6 +274,29 @@ class ScriptedOpenAI:
         for start in range(0, len(pcm), 4800):
             await response.write(pcm[start : start + 4800])
         return response
+
+
+@dataclass(frozen=True)
+class Heard:
+    """The audio of one transcription request: its length and loudness, so a test can tell
+    the speech it sent from silence (this server answers from its script, not the audio)."""
+
+    seconds: float
+    dbfs: float  # RMS level; -120.0 for digital silence or no audio
+
+
+def heard(data: bytes) -> Heard:
+    """``Heard`` of a WAV file (16-bit PCM, as lkx's OpenAI STT sends); empty if unreadable."""
+    try:
+        with wave.open(io.BytesIO(data)) as wav:
+            frames = wav.readframes(wav.getnframes())
+            rate = wav.getframerate()
+    except (wave.Error, EOFError):
+        return Heard(0.0, -120.0)
+    samples = array.array("h", frames[: len(frames) // 2 * 2])
+    rms = math.sqrt(math.fsum(x * x for x in samples) / len(samples)) if samples else 0.0
+    level = 20 * math.log10(rms / 32768.0) if rms > 0 else -120.0
+    return Heard(len(samples) / rate if rate else 0.0, max(-120.0, level))
 
 
 def tone(seconds: float, *, sample_rate: int = 24_000, hz: float = 220.0) -> bytes:

@@ -70,6 +70,8 @@ def test_console_audio_in_and_out(threaded_server: ScriptedOpenAI, tmp_path: Pat
     assert result.exit_code == 0, result.output
     assert "you (spoken)> what time is it" in result.output
     assert "agent> You said: what time is it" in result.output
+    (question,) = threaded_server.stt_audio  # the spoken question reached the STT (1.1 s), whole
+    assert 0.8 < question.seconds < 3.0 and question.dbfs > -35, question
     with wave.open(str(out)) as wav:
         seconds = wav.getnframes() / wav.getframerate()
     assert seconds == pytest.approx(len("You said: what time is it") * 0.03, abs=0.05)

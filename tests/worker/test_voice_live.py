@@ -98,6 +98,9 @@ async def test_spoken_question_gets_transcripts_and_audio(
     assert spoken["lk.segment_id"] and asked["lk.segment_id"]
     assert spoken["lk.segment_id"] != asked["lk.segment_id"]  # two speakers, two segments
     assert threaded_openai.stt_requests == 1
+    # the STT got the spoken question (1.9 s of espeak-ng at -22 dBFS), not silence or a part
+    (question,) = threaded_openai.stt_audio
+    assert 1.2 < question.seconds < 4.0 and question.dbfs > -35, question
     assert threaded_openai.tts_requests == ["It is sunny in Paris."]
     assert loudest() > 1000  # the agent's voice is on the track, not silence
     await source.aclose()
