@@ -57,11 +57,14 @@ class ScriptedOpenAI:
         self.seconds_per_char = 0.03
         self.voice: Callable[[str], bytes] | None = None  # text -> 24 kHz PCM, for the tone
         self.chat_requests: list[dict[str, Any]] = []
-        self.stt_requests = 0
         self.stt_audio: list[Heard] = []  # what each transcription request carried
         self.tts_requests: list[str] = []
         self._runner: web.AppRunner | None = None
         self._calls = 0
+
+    @property
+    def stt_requests(self) -> int:
+        return len(self.stt_audio)
 
     @property
     def base_url(self) -> str:
@@ -247,7 +250,6 @@ class ScriptedOpenAI:
         form = await request.post()
         upload = form.get("file")
         self.stt_audio.append(heard(upload.file.read() if isinstance(upload, FileField) else b""))
-        self.stt_requests += 1
         step = self.stt_script.popleft() if self.stt_script else self.transcript
         if isinstance(step, Hang):
             await self._hang(step)
