@@ -82,6 +82,11 @@ class Job:
     task: asyncio.Task[None] | None = field(default=None, repr=False)
     session: AgentSession | None = field(default=None, repr=False)
 
+    @property
+    def identity(self) -> str:
+        """The job's agent participant in its room (the worker's availability answer names it)."""
+        return f"agent-{self.id}"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,

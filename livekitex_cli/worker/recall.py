@@ -72,7 +72,7 @@ async def recall(
 
     details = {"job_id": job.id, "room": job.room, "agent": job.agent}
     try:
-        why_not, spent = await _check(server, job, leaving | {f"agent-{job.id}"})
+        why_not, spent = await _check(server, job, leaving | {job.identity})
         if why_not is None and not recalls.take(job.room):
             why_not = f"asked back {recalls.limit} times within {recalls.window:.0f} s already"
         if why_not is not None:

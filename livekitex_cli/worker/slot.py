@@ -75,7 +75,7 @@ class AgentSlot:
         self.worker.call_soon(self._reserved, job)
         return Availability(
             True,
-            identity=f"agent-{request.job.id}",
+            identity=job.identity,
             name=self.agent.name,
             attributes={"lk.agent.name": self.agent.name},
         )
@@ -188,7 +188,7 @@ class AgentSlot:
     async def _recall(self, job: Job) -> None:
         from livekitex_cli.worker.recall import recall
 
-        ended = frozenset(f"agent-{done.id}" for done in self.worker.finished)
+        ended = frozenset(done.identity for done in self.worker.finished)
         if await recall(self.options.server(), job, self.worker.recalls, ended) is not None:
             self.worker.metrics.recalls.labels(job.agent).inc()
 
