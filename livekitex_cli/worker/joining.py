@@ -7,6 +7,14 @@ then reports a panic that the SDK answers with SIGTERM to its own process - one 
 end every job of the worker. So a join is bounded here by waiting on the connect, never by
 cancelling it: a connect given up on runs on in the background, and if it gets through after
 all, its room is left at once.
+
+Joins are also gated: at most ``MAX_JOINING`` connects run at once per event loop (a given-up
+one holds its place until it ends), and the rest wait their turn. Each connect is a WebRTC
+session being set up, a few dozen sockets and threads in the native library; with no gate,
+200 rooms dispatched at once had one process set up over 600 of them (timed-out joins retried
+while the first attempts ran on) until it ran out of file descriptors and died, and the
+server, starved meanwhile, dropped most agents that did join before their media connected.
+``LKX_MAX_JOINING`` sets the number.
 """
 
 from __future__ import annotations
@@ -14,7 +22,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
+import weakref
 
 from livekit import rtc
 
@@ -29,6 +39,26 @@ JWT = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]+")
 _REFUSED = re.compile(r"\b(401|403)\b|unauthori[sz]ed|forbidden|invalid token", re.I)
 
 _GIVEN_UP = TaskSet("lkx-given-up-join", log)
+MAX_JOINING = 8  # connects at once per event loop (LKX_MAX_JOINING)
+_GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def max_joining() -> int:
+    """``LKX_MAX_JOINING`` when it is a positive whole number, else ``MAX_JOINING``."""
+    try:
+        return max(1, int(os.environ.get("LKX_MAX_JOINING", "")))
+    except ValueError:
+        return MAX_JOINING
+
+
+def _gate() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    gate = _GATES.get(loop)
+    if gate is None:
+        gate = _GATES[loop] = asyncio.Semaphore(max_joining())
+    return gate
 
 
 async def connect_room(
@@ -36,8 +66,12 @@ async def connect_room(
 ) -> None:
     """``room.connect`` bounded by ``timeout``: raises ``TimeoutError`` (or the connect's own
     error) and, if cancelled, passes the cancellation on - in both cases the connect itself
-    is left to finish and its room is then left (see the module's text)."""
+    is left to finish and its room is then left (see the module's text). The wait for a
+    place at the gate comes first and is not part of ``timeout``."""
+    gate = _gate()
+    await gate.acquire()
     connecting = asyncio.ensure_future(room.connect(url, token, options or rtc.RoomOptions()))
+    connecting.add_done_callback(lambda _: gate.release())  # given up on or not
     # (awaited at once below; on giving up it is handed to a given-up join's task)
     try:
         done, _ = await asyncio.wait({connecting}, timeout=timeout)

@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 log = get_logger("worker")
 KEEP_FAILED = 20  # failed jobs stay listed on /worker (with their reason) until newer ones
 LIVE = ("reserved", "running")
+# LiveKit offers no job to a worker whose load has reached its ``agents.target_load`` (0.7 by
+# default) and does not offer that job again: the room waits for an agent that never comes.
+# So the load the server hears is lkx's own (1.0 = every place taken) times this target.
+SERVER_TARGET_LOAD = 0.7
 
 
 class AgentSlot:
@@ -53,8 +57,10 @@ class AgentSlot:
         return self.active >= self.options.max_concurrent_jobs or self.worker.full
 
     def status(self) -> tuple[int, float, int]:
+        """(status, load as the server reads it, jobs): see ``SERVER_TARGET_LOAD``."""
         full = self.worker.draining or self.full or self.load >= self.options.load_threshold
-        return (proto.WS_FULL if full else proto.WS_AVAILABLE), self.load, self.active
+        heard = round(self.load * SERVER_TARGET_LOAD, 4)
+        return (proto.WS_FULL if full else proto.WS_AVAILABLE), heard, self.active
 
     def availability(self, request: proto.AvailabilityRequest) -> Availability:
         with self.worker.admission:

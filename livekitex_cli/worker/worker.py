@@ -87,10 +87,10 @@ class Worker:
         counts once the warm-up has loaded the local models: loading them is a burst that
         says nothing about the conversations the process can take. The CPU part stops at
         ``CPU_LOAD_CAP``: it steers LiveKit towards the less busy worker, but on its own it
-        never stops offers to a worker (the server offers no job to a worker at load 0.7, its
-        ``agents.target_load``, nor does lkx take one at ``load_threshold``): a lone worker
-        on a busy machine would otherwise turn every call away. A lower ``load_threshold``
-        makes it refuse on CPU too."""
+        never stops offers to a worker (nor does lkx refuse a job at ``load_threshold`` for
+        it; the server hears this load scaled to its target, ``slot.SERVER_TARGET_LOAD``):
+        a lone worker on a busy machine would otherwise turn every call away. A lower
+        ``load_threshold`` makes it refuse on CPU too."""
         jobs = min(1.0, self.active / self.max_jobs) if self.max_jobs else 0.0
         cpu = min(CPU_LOAD_CAP, self.cpu.share()) if self.providers_loaded else 0.0
         return max(jobs, cpu)

@@ -70,13 +70,14 @@ def test_reported_load_is_the_higher_of_jobs_and_cpu() -> None:
     assert slot.load == 0.0  # the warm-up's CPU does not count
     running.providers_loaded = True
     assert slot.load == pytest.approx(0.6)
-    assert slot.status() == (proto.WS_AVAILABLE, pytest.approx(0.6), 0)
+    # the server hears it scaled to its target load (0.7: offers stop there)
+    assert slot.status() == (proto.WS_AVAILABLE, pytest.approx(0.42), 0)
     text = running.metrics.exposition().decode()
     assert sample(text, 'lkx_worker_load{agent="support-agent"}') == pytest.approx(0.6)
     clocks.at(8, 7.2)  # a whole core over the last 6 s: counted up to 0.6, never full on CPU
-    assert slot.status() == (proto.WS_AVAILABLE, pytest.approx(0.6), 0)
+    assert slot.status() == (proto.WS_AVAILABLE, pytest.approx(0.42), 0)
     slot.options = slot.options.model_copy(update={"load_threshold": 0.5})  # refuses on CPU
-    assert slot.status() == (proto.WS_FULL, pytest.approx(0.6), 0)
+    assert slot.status() == (proto.WS_FULL, pytest.approx(0.42), 0)
     assert not running.slots[0].availability(request()).available
 
 

@@ -93,6 +93,43 @@ async def test_batched_queue_wakes_the_loop_once_per_batch() -> None:
     assert wakeups == 1
 
 
+async def test_a_rooms_own_events_reach_its_queue_alone() -> None:
+    queue = _BatchedQueue()
+    connecting = queue.subscribe(filter_fn=lambda event: True)  # a room before its handle
+    waiting = queue.subscribe()  # a request waiting for its answer
+    owner = queue.subscribe()
+    queue.own(7, owner)
+    published = ffi_pb2.FfiEvent()
+    published.publish_track.async_id = 2  # the answer a room's own participant waits for
+    events = [room_event(7), room_event(8), callback(1), published, room_event(7)]
+    put_from_thread(queue, [*events, room_event(END)])
+    seen = {
+        name: [(e.WhichOneof("message"), e.room_event.room_handle) for e in await drain(q, n)]
+        for name, q, n in (("connecting", connecting, 4), ("waiting", waiting, 4),
+                           ("owner", owner, 5))
+    }  # fmt: skip
+    answer, answer_to_room = ("send_text", 0), ("publish_track", 0)
+    assert (
+        seen["connecting"]
+        == seen["waiting"]
+        == [("room_event", 8), answer, answer_to_room, ("room_event", END)]
+    )
+    # the answer to someone else's request (send_text) is not the room's to read
+    assert seen["owner"] == [
+        ("room_event", 7),
+        ("room_event", 8),
+        answer_to_room,
+        ("room_event", 7),
+        ("room_event", END),
+    ]
+    assert connecting.empty() and waiting.empty() and owner.empty()
+    queue.unsubscribe(owner)  # a room that has gone owns nothing: its events go to everyone
+    assert queue._owners == {} and queue._owned == {}
+    put_from_thread(queue, [room_event(7)])
+    assert [e.room_event.room_handle for e in await drain(waiting, 1)] == [7]
+    assert connecting.qsize() == 1 and owner.empty()
+
+
 def test_a_closed_loop_does_not_break_delivery_to_others() -> None:
     queue = _BatchedQueue()
     closed = asyncio.new_event_loop()
@@ -124,6 +161,9 @@ async def test_routing_is_in_place_with_the_installed_livekit(join: Any) -> None
     assert filters["routing-a"](room_event(a)) and not filters["routing-a"](room_event(b))
     assert filters["routing-b"](room_event(b)) and not filters["routing-b"](room_event(a))
     assert filters["routing-a"](callback(7))  # request callbacks still reach every room
+    # a room still connecting, or a request waiting for its answer, gets no routed room's
+    # events: it would hold them all until its connect returned (or wake for each one)
+    bystander = FfiClient.instance.queue.subscribe()
     # and the rooms still work: chat reaches the users of its own room, and only them
     neighbour = await join("routing-b", None, identity="b2")
     fellow = await join("routing-a", None, identity="a2")
@@ -138,3 +178,10 @@ async def test_routing_is_in_place_with_the_installed_livekit(join: Any) -> None
     assert await neighbour.next_chat(timeout=10) == "end of b"
     assert await first.next_chat(timeout=10) == "end of a"
     assert neighbour.chat.empty() and first.chat.empty()
+    crossed = []
+    while not bystander.empty():
+        event = bystander.get_nowait()
+        if event.WhichOneof("message") == "room_event":
+            crossed.append(event.room_event.room_handle)
+    FfiClient.instance.queue.unsubscribe(bystander)
+    assert a not in crossed and b not in crossed

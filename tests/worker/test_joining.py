@@ -34,6 +34,8 @@ class HoldingProxy:
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
         self.port = 0
+        self.holding = 0  # connections held back right now
+        self.most = 0  # ... and the most at once
         self._server: asyncio.Server | None = None
         self._pipes: set[asyncio.Task[None]] = set()
 
@@ -55,7 +57,12 @@ class HoldingProxy:
         assert task is not None
         self._pipes.add(task)
         try:
-            await asyncio.sleep(HOLD)
+            self.holding += 1
+            self.most = max(self.most, self.holding)
+            try:
+                await asyncio.sleep(HOLD)
+            finally:
+                self.holding -= 1
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
             await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
         except (OSError, asyncio.CancelledError):
@@ -149,3 +156,34 @@ async def test_a_join_within_its_bound_stays(livekit_server: LiveKitServer) -> N
         assert joining.joins_given_up() == 0
     finally:
         await room.disconnect()
+
+
+async def test_joins_wait_their_turn_at_the_gate(
+    livekit_server: LiveKitServer, proxy: HoldingProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At most ``LKX_MAX_JOINING`` connects at once, a given-up one included: with no gate,
+    200 rooms dispatched at once had one process set up over 600 WebRTC sessions (timed-out
+    joins retried while the first attempts ran on) until it ran out of file descriptors."""
+    monkeypatch.setenv("LKX_MAX_JOINING", "2")  # this test's loop gets a gate of its own
+    url = f"ws://127.0.0.1:{proxy.port}"
+    rooms = [rtc.Room() for _ in range(4)]
+    given_up = asyncio.create_task(connect_room(rooms[0], url, _token("r0"), timeout=0.5))
+    await asyncio.sleep(0)  # it takes its place first
+    joins = [
+        asyncio.create_task(connect_room(room, url, _token(f"r{n}"), timeout=30))
+        for n, room in enumerate(rooms[1:], start=1)
+    ]
+    with pytest.raises(TimeoutError):
+        await given_up
+    try:
+        async with asyncio.timeout(60):
+            await asyncio.gather(*joins)
+        assert all(room.isconnected() for room in rooms[1:])
+        # the proxy holds each connection 2.5 s: unbounded, all four would have waited there
+        # together; the given-up join kept its place until it got through (and left)
+        assert proxy.most == 2
+        assert await settle_given_up_joins(30.0) == 0
+        assert await _people(livekit_server) == {"r1", "r2", "r3"}
+    finally:
+        for room in rooms[1:]:
+            await room.disconnect()

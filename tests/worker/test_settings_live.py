@@ -162,3 +162,32 @@ async def test_health_for_orchestrators(start_worker: Any) -> None:
     with open("/proc/net/tcp") as table:  # the port is bound on every address, not loopback
         bound = {line.split()[1] for line in table.read().splitlines()[1:]}
     assert f"00000000:{worker.health_port:04X}" in bound
+
+
+@needs_server
+@pytest.mark.livekit
+async def test_max_concurrent_jobs_are_all_offered(
+    start_worker: Any, join: Any, tmp_path: Path
+) -> None:
+    """LiveKit offers no job to a worker whose reported load has reached the server's
+    ``agents.target_load`` (0.7 by default) and never offers that job again: with the job
+    count reported as the load, ``max_concurrent_jobs: 4`` ran 3 and the fourth room's user
+    waited for an agent that never came."""
+    agent = tmp_path / "four.yaml"
+    agent.write_text(
+        Path(SUPPORT).read_text().replace("max_concurrent_jobs: 50", "max_concurrent_jobs: 4")
+    )
+    worker = start_worker(str(agent))
+    heard = 0.0
+    for index in range(4):
+        user = await join(f"four-{index}", "support-agent", identity=f"user-{index}")
+        await user.wait_agent()
+        async with asyncio.timeout(30):  # the next room only once the server heard the load
+            while True:
+                _, state = await asyncio.to_thread(worker.health, "/worker")
+                if float(state["agents"][0]["reported"].get("load", 0.0)) > heard:
+                    heard = float(state["agents"][0]["reported"]["load"])
+                    break
+                await asyncio.sleep(0.05)
+    _, ready = await asyncio.to_thread(worker.health, "/ready")
+    assert (ready["active_jobs"], ready["load"]) == (4, 1.0)
