@@ -40,9 +40,7 @@ _REFUSED = re.compile(r"\b(401|403)\b|unauthori[sz]ed|forbidden|invalid token", 
 
 _GIVEN_UP = TaskSet("lkx-given-up-join", log)
 MAX_JOINING = 8  # connects at once per event loop (LKX_MAX_JOINING)
-_GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
-    weakref.WeakKeyDictionary()
-)
+_GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, JoinGate] = weakref.WeakKeyDictionary()
 
 
 def max_joining() -> int:
@@ -53,11 +51,34 @@ def max_joining() -> int:
         return MAX_JOINING
 
 
-def _gate() -> asyncio.Semaphore:
-    loop = asyncio.get_running_loop()
+class JoinGate:
+    """At most ``places`` connects at once; how many connect and wait, for ``/metrics``."""
+
+    def __init__(self, places: int) -> None:
+        self.places = places
+        self.connecting = 0
+        self.waiting = 0
+        self._places = asyncio.Semaphore(places)
+
+    async def enter(self) -> None:
+        self.waiting += 1
+        try:
+            await self._places.acquire()
+        finally:
+            self.waiting -= 1
+        self.connecting += 1
+
+    def leave(self) -> None:
+        self.connecting -= 1
+        self._places.release()
+
+
+def join_gate(loop: asyncio.AbstractEventLoop | None = None) -> JoinGate:
+    """The gate of ``loop`` (the running one by default)."""
+    loop = loop or asyncio.get_running_loop()
     gate = _GATES.get(loop)
     if gate is None:
-        gate = _GATES[loop] = asyncio.Semaphore(max_joining())
+        gate = _GATES[loop] = JoinGate(max_joining())
     return gate
 
 
@@ -68,10 +89,10 @@ async def connect_room(
     error) and, if cancelled, passes the cancellation on - in both cases the connect itself
     is left to finish and its room is then left (see the module's text). The wait for a
     place at the gate comes first and is not part of ``timeout``."""
-    gate = _gate()
-    await gate.acquire()
+    gate = join_gate()
+    await gate.enter()
     connecting = asyncio.ensure_future(room.connect(url, token, options or rtc.RoomOptions()))
-    connecting.add_done_callback(lambda _: gate.release())  # given up on or not
+    connecting.add_done_callback(lambda _: gate.leave())  # given up on or not
     # (awaited at once below; on giving up it is handed to a given-up join's task)
     try:
         done, _ = await asyncio.wait({connecting}, timeout=timeout)

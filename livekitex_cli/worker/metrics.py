@@ -24,6 +24,8 @@ from prometheus_client import (
     generate_latest,
 )
 
+from livekitex_cli.worker.joining import join_gate
+
 if TYPE_CHECKING:
     from livekitex_cli.worker.worker import Worker
 
@@ -96,7 +98,8 @@ class WorkerMetrics:
             registry=registry, multiprocess_mode="livesum",
         )  # fmt: skip
         self.load = Gauge(
-            "lkx_worker_load", "Load reported to the server (0..1).", ["agent"],
+            "lkx_worker_load", "Load, 0..1 (1: every place taken; the server hears 0.7x).",
+            ["agent"],
             registry=registry, multiprocess_mode="livemax",
         )  # fmt: skip
         self.registered = Gauge(
@@ -107,6 +110,12 @@ class WorkerMetrics:
             "lkx_worker_draining", "The worker is draining.",
             registry=registry, multiprocess_mode="livemax",
         )  # fmt: skip
+        self.joins = Gauge(
+            "lkx_room_joins", "Room joins connecting now, and waiting for a place to connect.",
+            ["state"], registry=registry, multiprocess_mode="livesum",
+        )  # fmt: skip
+        for state in ("connecting", "waiting"):
+            self.joins.labels(state)
         self.session_totals = {
             key: Counter(name, text, registry=registry) for key, name, text in SESSION_TOTALS
         }
@@ -159,6 +168,10 @@ class WorkerMetrics:
             self.load.labels(slot.agent.name).set(slot.load)
         self.registered.set(int(worker.registered))
         self.draining.set(int(worker.draining))
+        if worker.loop is not None:
+            gate = join_gate(worker.loop)
+            self.joins.labels("connecting").set(gate.connecting)
+            self.joins.labels("waiting").set(gate.waiting)
         # a job's totals move from its live session to the worker's when it ends: the sum only
         # ever grows, so the counters move by the difference
         snapshots = [

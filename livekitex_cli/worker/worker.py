@@ -65,6 +65,11 @@ class Worker:
         self._background = TaskSet("lkx-worker", log)
 
     @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop the worker runs on, once it runs."""
+        return self._loop
+
+    @property
     def drain_timeout(self) -> float:
         return max(slot.options.drain_timeout for slot in self.slots)
 

@@ -173,6 +173,9 @@ async def test_joins_wait_their_turn_at_the_gate(
         asyncio.create_task(connect_room(room, url, _token(f"r{n}"), timeout=30))
         for n, room in enumerate(rooms[1:], start=1)
     ]
+    await asyncio.sleep(0.2)  # the proxy holds the first two for 2.5 s; the others wait
+    gate = joining.join_gate()
+    assert (gate.places, gate.connecting, gate.waiting) == (2, 2, 2)
     with pytest.raises(TimeoutError):
         await given_up
     try:
@@ -183,6 +186,7 @@ async def test_joins_wait_their_turn_at_the_gate(
         # together; the given-up join kept its place until it got through (and left)
         assert proxy.most == 2
         assert await settle_given_up_joins(30.0) == 0
+        assert (gate.connecting, gate.waiting) == (0, 0)
         assert await _people(livekit_server) == {"r1", "r2", "r3"}
     finally:
         for room in rooms[1:]:

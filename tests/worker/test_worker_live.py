@@ -65,6 +65,9 @@ async def test_dispatch_join_and_chat(
     assert metric(after, TTFT_COUNT) == metric(before, TTFT_COUNT) + 1
     assert metric(after, RESPONSE_COUNT) == metric(before, RESPONSE_COUNT) + 1
     assert metric(after, 'lkx_jobs_running{agent="support-agent"}') == 1
+    # the job's join went through the gate and left it
+    assert metric(after, 'lkx_room_joins{state="connecting"}') == 0
+    assert metric(after, 'lkx_room_joins{state="waiting"}') == 0
     assert metric(before, TOOL_CALLS) == 0 and metric(before, TTFT_COUNT) >= 1
     _, state_text = await worker.get("/worker")
     assert SECRET not in json.dumps(state_text) + after  # the health server shows no secret
