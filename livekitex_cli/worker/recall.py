@@ -50,6 +50,8 @@ class Recalls:
 
     def take(self, room: str) -> bool:
         now = time.monotonic()
+        for name in [n for n, t in self._times.items() if not t or now - t[-1] > self.window]:
+            del self._times[name]  # rooms with no recall in the window: a worker runs for months
         times = self._times.setdefault(room, deque())
         while times and now - times[0] > self.window:
             times.popleft()
