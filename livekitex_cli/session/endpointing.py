@@ -5,6 +5,9 @@ otherwise the VAD keeps listening up to ``max_delay`` of silence and ends the tu
   (``.``, ``?``, ``!``) ends the turn, and is reused for the answer.
 - ``detection: model``: Smart Turn v3.2, an audio end-of-turn model (``providers/local/
   smart_turn.py``), gives the probability that the turn is complete; above 0.5 it ends.
+- ``detection: text``: the speech so far is transcribed and a small language model
+  (``providers/local/text_turn.py``) reads the words, with the agent's last line, for how likely
+  they are a whole turn; at 0.02 or more it ends, and the transcript is reused for the answer.
 """
 
 from __future__ import annotations
@@ -39,12 +42,10 @@ class SttEndpointing:
         detector, turn = activity.detector, activity.turn
         if turn.detection == "vad" or detector is None or self._busy:
             return
-        if turn.detection == "model" and self._model is None:
-            from livekitex_cli.providers.local.smart_turn import SmartTurn
-
-            self._model = SmartTurn()  # loaded with the first audio, not at the first pause
-            self.session.spawn(self._model.load(), "smart-turn-load")
-        if turn.detection == "stt" and activity.stt is None:
+        if turn.detection in ("model", "text") and self._model is None:
+            self._model = _model(turn.detection)  # loaded with the first audio, not at a pause
+            self.session.spawn(self._model.load(), f"{turn.detection}-turn-load")
+        if turn.detection in ("stt", "text") and activity.stt is None:
             return
         if not detector.in_speech or detector.silence < turn.min_delay:
             return
@@ -64,7 +65,10 @@ class SttEndpointing:
                 done, why = await self._ask_model(audio)
             elif activity.stt is not None:
                 text = (await activity.stt.transcribe(audio)).text.strip()
-                done, why = ends_sentence(text), f"{text!r} (stt)"
+                if activity.turn.detection == "text":
+                    done, why = await self._ask_text_model(text)
+                else:
+                    done, why = ends_sentence(text), f"{text!r} (stt)"
         except LkxError as exc:
             log.info("end-of-turn signal failed", extra={"error": str(exc)})
         finally:
@@ -83,6 +87,24 @@ class SttEndpointing:
         if not session.turns.speech_ended(event):
             session.answer_utterance(event, text)
 
+    async def _ask_text_model(self, text: str) -> tuple[bool, str]:
+        previous = next(
+            (t.content for t in reversed(self.session.history.turns) if t.role == "agent"), None
+        )
+        probability: float = await self._model.probability(text, previous)
+        done = probability >= self._model.threshold
+        return done, f"p(complete)={probability:.3f} {text!r} (text)"
+
     async def _ask_model(self, audio: AudioChunk) -> tuple[bool, str]:
         probability: float = await self._model.probability(audio)
         return probability > self._model.threshold, f"p(complete)={probability:.2f} (model)"
+
+
+def _model(detection: str) -> Any:
+    if detection == "text":
+        from livekitex_cli.providers.local.text_turn import TextTurn
+
+        return TextTurn()
+    from livekitex_cli.providers.local.smart_turn import SmartTurn
+
+    return SmartTurn()

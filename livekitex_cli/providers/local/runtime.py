@@ -8,6 +8,7 @@ direct calls. Its native log is silenced (``verbosity = -1``): nothing prints to
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import tempfile
@@ -70,6 +71,19 @@ class LlamaRuntime:
         result: Chunk = self.server.handle_chat_completions({**request, "stream": False})
         _raise_on_error(result)
         return result
+
+    def next_tokens(self, prompt: str, *, top: int) -> dict[str, float]:
+        """The ``top`` likeliest tokens to follow a raw ``prompt`` (no chat template applied),
+        with their probabilities (the model's softmax, before any sampling)."""
+        request = {"prompt": prompt, "max_tokens": 1, "temperature": 0.0, "n_probs": top,
+                   "logprobs": True, "top_logprobs": top}  # fmt: skip
+        result: Chunk = self.server.handle_completions(request)
+        _raise_on_error(result)
+        try:
+            entries = result["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
+        except (KeyError, IndexError, TypeError):
+            raise ExternalServiceError("llm local-llama", "no token probabilities") from None
+        return {e["token"]: math.exp(e["logprob"]) for e in entries}
 
     def stream(self, request: dict[str, Any], on_chunk: Callable[[Chunk], bool]) -> None:
         """Stream a chat completion; ``on_chunk`` returns True to stop generating."""
