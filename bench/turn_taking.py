@@ -7,9 +7,13 @@
 
 It runs the session's own decision parts (``TurnDetector`` with the preset's delays, the
 ``detection: stt`` sentence-end rule, the interruption word rule) on the audio directly, with
-the Silero VAD and faster-whisper tiny.en of the local extra, and Smart Turn v3.2 for
-``detection: model``; the session wiring around them is what the tests cover. The end-of-turn
-delay of ``stt``/``model`` includes the time the STT or the model took (``signal_ms``).
+the Silero VAD and faster-whisper tiny.en of the local extra, Smart Turn v3.2 for
+``detection: model`` and SmolLM2-135M for ``detection: text``; the session wiring around them is
+what the tests cover. The end-of-turn delay of ``stt``/``model``/``text`` includes the time the
+STT or the model took (``signal_ms``). ``transcript_ready`` is the time from the last speech
+frame until the turn is decided and its transcript is in hand (what the LLM waits for): with
+``vad`` or ``model`` the STT runs after the decision, with ``stt`` and ``text`` it ran before it
+and its transcript is reused.
 
 Run: ``python -m bench turn_taking [--json FILE]`` (needs espeak-ng and the local extra).
 """
@@ -62,10 +66,11 @@ def frames_of(audio: np.ndarray, size: int) -> list[np.ndarray]:
 
 
 async def endpoint(
-    vad: VAD, stt: STT | None, turn: TurnSettings, audio: np.ndarray, model: Any = None
+    vad: VAD, stt: STT | None, turn: TurnSettings, audio: np.ndarray, models: Any = None
 ) -> tuple[list[SpeechEnded], list[float]]:
-    """The turns found in ``audio`` under ``turn`` (``detection: stt`` / ``model`` ask the STT
-    or Smart Turn at each pause of ``min_delay``), and the seconds each question took."""
+    """The turns found in ``audio`` under ``turn`` (``detection: stt`` / ``model`` / ``text``
+    ask the STT, Smart Turn or the text model at each pause of ``min_delay``), and the seconds
+    each question took. ``models``: ``{"model": SmartTurn, "text": TextTurn}``."""
     vad.reset()
     stt_mode = turn.detection != "vad" and stt is not None
     detector = TurnDetector(vad, endpointing_delay=turn.endpointing_delay)
@@ -82,7 +87,12 @@ async def endpoint(
             started = time.perf_counter()
             assert stt is not None
             if turn.detection == "model":
+                model = models["model"]
                 done = model.probability_now(detector.current_speech()) > model.threshold
+            elif turn.detection == "text":
+                words = (await stt.transcribe(detector.current_speech())).text
+                text_model = models["text"]
+                done = text_model.probability_now(words) >= text_model.threshold
             else:
                 done = ends_sentence((await stt.transcribe(detector.current_speech())).text)
             stt_seconds.append(time.perf_counter() - started)
@@ -103,11 +113,14 @@ async def run() -> dict[str, Any]:
     from livekitex_cli.providers.energy import EnergyVAD, EnergyVADOptions
     from livekitex_cli.providers.local.silero import SileroVAD
     from livekitex_cli.providers.local.smart_turn import SmartTurn
+    from livekitex_cli.providers.local.text_turn import TextTurn
     from livekitex_cli.providers.local.whisper import WhisperSTT
 
-    vad, stt, model = SileroVAD(), WhisperSTT(), SmartTurn()
+    vad, stt = SileroVAD(), WhisperSTT()
+    models = {"model": SmartTurn(), "text": TextTurn()}
     await stt.load()
-    await model.load()
+    for loading in models.values():
+        await loading.load()
     paused = [
         np.concatenate(
             [silence(0.3), await speak(a, v), silence(p), await speak(b, v), silence(3.5)]
@@ -119,28 +132,38 @@ async def run() -> dict[str, Any]:
         for a, b in SPLIT for s in VOICES
     ]  # fmt: skip
     results: dict[str, Any] = {"cases": {"paused": len(paused), "complete": len(complete)}}
-    modes = list(SETTINGS.items())
+    # a preset's own detection is ``auto``: ``text`` here (an STT, the model installed)
+    modes: list[tuple[str, TurnSettings]] = [("legacy", LEGACY)]
+    modes += [(f"{preset}+vad", _with(PRESETS[preset], "vad")) for preset in PRESETS]
     modes += [
         (f"{preset}+{how}", _with(PRESETS[preset], how))
-        for how in ("stt", "model")
+        for how in ("stt", "model", "text")
         for preset in ("snappy", "balanced")
     ]
     for name, turn in modes:
         premature = 0
         for audio in paused:
-            turns, _ = await endpoint(vad, stt, turn, audio, model)
+            turns, _ = await endpoint(vad, stt, turn, audio, models)
             premature += len(turns) > 1
-        delays, asked = [], []
+        delays, asked, ready = [], [], []
         for audio in complete:
-            turns, seconds = await endpoint(vad, stt, turn, audio, model)
+            turns, seconds = await endpoint(vad, stt, turn, audio, models)
             asked += seconds
             last = turns[-1]
             delays.append(last.detection_delay * 1000 + (seconds[-1] * 1000 if seconds else 0))
+            transcribing = 0.0
+            if turn.detection in ("vad", "model"):  # the STT runs once the turn is decided
+                started = time.perf_counter()
+                await stt.transcribe(last.utterance)
+                transcribing = (time.perf_counter() - started) * 1000
+            ready.append(delays[-1] + transcribing)
         results[name] = {
             "premature_end_of_turn": f"{premature}/{len(paused)}",
             "end_of_turn_ms_p50": round(statistics.median(delays)),
             "end_of_turn_ms_p95": round(percentile(delays, 95)),
             "signal_ms_p50": round(statistics.median(asked) * 1000) if asked else None,
+            "transcript_ready_ms_p50": round(statistics.median(ready)),
+            "transcript_ready_ms_p95": round(percentile(ready, 95)),
         }
         print(name, results[name], flush=True)
     results["interruptions"] = await interruptions(vad, stt)

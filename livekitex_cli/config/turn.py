@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 Preset = Literal["snappy", "balanced", "patient"]
-Detection = Literal["vad", "stt", "model", "text"]
+Detection = Literal["auto", "vad", "stt", "model", "text"]
 BACKCHANNELS = ("mhm", "mm-hmm", "uh-huh", "yeah", "okay", "ok", "right", "yes", "sure", "hmm")
 
 
@@ -91,6 +91,15 @@ class TurnSettings:
         signal deciding in between (``detection: stt``), ``max_delay``."""
         return self.min_delay if self.detection == "vad" else self.max_delay
 
+    def detected_by(self, *, text_possible: bool) -> TurnSettings:
+        """``detection: auto`` made concrete: ``text`` where the session has an STT and the text
+        end-of-turn model is installed (``text_possible``), else ``vad``."""
+        if self.detection != "auto":
+            return self
+        from dataclasses import replace
+
+        return replace(self, detection="text" if text_possible else "vad")
+
 
 def _preset(
     name: str, min_delay: float, max_delay: float, min_duration: float, min_words: int, new: bool
@@ -99,7 +108,7 @@ def _preset(
     while overlapping speech is judged (not so in ``LEGACY``, where speech stops it at once)."""
     return TurnSettings(
         name,
-        "vad",
+        "auto" if new else "vad",
         min_delay,
         max_delay,
         Interruption(True, min_duration, min_words, BACKCHANNELS if new else (), new, 1.5, new),

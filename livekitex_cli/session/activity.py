@@ -58,7 +58,7 @@ class AgentActivity:
         self.llm, self.stt, self.tts, self.vad = (
             providers.llm, providers.stt, providers.tts, providers.vad,
         )  # fmt: skip
-        self.turn = agent.spec.turn_settings
+        self.turn = agent.spec.turn_settings.detected_by(text_possible=_text_turns(self.stt))
         self.detector = (
             TurnDetector(self.vad, endpointing_delay=self.turn.endpointing_delay)
             if self.vad is not None
@@ -225,3 +225,17 @@ class AgentActivity:
                     await provider.aclose()
                 except Exception:  # noqa: BLE001 - closing must not fail
                     log.exception("provider close failed")
+
+
+def _text_turns(stt: STT | None) -> bool:
+    """Whether ``detection: auto`` can be ``text``: an STT, and the text model installed."""
+    if stt is None:
+        return False
+    from livekitex_cli.errors import ResourceError
+    from livekitex_cli.providers.local.text_turn import model_path
+
+    try:
+        model_path()
+    except ResourceError:
+        return False
+    return True

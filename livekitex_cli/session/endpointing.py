@@ -12,6 +12,7 @@ otherwise the VAD keeps listening up to ``max_delay`` of silence and ends the tu
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from livekitex_cli.errors import LkxError
@@ -33,8 +34,11 @@ class SttEndpointing:
     def __init__(self, session: AgentSession) -> None:
         self.session = session
         self._model: Any = None
+        self._kind = ""  # the detection ``_model`` serves
         self._judged: float | None = None  # the pause (by its last speech frame) judged last
         self._busy = False
+        self.decided = asyncio.Event()  # clear while a pause is being judged
+        self.decided.set()
 
     def heard(self) -> None:
         """After each piece of audio: is this pause long enough to ask the transcript?"""
@@ -42,9 +46,9 @@ class SttEndpointing:
         detector, turn = activity.detector, activity.turn
         if turn.detection == "vad" or detector is None or self._busy:
             return
-        if turn.detection in ("model", "text") and self._model is None:
-            self._model = _model(turn.detection)  # loaded with the first audio, not at a pause
-            self.session.spawn(self._model.load(), f"{turn.detection}-turn-load")
+        if turn.detection in ("model", "text") and self._kind != turn.detection:
+            self._model, self._kind = _model(turn.detection), turn.detection  # (a handoff)
+            self.session.spawn(self._model.load(), f"{turn.detection}-turn-load")  # not at a pause
         if turn.detection in ("stt", "text") and activity.stt is None:
             return
         if not detector.in_speech or detector.silence < turn.min_delay:
@@ -53,10 +57,17 @@ class SttEndpointing:
             return
         self._judged = detector.last_speech_at
         self._busy = True
+        self.decided.clear()
         audio = detector.current_speech()
         self.session.spawn(self._judge(detector.last_speech_at, audio), "stt-endpointing")
 
     async def _judge(self, mark: float, audio: AudioChunk) -> None:
+        try:
+            await self._decide(mark, audio)
+        finally:
+            self.decided.set()  # after the turn, if it ended, was queued (``wait_idle``)
+
+    async def _decide(self, mark: float, audio: AudioChunk) -> None:
         session = self.session
         activity = session.activity
         text, done, why = "", False, ""
@@ -88,6 +99,8 @@ class SttEndpointing:
             session.answer_utterance(event, text)
 
     async def _ask_text_model(self, text: str) -> tuple[bool, str]:
+        if not text:
+            return True, "no words (text)"  # a noise: nothing to wait for
         previous = next(
             (t.content for t in reversed(self.session.history.turns) if t.role == "agent"), None
         )

@@ -5,8 +5,7 @@ tools, instructions, hearing and answering. ``set_agent`` swaps the activity (a 
 keeps the conversation.
 
 Inputs queue up and are answered one at a time by a single named task. Audio goes through the
-VAD as it arrives; when a turn ends, its utterance is transcribed and answered. If the user
-starts speaking while the agent talks (and interruptions are allowed), the reply is cancelled.
+VAD as it arrives; ``turn_taking.py`` decides when a turn ends and what interrupts the agent.
 """
 
 from __future__ import annotations
@@ -91,8 +90,7 @@ class AgentSession:
         self._idle = asyncio.Event()
         self._idle.set()
         self.turns = TurnTaking(self)  # interruption rules and the turn timeline
-        self._closed = False
-        self._started = False
+        self._closed = self._started = False
 
     # the active agent and its providers (the activity's) ------------------------------------
 
@@ -117,8 +115,7 @@ class AgentSession:
         return self.activity.vad
 
     async def set_agent(self, agent: Agent, **providers: Any) -> None:
-        """Hand the conversation to ``agent`` (a handoff): the reply in progress is stopped,
-        the old activity closed, and the history, state and events go on."""
+        """Hand the conversation to ``agent`` (a handoff): the reply stops, the rest goes on."""
         self.interrupt()
         old = self.activity
         self.activity = AgentActivity(self, agent, speak=self._speak, **providers)
@@ -209,9 +206,12 @@ class AgentSession:
         return await run_turn(self, user_input=user_input, timeout=timeout)
 
     async def wait_idle(self, timeout: float | None = None) -> None:
-        """Wait until every queued input is answered."""
+        """Wait until every queued input is answered, and a pause being judged is decided."""
+        decided = self.turns.endpointing.decided
         async with asyncio.timeout(timeout):
-            await self._idle.wait()
+            while not (self._idle.is_set() and decided.is_set()):
+                await self._idle.wait()
+                await decided.wait()
 
     def interrupt(self) -> bool:
         """Stop the agent's current reply now. Whether there was one."""

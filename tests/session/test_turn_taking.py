@@ -16,6 +16,9 @@ from tests.session.test_voice import RATE, push, utterance
 from tests.speech import join, needs_espeak, silence_chunk, speech_chunk
 
 pytestmark = needs_espeak
+# audio is pushed faster than real time, and only the VAD decides a turn's end in step with it
+# (``detection: text`` judges a pause while more audio arrives: test_endpointing.py, in real time)
+BALANCED = {"preset": "balanced", "detection": "vad"}
 STORY = "Let me tell you a very long story about the weather in the mountains. " * 3
 
 
@@ -35,7 +38,8 @@ def paused_sentence() -> Any:
 async def test_a_paused_sentence_is_one_turn_when_patient(
     openai_server: ScriptedOpenAI, session_factory: Any, preset: str, turns: int
 ) -> None:
-    session, events = await session_factory(openai_agent(voice=True, turn={"preset": preset}))
+    turn = {"preset": preset, "detection": "vad"}  # silence alone decides
+    session, events = await session_factory(openai_agent(voice=True, turn=turn))
     await push(session, paused_sentence())
     await session.wait_idle(15)
     assert openai_server.stt_requests == turns
@@ -55,7 +59,7 @@ async def test_a_backchannel_does_not_interrupt(
     openai_server.seconds_per_char = 0.06  # long agent audio, played in real time
     openai_server.push(Text(STORY))
     openai_server.stt_script.extend(["Mhm.", "Mhm.", "Mhm."])
-    session, events = await session_factory(openai_agent(voice=True, turn={"preset": "balanced"}))
+    session, events = await session_factory(openai_agent(voice=True, turn=BALANCED))
     await session.process_text("tell me a story")
     await _speaking(session, events)
     await push(session, utterance("Mhm.", pause=1.0))
@@ -78,7 +82,7 @@ async def test_a_barge_in_with_words_stops_the_audio_and_is_answered(
     openai_server.seconds_per_char = 0.06
     openai_server.push(Text(STORY))
     openai_server.stt_script.extend(["Stop, tell me about trains."] * 4)
-    session, events = await session_factory(openai_agent(voice=True, turn={"preset": "balanced"}))
+    session, events = await session_factory(openai_agent(voice=True, turn=BALANCED))
     await session.process_text("tell me a story")
     await _speaking(session, events)
     await push(session, utterance("Stop, tell me about trains.", pause=1.0))
@@ -105,7 +109,7 @@ async def test_a_false_interruption_resumes_the_reply(
     openai_server.seconds_per_char = 0.05
     openai_server.push(Text(STORY))
     openai_server.stt_script.append("  ")  # the sound that stopped the agent held no words
-    turn = {"preset": "balanced", "interruption": {"min_duration": 0, "backchannels": []}}
+    turn = {**BALANCED, "interruption": {"min_duration": 0, "backchannels": []}}
     session, events = await session_factory(openai_agent(voice=True, turn=turn))
     await session.process_text("tell me a story")
     await _speaking(session, events)
@@ -148,7 +152,7 @@ async def test_a_false_interruption_while_thinking_answers_again(
 ) -> None:
     openai_server.push(Hang(3.0))  # the first answer is slow, and gets stopped by a cough
     openai_server.stt_script.append("")  # the cough held no words
-    session, events = await session_factory(openai_agent(voice=True, turn={"preset": "balanced"}))
+    session, events = await session_factory(openai_agent(voice=True, turn=BALANCED))
     await session.process_text("tell me a story")
     async with asyncio.timeout(5):
         while not openai_server.chat_requests:

@@ -69,6 +69,16 @@ def _check_llm(options: LlamaLLMOptions) -> None:
     models.gguf_path(options.model_path)
 
 
+def check_turn_model(detection: str) -> None:
+    """The end-of-turn model of ``turn.detection`` is installed (``model``: Smart Turn v3.2,
+    ``text``: SmolLM2-135M), or a ``ResourceError`` naming its install line."""
+    if detection == "model":
+        from livekitex_cli.providers.local.smart_turn import model_path
+    else:
+        from livekitex_cli.providers.local.text_turn import model_path
+    model_path()
+
+
 def _needs(*modules: str) -> None:
     from livekitex_cli.providers.local.models import INSTALL_HINT
     from livekitex_cli.providers.preflight import require_any_module
