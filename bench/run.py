@@ -200,6 +200,7 @@ SUITES = {
     "scenarios": "bench.scenarios",
     "text_rooms": "bench.text_rooms",
     "turn_echo": "bench.turn_echo",
+    "turn_lka": "bench.turn_lka",
     "turn_taking": "bench.turn_taking",
     "voice_rooms": "bench.voice_rooms",
     "workers": "bench.workers",
