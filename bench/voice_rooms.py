@@ -168,7 +168,7 @@ async def step(
     rooms: int, questions: int, question: np.ndarray, folder: Path, guard: bool, lka: bool
 ) -> dict[str, Any]:
     agent_file = folder / "voice.yaml"
-    off = "turn: {echo_cancellation: false, noise_suppression: false}\n"
+    off = "turn: {detection: vad, echo_cancellation: false, noise_suppression: false}\n"
     agent_file.write_text(AGENT + ("" if guard else off))
     framework = lka_voice(rooms) if lka else lkx_framework(agent_file)
     with livekit() as server, scripted_openai() as openai:
