@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 Preset = Literal["snappy", "balanced", "patient"]
 Detection = Literal["auto", "vad", "stt", "model", "text"]
-BACKCHANNELS = ("mhm", "mm-hmm", "uh-huh", "yeah", "okay", "ok", "right", "yes", "sure", "hmm")
+BACKCHANNELS = ("mhm", "mm-hmm", "uh-huh", "yeah", "okay", "ok", "right", "yes", "sure", "hmm",
+                "ah", "oh", "er")  # fmt: skip
 
 
 class InterruptionSection(BaseModel):

@@ -201,7 +201,18 @@ def test_backchannels_and_hums_do_not_count_as_words() -> None:
     from livekitex_cli.config.turn import BACKCHANNELS
     from livekitex_cli.session.turn_taking import words_that_count
 
-    for heard in ("Mhm.", "Uh-huh!", "Okay", "Mm-mm.", "uh-uh", "Hmm...", "Yeah, right."):
+    for heard in (
+        "Mhm.",
+        "Uh-huh!",
+        "Okay",
+        "Mm-mm.",
+        "uh-uh",
+        "Hmm...",
+        "Yeah, right.",
+        "Ah.",
+        "Oh!",
+    ):
         assert words_that_count(heard, BACKCHANNELS) == [], heard
     assert words_that_count("Stop. Tell me about trains.", BACKCHANNELS)[:2] == ["stop", "tell"]
+    assert words_that_count("Oh, wait.", BACKCHANNELS) == ["wait"]  # a filler before words
     assert words_that_count("mm okay", ()) == ["mm", "okay"]  # no backchannels: every word counts
