@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -156,13 +157,19 @@ async def _converse(
         await session.start()
         await session.wait_idle(120)
         if wav is not None:
-            step = wav.sample_rate // 50 * 2 * wav.channels
+            # a pause judged by the STT or a model takes time: the file then plays as a
+            # microphone would, in real time (silence alone is judged as fast as it is read)
+            paced = session.activity.turn.detection != "vad"
+            step, begun = wav.sample_rate // 50 * 2 * wav.channels, time.monotonic()
             for start in range(0, len(wav.data), step):
                 await session.process_audio(
                     wav.data[start : start + step],
                     sample_rate=wav.sample_rate,
                     channels=wav.channels,
                 )
+                if paced:
+                    played = (start + step) / (2 * wav.channels * wav.sample_rate)
+                    await asyncio.sleep(max(0.0, begun + played - time.monotonic()))
             await session.end_audio()
             await session.wait_idle(300)
         for text in messages:

