@@ -97,6 +97,7 @@ class SttEndpointing:
         if detector is None or not detector.in_speech or detector.last_speech_at != mark:
             return  # the user spoke again (or the VAD ended the turn meanwhile)
         if not done:
+            session.stats.pauses_held += 1
             trace.step("keep_listening", f"not finished: {why}")
             return
         self._ready = (mark, text, why)

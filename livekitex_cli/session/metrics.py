@@ -54,6 +54,7 @@ class SessionMetrics:
     false_interruptions: int = 0  # the agent stopped for speech that held no words
     chat_dropped: int = 0  # typed messages dropped by a front end's bound (a flood)
     chat_truncated: int = 0  # typed messages cut to the longest a turn takes
+    pauses_held: int = 0  # pauses judged unfinished (``detection: stt``, ``model``, ``text``)
     turns: list[TurnMetrics] = field(default_factory=list)
     errors_by_service: dict[str, int] = field(default_factory=dict)
     keep_turns: int = 500  # per-stage figures (median, p95) cover the last ``keep_turns`` turns
@@ -102,6 +103,7 @@ class SessionMetrics:
             "false_interruptions": self.false_interruptions,
             "chat_dropped": self.chat_dropped,
             "chat_truncated": self.chat_truncated,
+            "pauses_held": self.pauses_held,
             "stages": stages,
         }
 

@@ -53,6 +53,7 @@ SESSION_TOTALS = (
     ("errors", "lkx_session_errors", "Provider failures reported by sessions."),
     ("chat_dropped", "lkx_chat_messages_dropped", "Typed messages dropped in floods."),
     ("chat_truncated", "lkx_chat_messages_truncated", "Typed messages cut short."),
+    ("pauses_held", "lkx_turn_pauses_held", "Pauses the end-of-turn signal judged unfinished."),
 )
 OUTCOMES = ("success", "failed", "terminated")
 LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)

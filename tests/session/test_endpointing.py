@@ -133,6 +133,7 @@ async def test_detection_by_the_text_model(
     if detection == "text":
         held = [d for step, d in steps if step == "keep_listening"]
         assert held and "(text)" in held[0] and "'I would like to book a table.'" in held[0]
+        assert session.metrics()["pauses_held"] == len(held)  # counted for /metrics
         done = [d for step, d in steps if step == "turn_complete"]
         assert done and "(text)" in done[-1] and "tonight" in done[-1]
 

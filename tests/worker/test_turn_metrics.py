@@ -27,3 +27,14 @@ def test_turn_events_are_counted() -> None:
     assert sample(text, "lkx_stalled_replies_total") == 1
     assert sample(text, "lkx_false_interruptions_total") == 1
     assert sample(text, 'lkx_stage_latency_ms_count{stage="vad_end_of_speech_delay_ms"}') == 1
+
+
+def test_pauses_held_are_counted_from_ended_jobs() -> None:
+    agents = load_agents([str(ROOT / "agents/voice-assistant.yaml")])
+    options = WorkerOptions(
+        agent_name="voice-assistant", server_url="ws://127.0.0.1:9", api_key="k", api_secret="s"
+    )
+    worker = Worker(agents=agents, options={"voice-assistant": options}, version="test")
+    worker.session_totals["pauses_held"] += 3  # what ended jobs' sessions reported
+    text = worker.metrics.exposition().decode()
+    assert sample(text, "lkx_turn_pauses_held_total") == 3
