@@ -228,8 +228,11 @@ class AgentActivity:
 
 
 def _text_turns(stt: STT | None) -> bool:
-    """Whether ``detection: auto`` can be ``text``: an STT, and the text model installed."""
-    if stt is None:
+    """Whether ``detection: auto`` can be ``text``: an STT set to English (or to no language),
+    and the text model installed."""
+    from livekitex_cli.session.endpointing import english
+
+    if stt is None or not english(getattr(getattr(stt, "options", None), "language", None)):
         return False
     from livekitex_cli.errors import ResourceError
     from livekitex_cli.providers.local.text_turn import model_path

