@@ -153,13 +153,15 @@ async def run() -> dict[str, Any]:
         for preset in ("snappy", "balanced")
     ]
     for name, turn in modes:
-        premature = 0
+        premature, calls = 0, 0
         for audio in paused:
-            turns, _ = await endpoint(vad, stt, turn, audio, models)
+            turns, seconds = await endpoint(vad, stt, turn, audio, models)
             premature += len(turns) > 1
+            calls += stt_calls(turn, turns, seconds)
         delays, asked, ready = [], [], []
         for audio in complete:
             turns, seconds = await endpoint(vad, stt, turn, audio, models)
+            calls += stt_calls(turn, turns, seconds)
             asked += seconds
             last = turns[-1]
             delays.append(last.detection_delay * 1000)  # the question's time included
@@ -176,6 +178,7 @@ async def run() -> dict[str, Any]:
             "signal_ms_p50": round(statistics.median(asked) * 1000) if asked else None,
             "transcript_ready_ms_p50": round(statistics.median(ready)),
             "transcript_ready_ms_p95": round(percentile(ready, 95)),
+            "stt_calls_per_sentence": round(calls / (len(paused) + len(complete)), 2),
         }
         print(name, results[name], flush=True)
     results["interruptions"] = await interruptions(vad, stt)
@@ -184,6 +187,16 @@ async def run() -> dict[str, Any]:
     print("the same with the energy VAD", flush=True)
     results["echo_energy_vad"] = await echo_cases(energy, stt, SETTINGS)
     return results
+
+
+def stt_calls(turn: TurnSettings, turns: list[SpeechEnded], questions: list[float]) -> int:
+    """How often the STT ran for these turns: once per turn after it ended (``vad``, ``model``),
+    or once per pause judged plus once per turn the VAD ended at ``max_delay`` (``stt``,
+    ``text``: a turn a judgement ended reuses that judgement's transcript)."""
+    if turn.detection not in ("stt", "text"):
+        return len(turns)
+    by_silence = sum(t.detection_delay + 1e-6 >= turn.endpointing_delay for t in turns)
+    return len(questions) + by_silence
 
 
 def _with(turn: TurnSettings, detection: Detection) -> TurnSettings:

@@ -39,7 +39,7 @@ llm: {provider: openai}
 stt: {provider: openai}
 tts: {provider: openai}
 vad: {provider: energy, threshold_db: -35}
-turn: {preset: snappy}
+turn: {preset: snappy, detection: vad}  # silence decides, as fast as the file is read
 """
 CALL = 'call lookup_order {"order_id": "A1002"}'
 
