@@ -85,7 +85,7 @@ class SttEndpointing:
     async def _decide(self, mark: float, audio: AudioChunk) -> None:
         session = self.session
         activity = session.activity
-        text, done, why = "", False, ""
+        text, done, why, failed = "", False, "", False
         try:
             if activity.turn.detection == "model":
                 done, why = await self._ask_model(audio)
@@ -99,6 +99,8 @@ class SttEndpointing:
                 else:
                     done, why = ends_sentence(text), f"{text!r} (stt)"
         except LkxError as exc:
+            why = f"the signal failed ({exc}): silence decides, up to max_delay"
+            failed = True
             log.info("end-of-turn signal failed", extra={"error": str(exc)})
         finally:
             self._busy = False
@@ -106,7 +108,7 @@ class SttEndpointing:
         if detector is None or not detector.in_speech or detector.last_speech_at != mark:
             return  # the user spoke again (or the VAD ended the turn meanwhile)
         if not done:
-            session.stats.pauses_held += 1
+            session.stats.pauses_held += not failed
             trace.step("keep_listening", f"not finished: {why}")
             return
         self._ready = (mark, text, why)

