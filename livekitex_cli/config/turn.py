@@ -51,6 +51,8 @@ class TurnSection(BaseModel):
     detection: Detection | None = None
     min_delay: float | None = Field(default=None, ge=0.0, le=10.0)
     max_delay: float | None = Field(default=None, ge=0.0, le=30.0)
+    # the end-of-turn model's probability from which a pause ends the turn (text 0.02, model 0.5)
+    threshold: float | None = Field(default=None, gt=0.0, lt=1.0)
     interruption: InterruptionSection = Field(default_factory=InterruptionSection)
     stall_timeout: float | None = Field(default=None, gt=0.0, le=300.0)
     echo_cancellation: bool = True  # the agent's voice taken out of the user's microphone
@@ -85,6 +87,7 @@ class TurnSettings:
     stall_timeout: float
     echo_cancellation: bool = True
     noise_suppression: bool = True
+    threshold: float | None = None  # None: the detection model's own
 
     @property
     def endpointing_delay(self) -> float:
@@ -179,6 +182,7 @@ def resolve(spec: AgentSpec) -> TurnSettings:
         stall_timeout=_pick(section.stall_timeout, base.stall_timeout),
         echo_cancellation=section.echo_cancellation,
         noise_suppression=section.noise_suppression,
+        threshold=section.threshold,
     )
 
 

@@ -44,7 +44,7 @@ class SttEndpointing:
     def __init__(self, session: AgentSession) -> None:
         self.session = session
         self._model: Any = None
-        self._kind = ""  # the detection ``_model`` serves
+        self._kind = ""  # the detection and threshold ``_model`` serves
         self._judged: float | None = None  # the pause (by its last speech frame) judged last
         self._busy = False
         self._ready: tuple[float, str, str] | None = None  # complete, waiting for min_delay
@@ -61,8 +61,9 @@ class SttEndpointing:
             self._end_when_due()
         if self._busy:
             return
-        if turn.detection in ("model", "text") and self._kind != turn.detection:
-            self._model, self._kind = _model(turn.detection), turn.detection  # (a handoff)
+        kind = f"{turn.detection} {turn.threshold}"
+        if turn.detection in ("model", "text") and self._kind != kind:  # (or a handoff changed it)
+            self._model, self._kind = _model(turn.detection, turn.threshold), kind
             self.session.spawn(self._model.load(), f"{turn.detection}-turn-load")  # not at a pause
         if turn.detection in ("stt", "text") and activity.stt is None:
             return
@@ -149,11 +150,13 @@ class SttEndpointing:
         return probability > self._model.threshold, f"p(complete)={probability:.2f} (model)"
 
 
-def _model(detection: str) -> Any:
+def _model(detection: str, threshold: float | None) -> Any:
+    """The end-of-turn model of ``detection`` (a handoff may change it), at ``threshold``."""
+    given = {} if threshold is None else {"threshold": threshold}
     if detection == "text":
         from livekitex_cli.providers.local.text_turn import TextTurn
 
-        return TextTurn()
+        return TextTurn(**given)
     from livekitex_cli.providers.local.smart_turn import SmartTurn
 
-    return SmartTurn()
+    return SmartTurn(**given)

