@@ -45,6 +45,12 @@ def test_valid_files_exit_0() -> None:
     result = run("validate", str(ROOT / "agents"), str(ROOT / "agent.example.yaml"))
     assert result.exit_code == 0
     assert result.stdout.count("ok ") == 4  # three example agents and agent.example.yaml
+    # how spoken turns end: the preset, its detection resolved (the text model: scripts/setup.sh)
+    from livekitex_cli.session.endpointing import text_detection_possible
+
+    expected = "text" if text_detection_possible("en") else "vad"
+    assert f"voice-assistant (voice, balanced turns by {expected};" in result.stdout
+    assert "example-agent (voice, balanced turns by vad;" in result.stdout  # detection: vad
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -53,9 +53,20 @@ def validate(
                 print_error(f"{file}: {line}")
             continue
         kind = "voice" if agent.spec.is_voice else "text"
+        if agent.spec.is_voice:
+            kind += f", {_turns(agent)}"
         tools = ", ".join(t.name for t in agent.tools) or "no tools"
         console.print(f"[green]ok[/] {file}: {agent.name} ({kind}; {tools})")
     if failed or refused:
         console.print(f"{failed + len(refused)} of {len(files)} files invalid or not ready")
         code = ExitCode.INVALID_INPUT if failed else refused[0].exit_code
         raise typer.Exit(int(code))
+
+
+def _turns(agent: Any) -> str:
+    """How the agent's spoken turns end: ``balanced turns by text`` (``auto`` resolved)."""
+    from livekitex_cli.session.endpointing import text_detection_possible
+
+    language = getattr(agent.provider_options.get("stt"), "language", None)
+    turn = agent.spec.turn_settings.detected_by(text_possible=text_detection_possible(language))
+    return f"{turn.preset} turns by {turn.detection}"

@@ -230,15 +230,7 @@ class AgentActivity:
 def _text_turns(stt: STT | None) -> bool:
     """Whether ``detection: auto`` can be ``text``: an STT set to English (or to no language),
     and the text model installed."""
-    from livekitex_cli.session.endpointing import english
+    from livekitex_cli.session.endpointing import text_detection_possible
 
-    if stt is None or not english(getattr(getattr(stt, "options", None), "language", None)):
-        return False
-    from livekitex_cli.errors import ResourceError
-    from livekitex_cli.providers.local.text_turn import model_path
-
-    try:
-        model_path()
-    except ResourceError:
-        return False
-    return True
+    language = getattr(getattr(stt, "options", None), "language", None)
+    return stt is not None and text_detection_possible(language)

@@ -36,6 +36,21 @@ def english(language: str | None) -> bool:
     return not language or language.lower().startswith("en")
 
 
+def text_detection_possible(language: str | None) -> bool:
+    """Whether ``detection: auto`` is ``text`` for an STT set to ``language``: English (or no
+    language set), and the text end-of-turn model installed."""
+    from livekitex_cli.errors import ResourceError
+    from livekitex_cli.providers.local.text_turn import model_path
+
+    if not english(language):
+        return False
+    try:
+        model_path()
+    except ResourceError:
+        return False
+    return True
+
+
 def ends_sentence(text: str) -> bool:
     return text.rstrip().rstrip("\"')]").endswith(SENTENCE_END)
 
