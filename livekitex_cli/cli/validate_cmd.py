@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from livekitex_cli.cli.output import console, error_lines, print_error
 from livekitex_cli.errors import ExitCode, InvalidFileError, LkxError
+
+if TYPE_CHECKING:
+    from livekitex_cli.agent import Agent
 
 
 def validate(
@@ -63,7 +66,7 @@ def validate(
         raise typer.Exit(int(code))
 
 
-def _turns(agent: Any) -> str:
+def _turns(agent: Agent) -> str:
     """How the agent's spoken turns end: ``balanced turns by text`` (``auto`` resolved)."""
     from livekitex_cli.session.endpointing import text_detection_possible
 

@@ -23,6 +23,7 @@ from livekitex_cli.errors import LkxError
 from livekitex_cli.log import get_logger
 
 if TYPE_CHECKING:
+    from livekitex_cli.config.turn import TurnSettings
     from livekitex_cli.providers.audio import AudioChunk
     from livekitex_cli.session.session import AgentSession
 
@@ -40,12 +41,12 @@ def text_detection_possible(language: str | None) -> bool:
     """Whether ``detection: auto`` is ``text`` for an STT set to ``language``: English (or no
     language set), and the text end-of-turn model installed."""
     from livekitex_cli.errors import ResourceError
-    from livekitex_cli.providers.local.text_turn import model_path
+    from livekitex_cli.providers.local import check_turn_model
 
     if not english(language):
         return False
     try:
-        model_path()
+        check_turn_model("text")
     except ResourceError:
         return False
     return True
@@ -59,7 +60,7 @@ class SttEndpointing:
     def __init__(self, session: AgentSession) -> None:
         self.session = session
         self._model: Any = None
-        self._kind = ""  # the detection and threshold ``_model`` serves
+        self._model_for: TurnSettings | None = None  # the settings ``_model`` serves
         self._judged: float | None = None  # the pause (by its last speech frame) judged last
         self._busy = False
         self._ready: tuple[float, str, str] | None = None  # complete, waiting for min_delay
@@ -76,9 +77,8 @@ class SttEndpointing:
             self._end_when_due()
         if self._busy:
             return
-        kind = f"{turn.detection} {turn.threshold}"
-        if turn.detection in ("model", "text") and self._kind != kind:  # (or a handoff changed it)
-            self._model, self._kind = _model(turn.detection, turn.threshold), kind
+        if turn.detection in ("model", "text") and self._model_for is not turn:  # or a handoff
+            self._model, self._model_for = _model(turn.detection, turn.threshold), turn
             self.session.spawn(self._model.load(), f"{turn.detection}-turn-load")  # not at a pause
         if turn.detection in ("stt", "text") and activity.stt is None:
             return

@@ -240,7 +240,7 @@ async def test_a_handoff_brings_its_own_detection_model(
         openai_agent(voice=True, turn={**STT_TURN, "detection": "model"})
     )
     await session.process_audio(bytes(640), sample_rate=RATE)
-    assert session.turns.endpointing._kind == "model None"
+    assert session.turns.endpointing._model_for is session.activity.turn
     text = {**STT_TURN, "detection": "text", "threshold": 0.05}
     await session.set_agent(openai_agent(voice=True, turn=text))
     await session.process_audio(bytes(640), sample_rate=RATE)
