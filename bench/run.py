@@ -198,6 +198,7 @@ SUITES = {
     "mcp": "bench.mcp",
     "offline_llm": "bench.offline_llm",
     "scenarios": "bench.scenarios",
+    "stt_window": "bench.stt_window",
     "text_rooms": "bench.text_rooms",
     "turn_echo": "bench.turn_echo",
     "turn_lka": "bench.turn_lka",

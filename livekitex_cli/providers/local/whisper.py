@@ -10,6 +10,7 @@ import numpy as np
 
 from livekitex_cli.providers.audio import AudioChunk
 from livekitex_cli.providers.base import STT, Transcript
+from livekitex_cli.providers.local import whisper_window
 from livekitex_cli.providers.local.models import require, shared, whisper_model
 from livekitex_cli.providers.local.options import WhisperSTTOptions
 
@@ -56,6 +57,10 @@ class WhisperSTT(STT):
     def _run(self, samples: np.ndarray, language: str | None) -> Transcript:
         model, lock = self._ensure()
         with lock:
+            if self.options.fit_window and whisper_window.fits(samples):
+                text = whisper_window.decode(model, samples, language, self.options.beam_size)
+                if text is not None:
+                    return Transcript(text=text, language=language)
             segments, info = model.transcribe(
                 samples,
                 language=language,
