@@ -21,7 +21,9 @@ from bench.turn_taking import BACKCHANNELS, BARGE_INS, SPLIT
 from bench.voices import VOICES, speak
 from livekitex_cli.providers.audio import AudioChunk
 
-DIGITS = dict(zip("0123456789", "zero one two three four five six seven eight nine".split()))
+DIGITS = dict(
+    zip("0123456789", "zero one two three four five six seven eight nine".split(), strict=True)
+)
 TEXTS = [
     *(f"{first} {second}" for first, second in SPLIT),
     *(first for first, _ in SPLIT),

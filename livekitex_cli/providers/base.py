@@ -230,6 +230,12 @@ class LLM(Provider):
         """Stream a reply to ``messages`` (OpenAI chat format), offering ``tools``."""
         return self._stream(lambda: self._chat_impl(messages, tools or [], tool_choice))
 
+    async def prepare(self, *, messages: list[ChatMessage], tools: list[FunctionTool]) -> None:
+        """Do now, ahead of the first request, the work that request would begin with (a local
+        model reads the instructions and the tool descriptions into its prompt cache). Nothing
+        for a remote service."""
+        return None
+
     def _usage(self, item: object, usage: dict[str, int]) -> None:
         if isinstance(item, ChatDelta) and item.usage:
             usage.update(item.usage)

@@ -82,6 +82,20 @@ class AgentActivity:
         """What the LLM is offered: the agent's tools, its transfer tools, its MCP tools."""
         return [*self.agent.tools, *self.extra_tools, *self.mcp_tools]
 
+    async def begin(self) -> None:
+        """Ready the agent for its first turn: its MCP servers' tools, then, in the background
+        (while a greeting plays), the LLM's reading of the instructions and the tools."""
+        await self.connect_mcp()
+        if self.llm is not None:
+            self.session.spawn(self._prepare(self.llm), "llm-prepare")
+
+    async def _prepare(self, llm: LLM) -> None:
+        messages = self.session.history.messages(self.agent.instructions)
+        try:
+            await llm.prepare(messages=messages, tools=self.tools)
+        except LkxError as exc:  # the first request meets it again, and reports it
+            log.debug("LLM not prepared", extra={"reason": str(exc)})
+
     async def connect_mcp(self) -> None:
         """List the tools of the agent's MCP servers (shared per process); a server that fails
         is reported by name (an ``error`` event) and the session goes on without it."""

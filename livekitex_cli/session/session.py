@@ -120,7 +120,7 @@ class AgentSession:
         old = self.activity
         self.activity = AgentActivity(self, agent, speak=self._speak, **providers)
         await old.aclose()
-        await self.activity.connect_mcp()
+        await self.activity.begin()
 
     @property
     def closed(self) -> bool:
@@ -137,7 +137,7 @@ class AgentSession:
         if self._started:
             return
         self._started = True
-        await self.activity.connect_mcp()  # mcp_servers: tools, before the first reply
+        await self.activity.begin()  # mcp_servers: tools, before the first reply
         self._tasks.spawn(self._input_loop(), "inputs")
         self.set_state("listening")
         if self.agent.spec.greeting:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import pytest
 
@@ -50,6 +51,38 @@ async def test_handoff_keeps_the_conversation(openai_server: ScriptedOpenAI) -> 
     last = openai_server.chat_requests[-1]["messages"]
     assert last[0] == {"role": "system", "content": "You are billing."}
     assert [m["content"] for m in last[1:]][:2] == ["before", "You said: before"]
+
+
+class PreparedLLM(OpenAILLM):
+    """The scripted server's LLM, recording what a session asks it to prepare."""
+
+    def __init__(self) -> None:
+        super().__init__(OpenAILLMOptions(model="scripted", timeout=5))
+        self.prepared: list[tuple[str, list[str]]] = []
+        self.ready = asyncio.Event()
+
+    async def prepare(self, *, messages: list[Any], tools: list[Any]) -> None:
+        self.prepared.append((messages[0]["content"], [t.name for t in tools]))
+        self.ready.set()
+
+
+async def test_the_llm_prepares_each_agent_before_its_first_turn(
+    openai_server: ScriptedOpenAI,
+) -> None:
+    llm = PreparedLLM()
+    async with AgentSession(agent=openai_agent(tools=["get_weather"]), llm=llm) as session:
+        await asyncio.wait_for(llm.ready.wait(), 5)
+        billing = openai_agent()
+        billing.update_instructions("You are billing.")
+        llm.ready.clear()
+        await session.set_agent(billing, llm=llm)
+        await asyncio.wait_for(llm.ready.wait(), 5)
+    assert llm.prepared == [
+        ("You are a test agent.", ["get_weather"]), ("You are billing.", []),
+    ]  # fmt: skip
+    remote = OpenAILLM(OpenAILLMOptions(model="scripted", timeout=5))
+    await remote.prepare(messages=[{"role": "system", "content": "x"}], tools=[])
+    assert openai_server.chat_requests == []  # a remote service is not asked anything
 
 
 async def test_task_set_names_logs_and_cancels(caplog: pytest.LogCaptureFixture) -> None:
