@@ -9,6 +9,7 @@ It talks to its session only through the session's public side: ``emit``, ``set_
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextvars import ContextVar
@@ -92,7 +93,12 @@ class AgentActivity:
     async def _prepare(self, llm: LLM) -> None:
         messages = self.session.history.messages(self.agent.instructions)
         try:
+            load = getattr(self.stt, "load", None)  # a local STT first: the first pause needs it
+            if load is not None:
+                await load()
+            started = time.perf_counter()
             await llm.prepare(messages=messages, tools=self.tools)
+            log.debug("LLM prepared", extra={"seconds": round(time.perf_counter() - started, 2)})
         except LkxError as exc:  # the first request meets it again, and reports it
             log.debug("LLM not prepared", extra={"reason": str(exc)})
 

@@ -16,7 +16,7 @@ from typing import Any
 from livekitex_cli.errors import ExternalServiceError
 from livekitex_cli.log import get_logger
 from livekitex_cli.providers.base import LLM, ChatDelta, ChatMessage, ToolCall
-from livekitex_cli.providers.local import bundled, routing
+from livekitex_cli.providers.local import bundled, prompt_store, routing
 from livekitex_cli.providers.local.models import gguf_path, shared
 from livekitex_cli.providers.local.options import LlamaLLMOptions
 from livekitex_cli.providers.local.runtime import Chunk, LlamaRuntime
@@ -55,7 +55,11 @@ class LlamaLLM(LLM):
         if o.model_path is None:
             bundled.assemble()  # once per machine: the chunks become one file in the cache
         return LlamaRuntime(
-            self.path, n_ctx=o.n_ctx, n_threads=o.n_threads, chat_template=o.chat_template
+            self.path,
+            n_ctx=o.n_ctx,
+            n_threads=o.n_threads,
+            chat_template=o.chat_template,
+            saved_prompts=prompt_store.folder(),
         )
 
     def _ensure(self) -> LlamaRuntime:
@@ -69,10 +73,25 @@ class LlamaLLM(LLM):
         """Read the instructions and the tool descriptions (about 450 tokens for an example
         agent: 6-20 s on 2 cores) into llama.cpp's prompt cache, so that the first request of
         the conversation reads only its own message. A session does this while its greeting
-        plays; a request that comes sooner waits for it and has that much less to read."""
+        plays; a request that comes sooner waits for it and has that much less to read. The
+        state is saved (``prompt_store``): the next process restores it in milliseconds."""
         ask: list[ChatMessage] = [*messages, {"role": "user", "content": "Hello"}]
         grammar = routing.grammar(tuple(tools), calls=bool(tools), text=True)
-        await self._complete(self.request(ask, tools, grammar, text=False) | {"max_tokens": 1})
+        request = self.request(ask, tools, grammar, text=False) | {"max_tokens": 1}
+        await asyncio.to_thread(self._prepare, request)
+
+    def _prepare(self, request: dict[str, Any]) -> None:
+        runtime = self._ensure()
+        name = prompt_store.name_for(self.path, request)
+        with runtime.lock:
+            if name in runtime.prepared:
+                return  # this process read it already: the prompt cache has it
+            runtime.prepared.add(name)
+            if runtime.slots is not None and runtime.slots.restore(name):
+                return
+            runtime.complete(request)
+            if runtime.slots is not None:
+                runtime.slots.save(name)
 
     def request(
         self, messages: list[ChatMessage], tools: list[FunctionTool], grammar: str, *, text: bool

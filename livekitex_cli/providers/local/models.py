@@ -17,16 +17,27 @@ INSTALL_HINT = "run scripts/setup.sh, or pip install 'livekitex-cli[local]'"
 LLAMA_RUNTIMES = ("xllamacpp",)
 SILERO_ASSET = "assets/silero_vad_v6.onnx"
 _cache: dict[tuple[str, ...], Any] = {}
+_loading: dict[tuple[str, ...], threading.Lock] = {}
 _lock = threading.Lock()
 
 
 def shared(key: tuple[str, ...], load: Callable[[], T]) -> T:
-    """``load()`` once per ``key`` for the whole process (thread-safe)."""
+    """``load()`` once per ``key`` for the whole process (thread-safe). Models load side by
+    side: the LLM's seconds of loading do not hold up the STT a first pause needs."""
     with _lock:
-        if key not in _cache:
-            _cache[key] = load()
-        found: T = _cache[key]
-        return found
+        if key in _cache:
+            found: T = _cache[key]
+            return found
+        loading = _loading.setdefault(key, threading.Lock())
+    with loading:
+        with _lock:
+            if key in _cache:
+                done: T = _cache[key]
+                return done
+        loaded = load()
+        with _lock:
+            _cache[key] = loaded
+        return loaded
 
 
 def require(module: str, *, package: str | None = None) -> Any:

@@ -3,7 +3,9 @@ templates of the GGUF, grammars, JSON schemas, DRY and repetition penalties, pro
 
 xllamacpp embeds llama.cpp's server. Its HTTP side listens on a unix socket in a private folder
 that is deleted as soon as the model is loaded, so nothing can connect to it; requests go through
-direct calls. Its native log is silenced (``verbosity = -1``): nothing prints to the console.
+direct calls. Only saving and restoring prompt prefixes (``prompt_store``) has no direct call:
+a runtime that saves them keeps its socket, in its private folder, for that. Its native log is
+silenced (``verbosity = -1``): nothing prints to the console.
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ import os
 import shutil
 import tempfile
 import threading
+import weakref
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from livekitex_cli.errors import ExternalServiceError, ResourceError
 from livekitex_cli.providers.local.models import require
+from livekitex_cli.providers.local.prompt_store import SlotStore
 
 Chunk = dict[str, Any]
 
@@ -33,7 +38,11 @@ class LlamaRuntime:
         n_threads: int | None = None,
         chat_template: str | None = None,
         prompt_cache_mb: int = 64,
+        saved_prompts: Path | None = None,
     ) -> None:
+        """``saved_prompts``: a folder where prompt prefixes are saved and restored from
+        (``slots``); the server's socket then stays open, in its private folder, until the
+        runtime is collected."""
         xllamacpp = require("xllamacpp", package="xllamacpp")
         params = xllamacpp.CommonParams()
         params.model.path = path
@@ -48,18 +57,26 @@ class LlamaRuntime:
             cpu.poll = 0
         params.verbosity = -1
         params.cache_ram_mib = prompt_cache_mb
-        params.endpoint_slots = False
+        params.endpoint_slots = saved_prompts is not None
+        if saved_prompts is not None:
+            params.slot_save_path = f"{saved_prompts}/"  # llama.cpp appends the file name
         if chat_template:
             params.chat_template = chat_template
-        folder = tempfile.mkdtemp(prefix="lkx-llama-")
+        folder = tempfile.mkdtemp(prefix="lkx-llama-")  # mode 0700: this user only
         params.hostnames = [os.path.join(folder, "http.sock")]
         try:
             self.server = xllamacpp.Server(params)
         except (RuntimeError, ValueError) as exc:
+            shutil.rmtree(folder, ignore_errors=True)
             reason = f"llama.cpp could not load {path} ({exc})".replace("\n", " ")
             raise ResourceError("model", reason) from exc
-        finally:
+        self.prepared: set[str] = set()  # prompt prefixes read or restored (``LlamaLLM``)
+        self.slots: SlotStore | None = None
+        if saved_prompts is None:
             shutil.rmtree(folder, ignore_errors=True)
+        else:
+            self.slots = SlotStore(params.hostnames[0], saved_prompts)
+            weakref.finalize(self, shutil.rmtree, folder, True)
         self.lock = threading.Lock()  # one request at a time: turns share the prompt cache
         # the grammar engine indexes the vocabulary on first use (seconds for 150k tokens):
         # pay that while loading, not in the first turn
