@@ -252,6 +252,27 @@ async def test_llama_prepare_reads_instructions_and_tools_before_the_first_quest
     assert _prompt_tokens_read(llm, unprepared, tools) > 150
 
 
+async def test_a_first_request_saves_its_prefix_and_the_next_process_restores_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A question asked before ``prepare()`` ran (typed at once) saves the prefix too; a new
+    runtime (its own ``n_ctx``: as in a new process) restores it before its first request."""
+    monkeypatch.setenv("LKX_PROMPT_CACHE", str(tmp_path))
+    system = f"You are agent {uuid.uuid4().hex}. Answer briefly."
+    question: list[Any] = [
+        {"role": "system", "content": system},
+        {"role": "user", "content": "What is the weather in Paris?"},
+    ]
+    first = LlamaLLM(LlamaLLMOptions(n_ctx=3072))
+    await chat(first, question, tools=weather_and_time())
+    assert len(list(tmp_path.glob("*.slot"))) == 1
+    second = LlamaLLM(LlamaLLMOptions(n_ctx=2560))
+    deltas = await chat(second, question, tools=weather_and_time())
+    slots = second._ensure().slots
+    assert slots is not None and slots.restored == 1
+    assert any(d.tool_call and d.tool_call.name == "get_weather" for d in deltas)
+
+
 async def test_llama_tool_choice_must_name_an_offered_tool() -> None:
     llm = LlamaLLM(LlamaLLMOptions(tool_choice="lookup_order"))
     with pytest.raises(ExternalServiceError, match="not one of the offered tools"):

@@ -82,16 +82,24 @@ class LlamaLLM(LLM):
 
     def _prepare(self, request: dict[str, Any]) -> None:
         runtime = self._ensure()
-        name = prompt_store.name_for(self.path, request)
         with runtime.lock:
-            if name in runtime.prepared:
-                return  # this process read it already: the prompt cache has it
-            runtime.prepared.add(name)
-            if runtime.slots is not None and runtime.slots.restore(name):
+            name = self._restore(runtime, request)
+            if name is None:
                 return
             runtime.complete(request)
             if runtime.slots is not None:
                 runtime.slots.save(name)
+
+    def _restore(self, runtime: LlamaRuntime, request: dict[str, Any]) -> str | None:
+        """Under the runtime's lock, before the first request for a system prompt: restore its
+        saved prefix. The name to save it under if that is still to be done, else ``None``."""
+        name = prompt_store.name_for(self.path, request)
+        if name in runtime.prepared:
+            return None  # this process has read it: the prompt cache has it
+        runtime.prepared.add(name)
+        if runtime.slots is not None and runtime.slots.restore(name):
+            return None
+        return name
 
     def request(
         self, messages: list[ChatMessage], tools: list[FunctionTool], grammar: str, *, text: bool
@@ -189,7 +197,10 @@ class LlamaLLM(LLM):
             try:
                 runtime = self._ensure()
                 with runtime.lock:
+                    unsaved = self._restore(runtime, request)  # if before prepare() ran
                     runtime.stream(request, on_chunk)
+                    if unsaved is not None and runtime.slots is not None:
+                        runtime.slots.save(unsaved)
             except Exception as exc:  # noqa: BLE001 - handed to the loop below
                 hand_over(exc)
             finally:

@@ -45,9 +45,11 @@ def folder() -> Path | None:
 
 
 def name_for(model_path: str, request: dict[str, Any]) -> str:
-    """The file name for the prefix of ``request`` (its messages, grammar aside) on a model."""
+    """The file name for the prefix of ``request`` on a model: its first message (the system
+    prompt, which holds the instructions and the tool descriptions)."""
     stat = os.stat(model_path)
-    identity = [model_path, stat.st_size, int(stat.st_mtime), request.get("messages")]
+    first = (request.get("messages") or [None])[0]
+    identity = [model_path, stat.st_size, int(stat.st_mtime), first]
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode())
     return digest.hexdigest()[:32] + SUFFIX
 
@@ -70,6 +72,7 @@ class SlotStore:
     def __init__(self, socket_path: str, saved: Path) -> None:
         self.socket_path = socket_path
         self.saved = saved
+        self.restored = 0  # prefixes restored so far
 
     def _action(self, action: str, filename: str) -> bool:
         connection = _UnixConnection(self.socket_path, timeout=30.0)
@@ -89,8 +92,9 @@ class SlotStore:
         if not (self.saved / filename).is_file():
             return False
         restored = self._action("restore", filename)
-        if not restored:
-            log.debug("saved prompt prefix not restored", extra={"file": filename})
+        self.restored += restored
+        log.debug("saved prompt prefix restored" if restored else "saved prompt prefix unusable",
+                  extra={"file": filename})  # fmt: skip
         return restored
 
     def save(self, filename: str) -> None:
