@@ -268,6 +268,14 @@ class Participant:
         async with asyncio.timeout(timeout):
             await self.room.local_participant.send_text(text, topic="lk.chat")
 
+    async def transcript(self, text: str, timeout: float = 10.0) -> tuple[str, str, dict[str, str]]:
+        """The transcript (sender, text, attributes) that says ``text``, once it has come: a
+        transcription and a chat message are two streams, and either may arrive first."""
+        async with asyncio.timeout(timeout):
+            while not (found := [t for t in self.transcripts if t[1] == text]):
+                await asyncio.sleep(0.02)
+        return found[0]
+
     async def next_chat(self, timeout: float = 15.0) -> str:
         async with asyncio.timeout(timeout):
             return await self.chat.get()

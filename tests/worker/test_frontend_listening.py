@@ -43,9 +43,9 @@ async def test_an_agent_without_a_voice_hears_the_microphone_and_answers_in_text
 
     assert await user.next_chat(20) == "It is sunny in Paris."  # heard, answered in text
     assert threaded_openai.stt_requests == 1 and threaded_openai.tts_requests == []
-    asked = next(t for t in user.transcripts if t[1] == "what is the weather in paris")
+    asked = await user.transcript("what is the weather in paris")
     assert asked[0] == "user" and asked[2]["lk.transcribed_track_id"] == mic_sid
-    said = next(t for t in user.transcripts if t[1] == "It is sunny in Paris.")
+    said = await user.transcript("It is sunny in Paris.")
     assert said[0] == agent.identity and said[2]["lk.transcription_final"] == "true"
     assert "lk.transcribed_track_id" not in said[2]  # it publishes no voice
     assert not [p for p in agent.track_publications.values() if p.kind == rtc.TrackKind.KIND_AUDIO]

@@ -83,7 +83,7 @@ async def test_spoken_question_gets_transcripts_and_audio(
 
     texts = [text for _, text, _ in user.transcripts]
     assert "what is the weather in paris" in texts  # the user's words, published by the agent
-    sender, _, asked = next(t for t in user.transcripts if t[1] == "what is the weather in paris")
+    sender, _, asked = await user.transcript("what is the weather in paris")
     assert sender == "user"  # sent as the user: front ends group transcriptions by sender
     assert asked["lk.transcription_final"] == "true"
     assert asked["lk.transcribed_track_id"] == mic.sid  # the user's microphone
