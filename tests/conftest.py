@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Generator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -71,6 +72,8 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
+    if report.failed and report.when == "call":
+        _attach_worker_logs(item, report)
     if (
         report.skipped
         and not hasattr(report, "wasxfail")
@@ -83,6 +86,17 @@ def pytest_runtest_makereport(
             f"skipped in CI, where nothing may be skipped unless marked optional: {reason}"
         )
     return report
+
+
+def _attach_worker_logs(item: pytest.Item, report: pytest.TestReport) -> None:
+    """A failed test's worker logs (``worker*.log`` in its ``tmp_path``), their last lines, in
+    its report: what the worker did is most of what explains a job that never came."""
+    folder = getattr(item, "funcargs", {}).get("tmp_path")
+    if not isinstance(folder, Path):
+        return
+    for log in sorted(folder.glob("worker*.log")):
+        lines = log.read_text(errors="replace").splitlines()[-40:]
+        report.sections.append((f"{log.name} (last {len(lines)} lines)", "\n".join(lines)))
 
 
 _SKIPPED_MODULES: list[str] = []  # in CI: modules skipped whole, which fail the run at its end

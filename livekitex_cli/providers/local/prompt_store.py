@@ -38,7 +38,7 @@ def folder() -> Path | None:
     cache = Path(os.environ.get("LKX_CACHE") or Path.home() / ".cache" / "lkx")
     path = Path(configured) if configured else cache / "prompts"
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)  # prompts hold the instructions
     except OSError:
         return None
     return path if os.access(path, os.W_OK) else None
