@@ -67,6 +67,7 @@ class AgentActivity:
         )
         self._resampler = Resampler(self.vad.sample_rate if self.vad else 16_000)
         self._carry = bytearray()
+        self._stt_loading = False
         self.extra_tools = session.handoffs.tools_for(agent)  # transfer_to_<name> tools
         self.mcp_tools: list[FunctionTool] = []  # from mcp_servers:, see connect_mcp
         self._unobserve = [
@@ -93,14 +94,17 @@ class AgentActivity:
     async def _prepare(self, llm: LLM) -> None:
         messages = self.session.history.messages(self.agent.instructions)
         try:
-            load = getattr(self.stt, "load", None)  # a local STT first: the first pause needs it
-            if load is not None:
-                await load()
             started = time.perf_counter()
             await llm.prepare(messages=messages, tools=self.tools)
             log.debug("LLM prepared", extra={"seconds": round(time.perf_counter() - started, 2)})
         except LkxError as exc:  # the first request meets it again, and reports it
             log.debug("LLM not prepared", extra={"reason": str(exc)})
+
+    async def _load_stt(self) -> None:
+        try:
+            await self.stt.load()  # type: ignore[union-attr]
+        except LkxError as exc:  # the first transcript meets it again, and reports it
+            log.debug("STT not loaded", extra={"reason": str(exc)})
 
     async def connect_mcp(self) -> None:
         """List the tools of the agent's MCP servers (shared per process); a server that fails
@@ -129,6 +133,10 @@ class AgentActivity:
     ) -> AsyncIterator[SpeechStarted | SpeechEnded]:
         """Turn events from 16-bit PCM of any length, as they are found."""
         assert self.detector is not None
+        if not self._stt_loading:  # a local STT loads with the first audio: typed chat never pays
+            self._stt_loading = True
+            if hasattr(self.stt, "load"):
+                self.session.spawn(self._load_stt(), "stt-load")
         mono = to_mono(pcm16, channels, self._carry)
         step = sample_rate * 2  # two seconds at a time keeps the loop responsive on big chunks
         for start in range(0, mono.size, step):

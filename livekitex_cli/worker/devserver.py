@@ -6,7 +6,6 @@ server and no outgoing connection takes a port before the server binds it."""
 
 from __future__ import annotations
 
-import os
 import random
 import secrets
 import shutil
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from livekitex_cli.errors import ResourceError
+from livekitex_cli.providers.local.models import cache_root
 from livekitex_cli.worker.child import die_with_parent
 
 
@@ -45,7 +45,7 @@ class LocalServer:
 
 def find_server() -> str | None:
     found = shutil.which("livekit-server")
-    cached = Path(os.environ.get("LKX_CACHE", Path.home() / ".cache/lkx")) / "bin/livekit-server"
+    cached = cache_root() / "bin" / "livekit-server"
     return found or (str(cached) if cached.exists() else None)
 
 

@@ -12,7 +12,8 @@ import pytest
 
 from livekitex_cli.providers import ProviderTiming
 from livekitex_cli.providers.openai.llm import OpenAILLM
-from livekitex_cli.providers.openai.options import OpenAILLMOptions
+from livekitex_cli.providers.openai.options import OpenAILLMOptions, OpenAISTTOptions
+from livekitex_cli.providers.openai.speech import OpenAISTT
 from livekitex_cli.session import AgentSession
 from livekitex_cli.tasks import TaskSet
 from livekitex_cli.testing import ScriptedOpenAI
@@ -83,6 +84,35 @@ async def test_the_llm_prepares_each_agent_before_its_first_turn(
     remote = OpenAILLM(OpenAILLMOptions(model="scripted", timeout=5))
     await remote.prepare(messages=[{"role": "system", "content": "x"}], tools=[])
     assert openai_server.chat_requests == []  # a remote service is not asked anything
+
+
+class LoadingSTT(OpenAISTT):
+    """The scripted server's STT, with the ``load`` of a local one (counted)."""
+
+    def __init__(self) -> None:
+        super().__init__(OpenAISTTOptions(model="whisper-1", max_retries=1))
+        self.loads = 0
+        self.loaded = asyncio.Event()
+
+    async def load(self) -> None:
+        self.loads += 1
+        self.loaded.set()
+
+
+async def test_a_local_stt_loads_with_the_first_audio_not_for_typed_chat(
+    openai_server: ScriptedOpenAI,
+) -> None:
+    stt = LoadingSTT()
+    async with AgentSession(agent=openai_agent(voice=True), stt=stt, speak=False) as session:
+        await ask(session, "hello")
+        await asyncio.sleep(0.1)
+        assert stt.loads == 0  # typed chat never pays for the STT's model
+        silence = bytes(2 * 4_800)
+        await session.process_audio(silence, sample_rate=48_000)
+        await asyncio.wait_for(stt.loaded.wait(), 5)
+        await session.process_audio(silence, sample_rate=48_000)
+        await asyncio.sleep(0.05)
+    assert stt.loads == 1
 
 
 async def test_task_set_names_logs_and_cancels(caplog: pytest.LogCaptureFixture) -> None:

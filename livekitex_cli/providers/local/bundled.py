@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from livekitex_cli.errors import ResourceError
+from livekitex_cli.providers.local.models import cache_root
 
 NAME = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
 SIZE = 491_400_064
@@ -36,8 +37,7 @@ def parts() -> list[Path]:
 
 
 def target() -> Path:
-    cache = Path(os.environ.get("LKX_CACHE") or Path.home() / ".cache" / "lkx")
-    return cache / "models" / NAME
+    return cache_root() / "models" / NAME
 
 
 def assembled() -> bool:

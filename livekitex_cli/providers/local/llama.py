@@ -42,6 +42,7 @@ class LlamaLLM(LLM):
         self.options = options
         self.path = str(gguf_path(options.model_path))
         self._runtime: LlamaRuntime | None = None
+        self._names: dict[tuple[str, str], str] = {}  # system prompt -> its saved prefix's name
 
     def __repr__(self) -> str:
         return f"<LlamaLLM model={self.path.rsplit('/', 1)[-1]!r}>"
@@ -93,7 +94,13 @@ class LlamaLLM(LLM):
     def _restore(self, runtime: LlamaRuntime, request: dict[str, Any]) -> str | None:
         """Under the runtime's lock, before the first request for a system prompt: restore its
         saved prefix. The name to save it under if that is still to be done, else ``None``."""
-        name = prompt_store.name_for(self.path, request)
+        first = (request.get("messages") or [{}])[0]
+        known = str(first.get("role")), str(first.get("content"))
+        name = self._names.get(known)  # the hash of a long system prompt, once per prompt
+        if name is None:
+            if len(self._names) >= prompt_store.KEEP:  # instructions that change every turn
+                self._names.clear()
+            name = self._names[known] = prompt_store.name_for(self.path, request)
         if name in runtime.prepared:
             return None  # this process has read it: the prompt cache has it
         runtime.prepared.add(name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,12 @@ SILERO_ASSET = "assets/silero_vad_v6.onnx"
 _cache: dict[tuple[str, ...], Any] = {}
 _loading: dict[tuple[str, ...], threading.Lock] = {}
 _lock = threading.Lock()
+
+
+def cache_root() -> Path:
+    """lkx's own cache folder: ``$LKX_CACHE`` when set and not empty, else ``~/.cache/lkx``
+    (assembled models, saved prompt prefixes, a built ``livekit-server``)."""
+    return Path(os.environ.get("LKX_CACHE") or Path.home() / ".cache" / "lkx")
 
 
 def shared(key: tuple[str, ...], load: Callable[[], T]) -> T:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from livekitex_cli.log import get_logger
+from livekitex_cli.providers.local.models import cache_root
 
 log = get_logger("providers")
 KEEP = 32  # saved prefixes (about 5 MB each for a 0.5B model and 450 tokens)
@@ -35,8 +36,7 @@ def folder() -> Path | None:
     configured = os.environ.get("LKX_PROMPT_CACHE", "").strip()
     if configured.lower() in ("off", "0", "false", "no"):
         return None
-    cache = Path(os.environ.get("LKX_CACHE") or Path.home() / ".cache" / "lkx")
-    path = Path(configured) if configured else cache / "prompts"
+    path = Path(configured) if configured else cache_root() / "prompts"
     try:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)  # prompts hold the instructions
     except OSError:

@@ -9,6 +9,7 @@ whole is cut back to its first copy."""
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from typing import Any
@@ -39,8 +40,6 @@ def window_seconds(samples: int) -> int:
 
 def decode(model: Any, samples: np.ndarray, language: str | None, beam_size: int) -> str | None:
     """The words in ``samples`` (16 kHz float), or ``None`` where a full window must decide."""
-    transcribe = require("faster_whisper.transcribe", package="faster-whisper")
-    tokenizers = require("faster_whisper.tokenizer", package="faster-whisper")
     ctranslate2 = require("ctranslate2", package="ctranslate2")
     multilingual = model.model.is_multilingual
     if multilingual and language is None:
@@ -48,16 +47,14 @@ def decode(model: Any, samples: np.ndarray, language: str | None, beam_size: int
     window = window_seconds(len(samples)) * RATE
     features = model.feature_extractor(np.pad(samples, (0, window - len(samples))))
     features = np.ascontiguousarray(features[None, :, : window // FRAME])
-    tokenizer = tokenizers.Tokenizer(
-        model.hf_tokenizer, multilingual, task="transcribe", language=language
-    )
+    tokenizer, suppressed = _tokenizer(model, language)
     result = model.model.generate(
         ctranslate2.StorageView.from_array(features),
         [list(tokenizer.sot_sequence)],
         beam_size=beam_size,
         max_length=224,
         suppress_blank=True,
-        suppress_tokens=transcribe.get_suppressed_tokens(tokenizer, [-1]),
+        suppress_tokens=suppressed,
         return_scores=True,
         return_no_speech_prob=True,
     )[0]
@@ -67,6 +64,18 @@ def decode(model: Any, samples: np.ndarray, language: str | None, beam_size: int
     words = spoken(result.sequences_ids[0], tokenizer.timestamp_begin, tokenizer.eot, end)
     text = tokenizer.decode(words).strip()
     return first_copy(text) or text
+
+
+@functools.lru_cache(maxsize=8)
+def _tokenizer(model: Any, language: str | None) -> tuple[Any, list[int]]:
+    """The tokenizer of ``model`` for ``language``, and the tokens it never writes (once)."""
+    transcribe = require("faster_whisper.transcribe", package="faster-whisper")
+    tokenizers = require("faster_whisper.tokenizer", package="faster-whisper")
+    multilingual = model.model.is_multilingual
+    tokenizer = tokenizers.Tokenizer(
+        model.hf_tokenizer, multilingual, task="transcribe", language=language
+    )
+    return tokenizer, list(transcribe.get_suppressed_tokens(tokenizer, [-1]))
 
 
 def spoken(tokens: list[int], timestamp_begin: int, eot: int, end: float) -> list[int]:
