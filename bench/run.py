@@ -194,6 +194,7 @@ def table(results: dict[str, Any]) -> None:
 # benchmarks that run on their own: python -m bench NAME [its options]
 SUITES = {
     "barge_in": "bench.barge_in",
+    "conversation": "bench.conversation",
     "first_reply": "bench.first_reply",
     "handoff": "bench.handoff",
     "mcp": "bench.mcp",

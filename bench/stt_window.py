@@ -5,6 +5,9 @@ halves, backchannels, barge-ins; espeak-ng at two speeds and the piper voice).
 The two are run one after the other on each clip, so load on the machine hits both alike.
 Word errors count digits as words ("4 5 6 7" is four words) and ignore case and punctuation.
 
+The same clips again, damaged as a lossy network or a starved browser damages them: 8 % of
+the 20 ms packets lost (silence where they were) and noise at -50 dBFS, seeded.
+
 Run: ``python -m bench stt_window [--json FILE]`` (needs espeak-ng and the local extra).
 """
 
@@ -56,22 +59,45 @@ async def run() -> dict[str, Any]:
     kinds = {"fitted": WhisperSTT(), "30 s": WhisperSTT(WhisperSTTOptions(fit_window=False))}
     for stt in kinds.values():
         await stt.load()
-    times: dict[str, list[float]] = {name: [] for name in kinds}
-    errors = dict.fromkeys(kinds, 0)
-    said_words = 0
+    clips: list[tuple[str, np.ndarray]] = []
     for voice in VOICES:
         for text in TEXTS:
             spoken = await speak(text, voice)
-            padded = np.concatenate([np.zeros(1600, np.int16), spoken, np.zeros(3200, np.int16)])
-            audio = AudioChunk(padded.tobytes(), 16_000, 1)
-            said = words(text)
-            said_words += len(said)
-            for name, stt in kinds.items():
-                started = time.perf_counter()
-                heard = await stt.transcribe(audio)
-                times[name].append(time.perf_counter() - started)
-                errors[name] += edits(said, words(heard.text))
-    out: dict[str, Any] = {"utterances": len(times["fitted"]), "words": said_words}
+            clips.append(
+                (text, np.concatenate([np.zeros(1600, np.int16), spoken, np.zeros(3200, np.int16)]))
+            )
+    out: dict[str, Any] = {"utterances": len(clips)}
+    out["clean"] = await compare(kinds, clips)
+    damaged = [(text, damage(audio, seed)) for seed, (text, audio) in enumerate(clips)]
+    out["damaged"] = await compare(kinds, damaged)
+    return out
+
+
+def damage(audio: np.ndarray, seed: int) -> np.ndarray:
+    """8 % of the 20 ms packets lost, noise at -50 dBFS."""
+    rng = np.random.default_rng(seed)
+    out = audio.astype(np.float32)
+    for start in range(0, out.size, 320):
+        if rng.random() < 0.08:
+            out[start : start + 320] = 0
+    out += rng.normal(0, 32768 * 10 ** (-50 / 20), out.size)
+    return np.clip(out, -32768, 32767).astype(np.int16)
+
+
+async def compare(kinds: dict[str, Any], clips: list[tuple[str, np.ndarray]]) -> dict[str, Any]:
+    times: dict[str, list[float]] = {name: [] for name in kinds}
+    errors = dict.fromkeys(kinds, 0)
+    said_words = 0
+    for text, samples in clips:
+        audio = AudioChunk(samples.tobytes(), 16_000, 1)
+        said = words(text)
+        said_words += len(said)
+        for name, stt in kinds.items():
+            started = time.perf_counter()
+            heard = await stt.transcribe(audio)
+            times[name].append(time.perf_counter() - started)
+            errors[name] += edits(said, words(heard.text))
+    out: dict[str, Any] = {"words": said_words}
     for name in kinds:
         ordered = sorted(times[name])
         out[name] = {
@@ -81,6 +107,7 @@ async def run() -> dict[str, Any]:
         }
     paired = [full / fitted for fitted, full in zip(times["fitted"], times["30 s"], strict=True)]
     out["speedup_median"] = round(statistics.median(paired), 2)
+    print(out, flush=True)
     return out
 
 

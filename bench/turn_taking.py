@@ -72,8 +72,9 @@ async def endpoint(
     ask the STT, Smart Turn or the text model at each pause, from ``EARLY`` seconds of silence
     on, as the session does), and the seconds each question took. The question's time passes
     in audio time: a turn judged complete ends ``min_delay`` after the last speech or when the
-    answer came, whichever is later, unless speech came back first. ``models``: ``{"model":
-    SmartTurn, "text": TextTurn}``."""
+    answer came, whichever is later, unless speech came back first; while a question is in
+    flight no other pause is judged (as in the session: one judgement at a time). ``models``:
+    ``{"model": SmartTurn, "text": TextTurn}``."""
     vad.reset()
     stt_mode = turn.detection != "vad" and stt is not None
     detector = TurnDetector(vad, endpointing_delay=turn.endpointing_delay)
@@ -81,7 +82,10 @@ async def endpoint(
     asked: set[float] = set()
     stt_seconds: list[float] = []
     due: tuple[float, float] | None = None  # (the pause's mark, the silence it ends at)
+    step = vad.frame_samples / RATE
+    now = free_at = 0.0  # audio time; a question in flight holds the next one until it is done
     for frame in frames_of(audio, vad.frame_samples):
+        now += step
         ended += [e for e in detector.push(frame) if isinstance(e, SpeechEnded)]
         mark = detector.last_speech_at
         if due is not None and (not detector.in_speech or due[0] != mark):
@@ -94,7 +98,7 @@ async def endpoint(
             continue
         if not stt_mode or not detector.in_speech or mark in asked:
             continue
-        if detector.silence < min(turn.min_delay, EARLY):
+        if detector.silence < min(turn.min_delay, EARLY) or now < free_at:
             continue
         asked.add(mark)
         silence_then = detector.silence
@@ -110,6 +114,7 @@ async def endpoint(
         else:
             done = ends_sentence((await stt.transcribe(detector.current_speech())).text)
         stt_seconds.append(time.perf_counter() - started)
+        free_at = now + stt_seconds[-1]
         if done:
             due = (mark, max(turn.min_delay, silence_then + stt_seconds[-1]))
     ended += [e for e in detector.flush() if isinstance(e, SpeechEnded)]

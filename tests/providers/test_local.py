@@ -252,6 +252,44 @@ async def test_llama_prepare_reads_instructions_and_tools_before_the_first_quest
     assert _prompt_tokens_read(llm, unprepared, tools) > 150
 
 
+def _call(call_id: str, name: str, arguments: str, result: str) -> list[dict[str, Any]]:
+    function = {"name": name, "arguments": arguments}
+    return [
+        {"role": "assistant", "content": "", "tool_calls": [{"id": call_id, "function": function}]},
+        {"role": "tool", "tool_call_id": call_id, "content": result},
+    ]
+
+
+def test_each_turn_reads_only_its_new_words_in_both_slots() -> None:
+    """Deciding (tools, no earlier replies) and replying (earlier replies, no tools) keep their
+    own prompt caches: in one cache each pushed the other out, and every turn read its whole
+    history again (141 tokens for the second answer here, 6 s on 2 cores)."""
+    llm, tools = LlamaLLM(), weather_and_time()
+    runtime = llm._ensure()
+    system = {"role": "system", "content": f"You are agent {uuid.uuid4().hex}. Answer briefly."}
+    decide = routing.grammar(tuple(tools), calls=True, text=True)
+    words = routing.grammar((), calls=False, text=True)
+
+    def read(messages: list[dict[str, Any]], *, text: bool) -> dict[str, Any]:
+        request = llm.request(messages, tools, words if text else decide, text=text)
+        timings: dict[str, Any] = runtime.complete(request | {"max_tokens": 1})["timings"]
+        return timings
+
+    first = [system, {"role": "user", "content": "What is the weather in Paris?"}]
+    read(first, text=False)
+    first += _call("c1", "get_weather", '{"city": "Paris"}', '{"conditions": "sunny"}')
+    read(first, text=True)  # the answer, with the results folded into the question
+    second = [
+        *first,
+        {"role": "assistant", "content": "It is sunny in Paris."},
+        {"role": "user", "content": "And what time is it in Tokyo?"},
+    ]
+    assert read(second, text=False)["prompt_n"] < 60  # the call, its result, the question
+    second += _call("c2", "get_time", '{"timezone": "Asia/Tokyo"}', "Friday 09:00 JST")
+    answer = read(second, text=True)
+    assert answer["prompt_n"] < 60 and answer["cache_n"] > 60, answer
+
+
 async def test_a_first_request_saves_its_prefix_and_the_next_process_restores_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

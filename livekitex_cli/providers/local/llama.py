@@ -28,6 +28,9 @@ _END = object()
 # What chat templates and tool-call formats put in text; a reply ends before any of them.
 STOP = ["<|im_end|>", "<|im_start|>", "<end_of_turn>", "<|eot_id|>", "</s>"]
 CALL_TOKENS = 192  # room for the arguments of a tool call
+# two prompt caches: deciding and calling read the history without the agent's text replies,
+# replying reads it with them; in one slot each would push the other's prefix out every turn
+ROUTE_SLOT, REPLY_SLOT = 0, 1
 
 
 class LlamaLLM(LLM):
@@ -61,6 +64,7 @@ class LlamaLLM(LLM):
             n_threads=o.n_threads,
             chat_template=o.chat_template,
             saved_prompts=prompt_store.folder(),
+            n_slots=2,
         )
 
     def _ensure(self) -> LlamaRuntime:
@@ -78,8 +82,10 @@ class LlamaLLM(LLM):
         state is saved (``prompt_store``): the next process restores it in milliseconds."""
         ask: list[ChatMessage] = [*messages, {"role": "user", "content": "Hello"}]
         grammar = routing.grammar(tuple(tools), calls=bool(tools), text=True)
-        request = self.request(ask, tools, grammar, text=False) | {"max_tokens": 1}
-        await asyncio.to_thread(self._prepare, request)
+        route = self.request(ask, tools, grammar, text=False) | {"max_tokens": 1}
+        reply = self.request(ask, tools, routing.grammar((), calls=False, text=True), text=True)
+        for request in (route, reply | {"max_tokens": 1}):  # each into its own slot
+            await asyncio.to_thread(self._prepare, request)
 
     def _prepare(self, request: dict[str, Any]) -> None:
         runtime = self._ensure()
@@ -89,7 +95,7 @@ class LlamaLLM(LLM):
                 return
             runtime.complete(request)
             if runtime.slots is not None:
-                runtime.slots.save(name)
+                runtime.slots.save(name, slot=request["id_slot"])
 
     def _restore(self, runtime: LlamaRuntime, request: dict[str, Any]) -> str | None:
         """Under the runtime's lock, before the first request for a system prompt: restore its
@@ -101,28 +107,37 @@ class LlamaLLM(LLM):
             if len(self._names) >= prompt_store.KEEP:  # instructions that change every turn
                 self._names.clear()
             name = self._names[known] = prompt_store.name_for(self.path, request)
-        if name in runtime.prepared:
-            return None  # this process has read it: the prompt cache has it
-        runtime.prepared.add(name)
-        if runtime.slots is not None and runtime.slots.restore(name):
+        slot = int(request["id_slot"])
+        if (slot, name) in runtime.prepared:
+            return None  # this process has read it: the slot's prompt cache has it
+        runtime.prepared.add((slot, name))
+        if runtime.slots is not None and runtime.slots.restore(name, slots=[slot]):
             return None
         return name
 
     def request(
         self, messages: list[ChatMessage], tools: list[FunctionTool], grammar: str, *, text: bool
     ) -> dict[str, Any]:
-        """A completion under ``grammar``. The tools stay in every prompt, so all requests
-        share the cached system prompt; choosing a tool leaves out the assistant's earlier text
-        replies (see ``routing.prompt_messages``), a reply keeps them."""
+        """A completion under ``grammar``. Deciding and calling read the tools and the history
+        without the agent's earlier text replies (see ``routing.prompt_messages``); a reply
+        reads the history with them and no tools. Each kind keeps its own slot's prompt cache,
+        so neither pushes the other's prefix out (in one slot, each turn read its whole
+        history again: 6-15 s a turn on 2 cores)."""
         o = self.options
         request: dict[str, Any] = {
-            "messages": routing.prompt_messages(messages, tools, replies=text),
+            # a reply in words is shown no tools (a small model shown them talks about them)
+            "messages": (
+                routing.answer_messages(messages)
+                if text
+                else routing.prompt_messages(messages, tools, replies=False)
+            ),
             "grammar": grammar,
             "max_tokens": o.max_tokens if text else CALL_TOKENS,
             "stop": [*STOP, *o.stop],
             "temperature": 0.0,
             "seed": o.seed,
             "cache_prompt": True,
+            "id_slot": REPLY_SLOT if text else ROUTE_SLOT,
         }
         if text:  # penalties and sampling for prose; a decision or a call is greedy and clean
             request.update(
@@ -163,8 +178,6 @@ class LlamaLLM(LLM):
         request = self.request(
             messages, tools, routing.grammar((), calls=False, text=True), text=True
         )
-        if routing.answered(messages):
-            request["messages"] = routing.answer_messages(messages)
         tokens = 0
         async for piece in self._generate(request):
             tokens += 1
@@ -207,7 +220,7 @@ class LlamaLLM(LLM):
                     unsaved = self._restore(runtime, request)  # if before prepare() ran
                     runtime.stream(request, on_chunk)
                     if unsaved is not None and runtime.slots is not None:
-                        runtime.slots.save(unsaved)
+                        runtime.slots.save(unsaved, slot=request["id_slot"])
             except Exception as exc:  # noqa: BLE001 - handed to the loop below
                 hand_over(exc)
             finally:

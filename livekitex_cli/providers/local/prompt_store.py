@@ -67,18 +67,19 @@ class _UnixConnection(http.client.HTTPConnection):
 
 
 class SlotStore:
-    """Save and restore llama.cpp's one slot through its server's private unix socket."""
+    """Save and restore llama.cpp's slots through its server's private unix socket."""
 
-    def __init__(self, socket_path: str, saved: Path) -> None:
+    def __init__(self, socket_path: str, saved: Path, slots: int = 1) -> None:
         self.socket_path = socket_path
         self.saved = saved
+        self.slots = slots
         self.restored = 0  # prefixes restored so far
 
-    def _action(self, action: str, filename: str) -> bool:
+    def _action(self, action: str, filename: str, slot: int) -> bool:
         connection = _UnixConnection(self.socket_path, timeout=30.0)
         try:
             body = json.dumps({"filename": filename})
-            connection.request("POST", f"/slots/0?action={action}", body)
+            connection.request("POST", f"/slots/{slot}?action={action}", body)
             response = connection.getresponse()
             response.read()
             return response.status == 200
@@ -87,20 +88,22 @@ class SlotStore:
         finally:
             connection.close()
 
-    def restore(self, filename: str) -> bool:
-        """Whether a saved prefix was found and loaded into the slot."""
+    def restore(self, filename: str, *, slots: list[int] | None = None) -> bool:
+        """Whether a saved prefix was found and loaded into ``slots`` (default: every slot)."""
         if not (self.saved / filename).is_file():
             return False
-        restored = self._action("restore", filename)
+        restored = all(
+            self._action("restore", filename, slot) for slot in slots or range(self.slots)
+        )
         self.restored += restored
         log.debug("saved prompt prefix restored" if restored else "saved prompt prefix unusable",
                   extra={"file": filename})  # fmt: skip
         return restored
 
-    def save(self, filename: str) -> None:
-        """Save the slot's state as ``filename`` (best effort: a failure only costs time)."""
+    def save(self, filename: str, *, slot: int = 0) -> None:
+        """Save ``slot``'s state as ``filename`` (best effort: a failure only costs time)."""
         partial = f".{uuid.uuid4().hex}{SUFFIX}.part"
-        if not self._action("save", partial):
+        if not self._action("save", partial, slot):
             with contextlib.suppress(OSError):
                 (self.saved / partial).unlink()
             return

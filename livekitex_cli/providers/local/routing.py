@@ -131,25 +131,41 @@ def prompt_messages(
 
 
 def answer_messages(messages: list[ChatMessage]) -> list[ChatMessage]:
-    """For the reply after tools ran: the history up to the user's last message, then that
-    message with the results folded in and a nudge to use them (tiny models otherwise talk
-    past a ``<tool_response>``)."""
-    last = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=-1)
-    if last < 0:
-        return prompt_messages(messages, [])
+    """For a reply in words: every user turn whose tools ran carries their results, folded
+    into the user's message with a nudge to use them (tiny models otherwise talk past a
+    ``<tool_response>``), and the calls themselves are left out. Each turn reads the same
+    whether it is the last or an earlier one, so the reply slot's prompt cache keeps the
+    whole history from one turn to the next."""
     names = {
         call.get("id", ""): call.get("function", {}).get("name", "the tool")
-        for m in messages[last:]
+        for m in messages
         for call in m.get("tool_calls") or []
     }
-    facts = [
-        f"{names.get(str(m.get('tool_call_id', '')), 'the tool')} returned: {m.get('content')}"
-        for m in messages[last:]
-        if m.get("role") == "tool"
-    ]
-    question = str(messages[last].get("content") or "")
-    folded = "\n".join([question, "", *facts, "", "Answer my question with these results."])
-    return prompt_messages([*messages[:last], {"role": "user", "content": folded}], [])
+    out: list[ChatMessage] = []
+    asked: int | None = None  # the index in ``out`` of the user message the results answer
+    facts: list[str] = []
+
+    def fold() -> None:
+        if asked is not None and facts:
+            question = str(out[asked].get("content") or "")
+            text = "\n".join([question, "", *facts, "", "Answer my question with these results."])
+            out[asked] = {"role": "user", "content": text}
+
+    for message in messages:
+        role = message.get("role")
+        if role == "user":
+            fold()
+            asked, facts = len(out), []
+            out.append(message)
+        elif role == "tool":
+            name = names.get(str(message.get("tool_call_id", "")), "the tool")
+            facts.append(f"{name} returned: {message.get('content')}")
+        elif role == "assistant" and message.get("tool_calls"):
+            continue  # the call is in the results it brought
+        else:
+            out.append(message)
+    fold()
+    return prompt_messages(out, [])
 
 
 def _alternating(messages: list[ChatMessage]) -> list[ChatMessage]:

@@ -39,15 +39,17 @@ class LlamaRuntime:
         chat_template: str | None = None,
         prompt_cache_mb: int = 64,
         saved_prompts: Path | None = None,
+        n_slots: int = 1,
     ) -> None:
         """``saved_prompts``: a folder where prompt prefixes are saved and restored from
         (``slots``); the server's socket then stays open, in its private folder, until the
-        runtime is collected."""
+        runtime is collected. ``n_slots``: prompt caches of ``n_ctx`` each, chosen by a
+        request's ``id_slot``."""
         xllamacpp = require("xllamacpp", package="xllamacpp")
         params = xllamacpp.CommonParams()
         params.model.path = path
-        params.n_ctx = n_ctx
-        params.n_parallel = 1
+        params.n_parallel = n_slots
+        params.n_ctx = n_ctx * n_slots  # each slot its own n_ctx
         # half the cores, and no busy-waiting: llama.cpp's threads spin at their barriers, and on
         # a machine that is busy (speech models, other jobs) that collapses throughput (measured
         # on 2 busy cores: 2 spinning threads 0.9 tokens/s, 1 thread without polling 9.2)
@@ -70,12 +72,12 @@ class LlamaRuntime:
             shutil.rmtree(folder, ignore_errors=True)
             reason = f"llama.cpp could not load {path} ({exc})".replace("\n", " ")
             raise ResourceError("model", reason) from exc
-        self.prepared: set[str] = set()  # prompt prefixes read or restored (``LlamaLLM``)
+        self.prepared: set[tuple[int, str]] = set()  # (slot, prefix) read or restored
         self.slots: SlotStore | None = None
         if saved_prompts is None:
             shutil.rmtree(folder, ignore_errors=True)
         else:
-            self.slots = SlotStore(params.hostnames[0], saved_prompts)
+            self.slots = SlotStore(params.hostnames[0], saved_prompts, n_slots)
             weakref.finalize(self, shutil.rmtree, folder, True)
         self.lock = threading.Lock()  # one request at a time: turns share the prompt cache
         # the grammar engine indexes the vocabulary on first use (seconds for 150k tokens):
