@@ -43,7 +43,12 @@ class LlamaLLMOptions(ProviderOptions):
     chat_template: str | None = Field(
         default=None, description="llama.cpp template name or Jinja text; default: the GGUF's own"
     )
-    n_ctx: int = Field(default=4096, ge=256, le=131_072)
+    n_ctx: int = Field(
+        default=4096,
+        ge=256,
+        le=131_072,
+        description="tokens of context in each of the two prompt caches (deciding, replying)",
+    )
     n_threads: int | None = Field(default=None, ge=1, le=256)
     temperature: float = Field(default=0.0, ge=0, le=2, description="0: greedy")
     top_p: float = Field(default=0.9, gt=0, le=1)
