@@ -10,7 +10,6 @@ Run: ``python -m bench conversation [--json FILE]`` (needs the local extra).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -19,6 +18,7 @@ import tempfile
 from typing import Any
 
 from bench.common import ROOT, report
+from bench.first_reply import local_env
 
 TURNS = [
     "What is the weather in Tokyo?",
@@ -63,12 +63,9 @@ asyncio.run(main())
 
 
 def conversation(store: str) -> list[list[float]]:
-    env = {**os.environ, "LKX_PROMPT_CACHE": store}
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
-        env.pop(name, None)  # the example agent then runs on the local models
     done = subprocess.run(
         [sys.executable, "-c", CHILD, json.dumps(TURNS)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800, check=True,
+        cwd=ROOT, env=local_env(store), capture_output=True, text=True, timeout=1800, check=True,
     )  # fmt: skip
     rows: list[list[float]] = json.loads(done.stdout.strip().splitlines()[-1])
     return rows

@@ -43,10 +43,17 @@ asyncio.run(main())
 RUNS = 2
 
 
-def reply_seconds(head_start: float, store: str) -> float:
+def local_env(store: str) -> dict[str, str]:
+    """The environment of a child process: prompt prefixes saved in ``store``, and no OpenAI
+    settings, so the example agent runs on the local models."""
     env = {**os.environ, "LKX_PROMPT_CACHE": store}
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
-        env.pop(name, None)  # the example agent then runs on the local models
+        env.pop(name, None)
+    return env
+
+
+def reply_seconds(head_start: float, store: str) -> float:
+    env = local_env(store)
     done = subprocess.run(
         [sys.executable, "-c", CHILD, str(head_start), QUESTION],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=True,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
@@ -100,9 +100,9 @@ class AgentActivity:
         except LkxError as exc:  # the first request meets it again, and reports it
             log.debug("LLM not prepared", extra={"reason": str(exc)})
 
-    async def _load_stt(self) -> None:
+    async def _load_stt(self, load: Callable[[], Awaitable[None]]) -> None:
         try:
-            await self.stt.load()  # type: ignore[union-attr]
+            await load()
         except LkxError as exc:  # the first transcript meets it again, and reports it
             log.debug("STT not loaded", extra={"reason": str(exc)})
 
@@ -135,8 +135,9 @@ class AgentActivity:
         assert self.detector is not None
         if not self._stt_loading:  # a local STT loads with the first audio: typed chat never pays
             self._stt_loading = True
-            if hasattr(self.stt, "load"):
-                self.session.spawn(self._load_stt(), "stt-load")
+            load = getattr(self.stt, "load", None)  # the local models have one
+            if load is not None:
+                self.session.spawn(self._load_stt(load), "stt-load")
         mono = to_mono(pcm16, channels, self._carry)
         step = sample_rate * 2  # two seconds at a time keeps the loop responsive on big chunks
         for start in range(0, mono.size, step):

@@ -111,7 +111,7 @@ class LlamaLLM(LLM):
         if (slot, name) in runtime.prepared:
             return None  # this process has read it: the slot's prompt cache has it
         runtime.prepared.add((slot, name))
-        if runtime.slots is not None and runtime.slots.restore(name, slots=[slot]):
+        if runtime.slots is not None and runtime.slots.restore(name, slot=slot):
             return None
         return name
 

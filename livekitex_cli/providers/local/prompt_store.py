@@ -69,10 +69,9 @@ class _UnixConnection(http.client.HTTPConnection):
 class SlotStore:
     """Save and restore llama.cpp's slots through its server's private unix socket."""
 
-    def __init__(self, socket_path: str, saved: Path, slots: int = 1) -> None:
+    def __init__(self, socket_path: str, saved: Path) -> None:
         self.socket_path = socket_path
         self.saved = saved
-        self.slots = slots
         self.restored = 0  # prefixes restored so far
 
     def _action(self, action: str, filename: str, slot: int) -> bool:
@@ -88,13 +87,11 @@ class SlotStore:
         finally:
             connection.close()
 
-    def restore(self, filename: str, *, slots: list[int] | None = None) -> bool:
-        """Whether a saved prefix was found and loaded into ``slots`` (default: every slot)."""
+    def restore(self, filename: str, *, slot: int = 0) -> bool:
+        """Whether a saved prefix was found and loaded into ``slot``."""
         if not (self.saved / filename).is_file():
             return False
-        restored = all(
-            self._action("restore", filename, slot) for slot in slots or range(self.slots)
-        )
+        restored = self._action("restore", filename, slot)
         self.restored += restored
         log.debug("saved prompt prefix restored" if restored else "saved prompt prefix unusable",
                   extra={"file": filename})  # fmt: skip

@@ -77,7 +77,7 @@ class LlamaRuntime:
         if saved_prompts is None:
             shutil.rmtree(folder, ignore_errors=True)
         else:
-            self.slots = SlotStore(params.hostnames[0], saved_prompts, n_slots)
+            self.slots = SlotStore(params.hostnames[0], saved_prompts)
             weakref.finalize(self, shutil.rmtree, folder, True)
         self.lock = threading.Lock()  # one request at a time: turns share the prompt cache
         # the grammar engine indexes the vocabulary on first use (seconds for 150k tokens):
