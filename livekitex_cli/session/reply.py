@@ -7,9 +7,7 @@ what the history keeps.
 from __future__ import annotations
 
 import asyncio
-import math
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from livekitex_cli.errors import ExternalServiceError, LkxError
@@ -28,7 +26,7 @@ from livekitex_cli.session.events import (
     ToolCallStarted,
 )
 from livekitex_cli.session.metrics import TurnMetrics
-from livekitex_cli.session.speech import SentenceSplitter, frames
+from livekitex_cli.session.speech import SentenceSplitter, Spoken, SpokenSentence, frames
 from livekitex_cli.session.watchdog import EmptyCompletion, note_empty
 from livekitex_cli.tools import FunctionTool, RunContext, error_text, output_text, run_tool
 
@@ -37,37 +35,6 @@ if TYPE_CHECKING:
 
 log = get_logger("session")
 _DONE = object()
-
-
-@dataclass
-class SpokenSentence:
-    """One sentence on the reply's audio timeline, in seconds from the reply's first frame."""
-
-    text: str
-    start: float
-    end: float
-
-
-@dataclass
-class Spoken:
-    """The reply's sentences laid out on its audio, to tell what was heard by a given point."""
-
-    sentences: list[SpokenSentence] = field(default_factory=list)
-
-    def text(self, heard: float) -> str:
-        """The words played out in the first ``heard`` seconds of the reply's audio; a word
-        counts once its share of its sentence's audio has begun."""
-        words: list[str] = []
-        for sentence in self.sentences:
-            if heard >= sentence.end:
-                words.append(sentence.text)
-                continue
-            if heard > sentence.start:
-                parts = sentence.text.split()
-                share = (heard - sentence.start) / (sentence.end - sentence.start)
-                words.extend(parts[: math.ceil(len(parts) * share)])
-            break
-        return " ".join(words).strip()
 
 
 class Reply:
@@ -121,10 +88,15 @@ class Reply:
     def stop(self) -> None:
         """Interrupted: play nothing more, even if a cancellation is lost on the way. Call it
         before the output's queue is cleared: what was heard is the audio not still queued."""
-        if self.heard is None:
-            self.heard = self.played_out()
+        self.hold_heard()
         self.stopped = True
         self.cancel_speaking()
+
+    def hold_heard(self) -> float:
+        """What the user heard of this reply, read once (the output's clock moves on)."""
+        if self.heard is None:
+            self.heard = self.played_out()
+        return self.heard
 
     def played_out(self) -> float:
         """Seconds of this reply's audio the output has played out so far."""

@@ -1,10 +1,13 @@
-"""Agent speech: cut streamed text into sentences, and play audio out frame by frame."""
+"""Agent speech: cut streamed text into sentences, lay them on the audio to tell what was heard,
+and play audio out frame by frame."""
 
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import time
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from livekitex_cli.providers.audio import AudioChunk
@@ -12,6 +15,37 @@ from livekitex_cli.providers.audio import AudioChunk
 _BOUNDARY = re.compile(r"(?<=[.!?…])[\"')\]]*\s+|\n+")
 _ABBREVIATIONS = {"mr.", "mrs.", "ms.", "dr.", "st.", "e.g.", "i.e.", "vs.", "etc.", "no."}
 FRAME_SECONDS = 0.02
+
+
+@dataclass
+class SpokenSentence:
+    """One sentence on the reply's audio timeline, in seconds from the reply's first frame."""
+
+    text: str
+    start: float
+    end: float
+
+
+@dataclass
+class Spoken:
+    """The reply's sentences laid out on its audio, to tell what was heard by a given point."""
+
+    sentences: list[SpokenSentence] = field(default_factory=list)
+
+    def text(self, heard: float) -> str:
+        """The words played out in the first ``heard`` seconds of the reply's audio; a word
+        counts once its share of its sentence's audio has begun."""
+        words: list[str] = []
+        for sentence in self.sentences:
+            if heard >= sentence.end:
+                words.append(sentence.text)
+                continue
+            if heard > sentence.start:
+                parts = sentence.text.split()
+                share = (heard - sentence.start) / (sentence.end - sentence.start)
+                words.extend(parts[: math.ceil(len(parts) * share)])
+            break
+        return " ".join(words).strip()
 
 
 class SentenceSplitter:

@@ -242,6 +242,7 @@ class TurnTaking:
     def interrupt(self, reply: Reply, speech_started: float, why: str) -> None:
         """Stop ``reply`` (a running tool first finishes; see the module's docstring)."""
         session = self.session
+        reply.hold_heard()  # read once: the rest starts at the very word the history ends at
         heard_words = len(reply.final_text(interrupted=True).split())
         full = "".join(reply.streamed).split()
         rest = " ".join(full[heard_words:]) if session.state == "speaking" else ""
