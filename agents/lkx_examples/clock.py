@@ -37,7 +37,7 @@ def get_time(timezone: str = "UTC") -> str:
     """Get the current date and time in a city or time zone.
 
     Args:
-        timezone: A city ("Tokyo") or an IANA time zone name ("Europe/Paris").
+        timezone: The city the user asked about, as they said it, or a time zone name.
     """
     zone = find_zone(timezone or "UTC")
-    return datetime.now(zone).strftime("%A %d %B %Y, %H:%M %Z")
+    return datetime.now(zone).strftime("%A %d %B %Y, %I:%M %p %Z")

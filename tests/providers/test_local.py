@@ -178,6 +178,39 @@ async def test_llama_free_to_choose_answers_small_talk_in_text() -> None:
     assert "".join(d.text for d in deltas).strip()
 
 
+async def test_llama_after_a_tool_answer_calls_again_only_when_the_user_asks_for_it() -> None:
+    """Shown the history, the model called a tool for everything once one had been called
+    ("Thanks!" fetched the weather again); the newest message alone decides now."""
+    result = '{"city": "Oslo", "temperature": -3, "unit": "celsius", "conditions": "cloudy"}'
+    history = [
+        NOVA,
+        {"role": "user", "content": "What's the weather in Oslo?"},
+        *_call("c1", "get_weather", '{"city": "Oslo"}', result),
+        {"role": "assistant", "content": "It is cloudy and -3 degrees in Oslo."},
+    ]
+    llm = LlamaLLM(LlamaLLMOptions(temperature=0))
+    got = {}
+    for question in ("Thanks!", "And in Berlin?", "And what time is it there?"):
+        messages = [*history, {"role": "user", "content": question}]
+        deltas = await chat(llm, messages, tools=weather_and_time())
+        got[question] = [(d.tool_call.name, d.tool_call.arguments) for d in deltas if d.tool_call]
+    assert got["Thanks!"] == [], got
+    assert [(n, "berlin" in a.lower()) for n, a in got["And in Berlin?"]] == [("get_weather", True)]
+    there = got["And what time is it there?"]
+    assert [(n, "oslo" in a.lower()) for n, a in there] == [("get_time", True)], got
+
+
+def test_the_odds_of_a_call_decide_not_the_likeliest_token() -> None:
+    # "Thank you, goodbye.": a call's first token is the likeliest, words are likelier
+    top = {'{"': 0.37, "Good": 0.22, "I": 0.09, "Thank": 0.06, "You": 0.05, "```": 0.02}
+    assert not routing.chooses_call(top, '{"')
+    assert routing.chooses_call({'{"': 0.46, "```": 0.35, "\n": 0.1, "The": 0.05}, "")
+    assert routing.chooses_call({}, "<tool_call>") and not routing.chooses_call({}, "Sure")
+    history = [NOVA, {"role": "assistant", "content": "Hi."}, {"role": "user", "content": "a"}]
+    history += [{"role": "assistant", "content": "b"}, {"role": "user", "content": "c"}]
+    assert routing.decide_messages(history) == [NOVA, {"role": "user", "content": "c"}]
+
+
 async def test_llama_answers_with_the_tool_result_instead_of_calling_again() -> None:
     call = {
         "id": "c1",
@@ -260,10 +293,11 @@ def _call(call_id: str, name: str, arguments: str, result: str) -> list[dict[str
     ]
 
 
-def test_each_turn_reads_only_its_new_words_in_both_slots() -> None:
-    """Deciding (tools, no earlier replies) and replying (earlier replies, no tools) keep their
-    own prompt caches: in one cache each pushed the other out, and every turn read its whole
-    history again (141 tokens for the second answer here, 6 s on 2 cores)."""
+def test_each_turn_reads_only_its_new_words_in_every_slot() -> None:
+    """Calling (tools, no earlier replies), replying (earlier replies, no tools) and deciding
+    (the newest message) keep their own prompt caches: in one cache each pushed the other
+    out, and every turn read its whole history again (141 tokens for the second answer here,
+    6 s on 2 cores)."""
     llm, tools = LlamaLLM(), weather_and_time()
     runtime = llm._ensure()
     system = {"role": "system", "content": f"You are agent {uuid.uuid4().hex}. Answer briefly."}
@@ -277,6 +311,7 @@ def test_each_turn_reads_only_its_new_words_in_both_slots() -> None:
 
     first = [system, {"role": "user", "content": "What is the weather in Paris?"}]
     read(first, text=False)
+    runtime.complete(llm.decide_request(first, tools))
     first += _call("c1", "get_weather", '{"city": "Paris"}', '{"conditions": "sunny"}')
     read(first, text=True)  # the answer, with the results folded into the question
     second = [
@@ -285,6 +320,8 @@ def test_each_turn_reads_only_its_new_words_in_both_slots() -> None:
         {"role": "user", "content": "And what time is it in Tokyo?"},
     ]
     assert read(second, text=False)["prompt_n"] < 60  # the call, its result, the question
+    decided = runtime.complete(llm.decide_request(second, tools))["timings"]
+    assert decided["prompt_n"] < 25, decided  # deciding reads the new question only
     second += _call("c2", "get_time", '{"timezone": "Asia/Tokyo"}', "Friday 09:00 JST")
     answer = read(second, text=True)
     assert answer["prompt_n"] < 60 and answer["cache_n"] > 60, answer
@@ -307,7 +344,7 @@ async def test_a_first_request_saves_its_prefix_and_the_next_process_restores_it
     second = LlamaLLM(LlamaLLMOptions(n_ctx=2560))
     deltas = await chat(second, question, tools=weather_and_time())
     slots = second._ensure().slots
-    assert slots is not None and slots.restored == 1
+    assert slots is not None and slots.restored == 2  # one file, into the decide and call slots
     assert any(d.tool_call and d.tool_call.name == "get_weather" for d in deltas)
 
 

@@ -8,6 +8,7 @@ plain-text grammar with repetition penalties, then shaped for speech (see ``shap
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 import uuid
 from collections.abc import AsyncIterator
@@ -28,9 +29,11 @@ _END = object()
 # What chat templates and tool-call formats put in text; a reply ends before any of them.
 STOP = ["<|im_end|>", "<|im_start|>", "<end_of_turn>", "<|eot_id|>", "</s>"]
 CALL_TOKENS = 192  # room for the arguments of a tool call
-# two prompt caches: deciding and calling read the history without the agent's text replies,
-# replying reads it with them; in one slot each would push the other's prefix out every turn
-ROUTE_SLOT, REPLY_SLOT = 0, 1
+# three prompt caches: calling reads the history without the agent's text replies, replying
+# reads it with them, deciding only the newest message; in one slot each would push the
+# others' prefix out every turn
+ROUTE_SLOT, REPLY_SLOT, DECIDE_SLOT = 0, 1, 2
+DECIDE_TOP = 10  # first-token candidates weighed to decide between a call and words
 
 
 class LlamaLLM(LLM):
@@ -64,7 +67,7 @@ class LlamaLLM(LLM):
             n_threads=o.n_threads,
             chat_template=o.chat_template,
             saved_prompts=prompt_store.folder(),
-            n_slots=2,
+            n_slots=3,
         )
 
     def _ensure(self) -> LlamaRuntime:
@@ -84,18 +87,46 @@ class LlamaLLM(LLM):
         grammar = routing.grammar(tuple(tools), calls=bool(tools), text=True)
         route = self.request(ask, tools, grammar, text=False) | {"max_tokens": 1}
         reply = self.request(ask, tools, routing.grammar((), calls=False, text=True), text=True)
-        for request in (route, reply | {"max_tokens": 1}):  # each into its own slot
-            await asyncio.to_thread(self._prepare, request)
+        requests = [route, reply | {"max_tokens": 1}]
+        if tools:  # deciding reads route's prefix: restored from the state just saved
+            requests.append(self.decide_request(ask, tools))
+        for request in requests:  # each into its own slot
+            await asyncio.to_thread(self._once, request, prepare=True)
 
-    def _prepare(self, request: dict[str, Any]) -> None:
+    def _once(self, request: dict[str, Any], *, prepare: bool = False) -> Chunk | None:
+        """One whole completion, the slot's prefix restored first if this process has not read
+        it (and saved after, if no process had). ``prepare``: only read the prefix in."""
         runtime = self._ensure()
         with runtime.lock:
             name = self._restore(runtime, request)
-            if name is None:
-                return
-            runtime.complete(request)
-            if runtime.slots is not None:
+            if name is None and prepare:
+                return None
+            result = runtime.complete(request)
+            if name is not None and runtime.slots is not None:
                 runtime.slots.save(name, slot=request["id_slot"])
+            return result
+
+    def decide_request(
+        self, messages: list[ChatMessage], tools: list[FunctionTool]
+    ) -> dict[str, Any]:
+        """One token that decides between a call and words, read from the newest message
+        alone (``routing.decide_messages``), with its likeliest candidates."""
+        grammar = routing.grammar(tuple(tools), calls=True, text=True)
+        request = self.request(routing.decide_messages(messages), tools, grammar, text=False)
+        return request | {"max_tokens": 1, "id_slot": DECIDE_SLOT, "logprobs": True,
+                          "top_logprobs": DECIDE_TOP}  # fmt: skip
+
+    async def _decide(self, messages: list[ChatMessage], tools: list[FunctionTool]) -> bool:
+        """Whether the model calls one of ``tools`` rather than answering in words."""
+        result = await asyncio.to_thread(self._once, self.decide_request(messages, tools))
+        choice = ((result or {}).get("choices") or [{}])[0]
+        sampled = str((choice.get("message") or {}).get("content") or "")
+        try:
+            entries = choice["logprobs"]["content"][0]["top_logprobs"]
+            top = {str(e["token"]): math.exp(float(e["logprob"])) for e in entries}
+        except (KeyError, IndexError, TypeError, ValueError):
+            top = {}
+        return routing.chooses_call(top, sampled)
 
     def _restore(self, runtime: LlamaRuntime, request: dict[str, Any]) -> str | None:
         """Under the runtime's lock, before the first request for a system prompt: restore its
@@ -159,12 +190,8 @@ class LlamaLLM(LLM):
         except ValueError as exc:
             raise ExternalServiceError(self.service, str(exc)) from None
         calling = turn.mode != "reply"
-        if turn.mode == "route" and turn.allow_text:
-            # free to choose: one greedy token under "call or text" decides
-            grammar = routing.grammar(turn.tools, calls=True, text=True)
-            decide = self.request(messages, tools, grammar, text=False) | {"max_tokens": 1}
-            first = await self._complete(decide)
-            calling = routing.is_call(first)
+        if turn.mode == "route" and turn.allow_text:  # free to choose: the model's odds decide
+            calling = await self._decide(messages, tools)
         if calling:
             grammar = routing.grammar(turn.tools, calls=True, text=False)
             answer = await self._complete(self.request(messages, tools, grammar, text=False))

@@ -47,7 +47,7 @@ class LlamaLLMOptions(ProviderOptions):
         default=4096,
         ge=256,
         le=131_072,
-        description="tokens of context in each of the two prompt caches (deciding, replying)",
+        description="tokens of context in each of the 3 prompt caches (decide, call, reply)",
     )
     n_threads: int | None = Field(default=None, ge=1, le=256)
     temperature: float = Field(default=0.0, ge=0, le=2, description="0: greedy")
