@@ -1,7 +1,7 @@
 """A whole offline conversation: the example voice assistant on the local models, six typed
 turns one after the other (tool calls, answers, small talk), each timed from the question to
-the end of the reply, and the prompt tokens llama.cpp read for it (the rest came from its
-prompt caches). The instructions are prepared and saved first (as from a second run on a
+the end of the reply, the prompt tokens llama.cpp read for it (the rest came from its
+prompt caches) and what the agent said. The instructions are prepared and saved first (as from a second run on a
 machine), so the figures are the turns' own cost.
 
 Run: ``python -m bench conversation [--json FILE]`` (needs the local extra).
@@ -35,14 +35,18 @@ from livekitex_cli.providers.local import runtime
 from livekitex_cli.session import AgentSession
 
 read = []
-original = runtime.LlamaRuntime.stream
+original, whole = runtime.LlamaRuntime.stream, runtime.LlamaRuntime.complete
 def stream(self, request, on_chunk):
     def seen(chunk):
         if "timings" in chunk:
             read.append(chunk["timings"]["prompt_n"])
         return on_chunk(chunk)
     return original(self, request, seen)
-runtime.LlamaRuntime.stream = stream
+def complete(self, request):
+    result = whole(self, request)
+    read.append(result.get("timings", {}).get("prompt_n", 0))
+    return result
+runtime.LlamaRuntime.stream, runtime.LlamaRuntime.complete = stream, complete
 
 async def main():
     agent = load_agents(["agents/voice-assistant.yaml"])[0]
@@ -54,7 +58,9 @@ async def main():
         read.clear()
         asked = time.perf_counter()
         await session.run(user_input=question, timeout=300)
-        rows.append([round(time.perf_counter() - asked, 2), sum(read)])
+        took = round(time.perf_counter() - asked, 2)
+        said = [t.content for t in session.history.turns if t.role == "agent"][-1:]
+        rows.append([took, sum(read), " ".join(said)])
     print(json.dumps(rows))
     await session.aclose()
 
@@ -62,12 +68,12 @@ asyncio.run(main())
 """
 
 
-def conversation(store: str) -> list[list[float]]:
+def conversation(store: str) -> list[list[Any]]:
     done = subprocess.run(
         [sys.executable, "-c", CHILD, json.dumps(TURNS)],
         cwd=ROOT, env=local_env(store), capture_output=True, text=True, timeout=1800, check=True,
     )  # fmt: skip
-    rows: list[list[float]] = json.loads(done.stdout.strip().splitlines()[-1])
+    rows: list[list[Any]] = json.loads(done.stdout.strip().splitlines()[-1])
     return rows
 
 
@@ -81,8 +87,8 @@ async def run() -> dict[str, Any]:
     seconds = [row[0] for row in rows]
     out: dict[str, Any] = {
         "turns": [
-            {"question": q, "seconds": s, "prompt_tokens_read": int(n)}
-            for q, (s, n) in zip(TURNS, rows, strict=True)
+            {"question": q, "seconds": s, "prompt_tokens_read": int(n), "reply": said}
+            for q, (s, n, said) in zip(TURNS, rows, strict=True)
         ],
         "seconds_per_turn_median": round(statistics.median(seconds), 2),
         "seconds_total": round(sum(seconds), 1),
