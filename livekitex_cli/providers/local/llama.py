@@ -29,9 +29,9 @@ _END = object()
 # What chat templates and tool-call formats put in text; a reply ends before any of them.
 STOP = ["<|im_end|>", "<|im_start|>", "<end_of_turn>", "<|eot_id|>", "</s>"]
 CALL_TOKENS = 192  # room for the arguments of a tool call
-# three prompt caches: calling reads the history without the agent's text replies, replying
-# reads it with them, deciding only the newest message; in one slot each would push the
-# others' prefix out every turn
+# three prompt caches: calling reads the tools and the history, replying the history without
+# tools, deciding the tools and the newest message; in one slot each would push the others'
+# prefix out every turn
 ROUTE_SLOT, REPLY_SLOT, DECIDE_SLOT = 0, 1, 2
 DECIDE_TOP = 10  # first-token candidates weighed to decide between a call and words
 
@@ -149,10 +149,11 @@ class LlamaLLM(LLM):
     def request(
         self, messages: list[ChatMessage], tools: list[FunctionTool], grammar: str, *, text: bool
     ) -> dict[str, Any]:
-        """A completion under ``grammar``. Deciding and calling read the tools and the history
-        without the agent's earlier text replies (see ``routing.prompt_messages``); a reply
-        reads the history with them and no tools. Each kind keeps its own slot's prompt cache,
-        so neither pushes the other's prefix out (in one slot, each turn read its whole
+        """A completion under ``grammar``. A call reads the tools and the whole history (its
+        grammar allows no words); a reply reads the history with each turn's tool results
+        folded into its question and no tools (``routing.answer_messages``); deciding reads
+        the newest message only (``decide_request``). Each kind keeps its own slot's prompt
+        cache, so none pushes another's prefix out (in one slot, each turn read its whole
         history again: 6-15 s a turn on 2 cores)."""
         o = self.options
         request: dict[str, Any] = {
@@ -160,7 +161,7 @@ class LlamaLLM(LLM):
             "messages": (
                 routing.answer_messages(messages)
                 if text
-                else routing.prompt_messages(messages, tools, replies=False)
+                else routing.prompt_messages(messages, tools)
             ),
             "grammar": grammar,
             "max_tokens": o.max_tokens if text else CALL_TOKENS,
