@@ -32,7 +32,7 @@ CALL_TOKENS = 192  # room for the arguments of a tool call
 # three prompt caches: calling reads the tools and the history, replying the history without
 # tools, deciding the tools and the newest message; in one slot each would push the others'
 # prefix out every turn
-ROUTE_SLOT, REPLY_SLOT, DECIDE_SLOT = 0, 1, 2
+CALL_SLOT, REPLY_SLOT, DECIDE_SLOT = 0, 1, 2
 DECIDE_TOP = 10  # first-token candidates weighed to decide between a call and words
 
 
@@ -85,10 +85,10 @@ class LlamaLLM(LLM):
         state is saved (``prompt_store``): the next process restores it in milliseconds."""
         ask: list[ChatMessage] = [*messages, {"role": "user", "content": "Hello"}]
         grammar = routing.grammar(tuple(tools), calls=bool(tools), text=True)
-        route = self.request(ask, tools, grammar, text=False) | {"max_tokens": 1}
+        call = self.request(ask, tools, grammar, text=False) | {"max_tokens": 1}
         reply = self.request(ask, tools, routing.grammar((), calls=False, text=True), text=True)
-        requests = [route, reply | {"max_tokens": 1}]
-        if tools:  # deciding reads route's prefix: restored from the state just saved
+        requests = [call, reply | {"max_tokens": 1}]
+        if tools:  # deciding reads the call's prefix: restored from the state just saved
             requests.append(self.decide_request(ask, tools))
         for request in requests:  # each into its own slot
             await asyncio.to_thread(self._once, request, prepare=True)
@@ -169,7 +169,7 @@ class LlamaLLM(LLM):
             "temperature": 0.0,
             "seed": o.seed,
             "cache_prompt": True,
-            "id_slot": REPLY_SLOT if text else ROUTE_SLOT,
+            "id_slot": REPLY_SLOT if text else CALL_SLOT,
         }
         if text:  # penalties and sampling for prose; a decision or a call is greedy and clean
             request.update(
