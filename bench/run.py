@@ -199,6 +199,7 @@ SUITES = {
     "handoff": "bench.handoff",
     "mcp": "bench.mcp",
     "offline_llm": "bench.offline_llm",
+    "routing": "bench.routing",
     "scenarios": "bench.scenarios",
     "stt_window": "bench.stt_window",
     "text_rooms": "bench.text_rooms",
