@@ -190,27 +190,34 @@ async def test_llama_after_a_tool_answer_calls_again_only_when_the_user_asks_for
     ]
     llm = LlamaLLM(LlamaLLMOptions(temperature=0))
     got = {}
-    for question in ("Thanks!", "And in Berlin?", "And what time is it there?"):
+    for question in ("Thanks!", "And in Berlin?", "And what time is it there?", "Okay, goodbye."):
         messages = [*history, {"role": "user", "content": question}]
         deltas = await chat(llm, messages, tools=weather_and_time())
         got[question] = [(d.tool_call.name, d.tool_call.arguments) for d in deltas if d.tool_call]
-    assert got["Thanks!"] == [], got
+    assert got["Thanks!"] == [] and got["Okay, goodbye."] == [], got
     assert [(n, "berlin" in a.lower()) for n, a in got["And in Berlin?"]] == [("get_weather", True)]
     there = got["And what time is it there?"]
     assert [(n, "oslo" in a.lower()) for n, a in there] == [("get_time", True)], got
 
 
-def test_the_odds_of_a_call_decide_not_the_likeliest_token() -> None:
-    # a call's first token is the likeliest, words are likelier by far: words
-    assert not routing.chooses_call({'{"': 0.3, "Good": 0.25, "I": 0.15, "Thank": 0.1}, '{"')
-    # "Hi, where is my order A1002?": words a little likelier, spread over preambles: a call
+def test_the_odds_of_a_call_and_of_a_tool_name_decide_not_the_likeliest_token() -> None:
+    # a call's first token is the likeliest, words are likelier by far
+    assert routing.call_share({'{"': 0.3, "Good": 0.25, "I": 0.15, "Thank": 0.1}, '{"') < 0.45
+    # "Hi, where is my order A1002?": words a little likelier, spread over preambles
     top = {'{"': 0.29, "To": 0.16, "The": 0.1, "You": 0.06, "```": 0.05, "Here": 0.05}
-    assert routing.chooses_call(top | {"<": 0.035, "I": 0.035, "Looking": 0.02}, "")
-    assert routing.chooses_call({'{"': 0.46, "```": 0.35, "\n": 0.1, "The": 0.05}, "")
-    assert routing.chooses_call({}, "<tool_call>") and not routing.chooses_call({}, "Sure")
+    assert routing.call_share(top | {"<": 0.035, "I": 0.035, "Looking": 0.02}, "") > 0.45
+    assert routing.call_share({}, "<tool_call>") == 1 and routing.call_share({}, "Sure") == 0
+    # "That's all, bye!" made to name its call names no tool of the agent's
+    names = ["lookup_order", "create_ticket"]
+    assert routing.named_share({"bye": 0.74, "good": 0.15, "create": 0.01}, names) < 0.05
+    assert routing.named_share({"lookup": 0.997, "look": 0.002, "Lookup": 0.001}, names) > 0.99
     history = [NOVA, {"role": "assistant", "content": "Hi."}, {"role": "user", "content": "a"}]
     history += [{"role": "assistant", "content": "b"}, {"role": "user", "content": "c"}]
     assert routing.decide_messages(history) == [NOVA, {"role": "user", "content": "c"}]
+    assert routing.name_messages(history)[-1] == {
+        "role": "assistant",
+        "content": routing.NAME_START,
+    }
 
 
 async def test_llama_answers_with_the_tool_result_instead_of_calling_again() -> None:

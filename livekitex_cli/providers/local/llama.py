@@ -116,17 +116,24 @@ class LlamaLLM(LLM):
         return request | {"max_tokens": 1, "id_slot": DECIDE_SLOT, "logprobs": True,
                           "top_logprobs": DECIDE_TOP}  # fmt: skip
 
-    async def _decide(self, messages: list[ChatMessage], tools: list[FunctionTool]) -> bool:
-        """Whether the model calls one of ``tools`` rather than answering in words."""
-        result = await asyncio.to_thread(self._once, self.decide_request(messages, tools))
-        choice = ((result or {}).get("choices") or [{}])[0]
-        sampled = str((choice.get("message") or {}).get("content") or "")
+    async def wants_call(self, messages: list[ChatMessage], tools: list[FunctionTool]) -> bool:
+        """Whether the model calls one of ``tools`` rather than answering in words: its odds
+        for a call, times (when they lean to one) the share of a call's name that is one of
+        ``tools`` (``routing.named_share``): a call that names no tool is words."""
+        first = await asyncio.to_thread(self._once, self.decide_request(messages, tools))
+        share = routing.call_share(*_candidates(first))
+        if share <= routing.CALL_LINE:
+            return False
+        request = self.decide_request(messages, tools) | {
+            "messages": routing.prompt_messages(routing.name_messages(messages), tools)
+        }
+        del request["grammar"]
         try:
-            entries = choice["logprobs"]["content"][0]["top_logprobs"]
-            top = {str(e["token"]): math.exp(float(e["logprob"])) for e in entries}
-        except (KeyError, IndexError, TypeError, ValueError):
-            top = {}
-        return routing.chooses_call(top, sampled)
+            named = await asyncio.to_thread(self._once, request)
+        except ExternalServiceError:  # a chat template that cannot go on with a begun answer
+            return True
+        names = [tool.name for tool in tools]
+        return share * routing.named_share(_candidates(named)[0], names) > routing.CALL_LINE
 
     def _restore(self, runtime: LlamaRuntime, request: dict[str, Any]) -> str | None:
         """Under the runtime's lock, before the first request for a system prompt: restore its
@@ -192,7 +199,7 @@ class LlamaLLM(LLM):
             raise ExternalServiceError(self.service, str(exc)) from None
         calling = turn.mode != "reply"
         if turn.mode == "route" and turn.allow_text:  # free to choose: the model's odds decide
-            calling = await self._decide(messages, tools)
+            calling = await self.wants_call(messages, tools)
         if calling:
             grammar = routing.grammar(turn.tools, calls=True, text=False)
             answer = await self._complete(self.request(messages, tools, grammar, text=False))
@@ -273,3 +280,14 @@ class LlamaLLM(LLM):
         if isinstance(exc, Exception) and type(exc).__module__.startswith("livekitex_cli"):
             return exc
         return ExternalServiceError(self.service, f"{type(exc).__name__}: {exc}".splitlines()[0])
+
+
+def _candidates(result: Chunk | None) -> tuple[dict[str, float], str]:
+    """The first token's likeliest candidates (token -> probability) and the sampled text."""
+    choice = ((result or {}).get("choices") or [{}])[0]
+    sampled = str((choice.get("message") or {}).get("content") or "")
+    try:
+        entries = choice["logprobs"]["content"][0]["top_logprobs"]
+        return {str(e["token"]): math.exp(float(e["logprob"])) for e in entries}, sampled
+    except (KeyError, IndexError, TypeError, ValueError):
+        return {}, sampled
