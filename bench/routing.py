@@ -4,10 +4,11 @@
   both), asked through the real ``LlamaLLM.chat``: right when the expected tool is called with
   the expected city (or no tool for small talk and thanks). A small model shown the history
   called a tool for anything once one had been called.
-- first messages: 60 messages to the voice assistant and the support agent, decision only
-  only: right when a call is chosen exactly where a tool is needed, by the odds of a call and
-  of a call that names one of the agent's tools (``LlamaLLM.wants_call``, what lkx does) and,
-  beside it, by the likeliest first token alone (what it did before).
+- first messages: 60 messages to the voice assistant and the support agent (19 of them held
+  out while the rule was chosen), decision only: right when a call is chosen exactly where a
+  tool is needed, by the odds of a call and of a call that names one of the agent's tools
+  (``LlamaLLM.wants_call``, what lkx does) and, beside it, by the likeliest first token alone
+  (what it did before).
 
 Run: ``python -m bench routing [--json FILE]`` (needs the local extra; about 2 minutes).
 """
