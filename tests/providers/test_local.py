@@ -211,6 +211,7 @@ def test_the_odds_of_a_call_and_of_a_tool_name_decide_not_the_likeliest_token() 
     names = ["lookup_order", "create_ticket"]
     assert routing.named_share({"bye": 0.74, "good": 0.15, "create": 0.01}, names) < 0.05
     assert routing.named_share({"lookup": 0.997, "look": 0.002, "Lookup": 0.001}, names) > 0.99
+    assert routing.named_share({"<": 0.6, "{": 0.3, "bye": 0.1}, names) == 1  # not continued
     history = [NOVA, {"role": "assistant", "content": "Hi."}, {"role": "user", "content": "a"}]
     history += [{"role": "assistant", "content": "b"}, {"role": "user", "content": "c"}]
     assert routing.decide_messages(history) == [NOVA, {"role": "user", "content": "c"}]

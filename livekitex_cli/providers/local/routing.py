@@ -248,12 +248,14 @@ def named_share(top: dict[str, float], names: list[str]) -> float:
     """From the likeliest first tokens of a call's tool name (after ``NAME_START``): the share
     that begin one of ``names``. A small model that leans to a call for "That's all, bye!"
     (0.67) names no tool when made to write the name: ``bye`` 0.74, ``good`` 0.15, the
-    support agent's own tools 0.01; asked for an order, ``lookup`` 0.999."""
+    support agent's own tools 0.01; asked for an order, ``lookup`` 0.999. 1 where the chat
+    template did not go on with the begun answer (the step then decides nothing)."""
     words = [(token.strip(), p) for token, p in top.items() if token.strip()]
-    if not words:
+    total = sum(p for _, p in words)
+    if not words or call_share(top, "") > 0.5:  # a template that began a new answer: no name
         return 1.0
     real = sum(p for token, p in words if any(name.startswith(token) for name in names))
-    return real / sum(p for _, p in words)
+    return real / total
 
 
 def name_messages(messages: list[ChatMessage]) -> list[ChatMessage]:
