@@ -202,8 +202,11 @@ class LlamaLLM(LLM):
             calling = await self.wants_call(messages, tools)
         if calling:
             grammar = routing.grammar(turn.tools, calls=True, text=False)
-            answer = await self._complete(self.request(messages, tools, grammar, text=False))
-            parsed = routing.parse_call(answer)
+            call = self.request(messages, tools, grammar, text=False)
+            alone = routing.prompt_messages(routing.decide_messages(messages), tools)
+            if call["messages"] == alone:  # nothing before the question: deciding read it all
+                call["id_slot"] = DECIDE_SLOT
+            parsed = routing.parse_call(await self._complete(call))
             if parsed is None:
                 raise ExternalServiceError(self.service, "the model's tool call was cut short")
             name, arguments = parsed
