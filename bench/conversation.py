@@ -1,8 +1,8 @@
 """A whole offline conversation: the example voice assistant on the local models, six typed
 turns one after the other (tool calls, answers, small talk), each timed from the question to
 the end of the reply, the prompt tokens llama.cpp read for it (the rest came from its
-prompt caches) and what the agent said. The instructions are prepared and saved first (as from a second run on a
-machine), so the figures are the turns' own cost.
+prompt caches) and what the agent said. The instructions are prepared and saved first (as
+from a second run on a machine), so the figures are the turns' own cost.
 
 Run: ``python -m bench conversation [--json FILE]`` (needs the local extra).
 """
