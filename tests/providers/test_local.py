@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import uuid
 from pathlib import Path
@@ -33,6 +34,7 @@ from livekitex_cli.providers.local.options import (  # noqa: E402
     WhisperSTTOptions,
 )
 from livekitex_cli.providers.local.piper import PiperTTS  # noqa: E402
+from livekitex_cli.providers.local.runtime import top_logprobs  # noqa: E402
 from livekitex_cli.providers.local.shaping import ReplyGuard  # noqa: E402
 from livekitex_cli.providers.local.silero import SileroVAD  # noqa: E402
 from livekitex_cli.providers.local.whisper import WhisperSTT  # noqa: E402
@@ -215,10 +217,10 @@ def test_the_odds_of_a_call_and_of_a_tool_name_decide_not_the_likeliest_token() 
     history = [NOVA, {"role": "assistant", "content": "Hi."}, {"role": "user", "content": "a"}]
     history += [{"role": "assistant", "content": "b"}, {"role": "user", "content": "c"}]
     assert routing.decide_messages(history) == [NOVA, {"role": "user", "content": "c"}]
-    assert routing.name_messages(history)[-1] == {
-        "role": "assistant",
-        "content": routing.NAME_START,
-    }
+    entry = {"token": '{"', "logprob": math.log(0.5)}  # as llama.cpp reports candidates
+    chunk = {"choices": [{"logprobs": {"content": [{"top_logprobs": [entry]}]}}]}
+    assert top_logprobs(chunk) == pytest.approx({'{"': 0.5})
+    assert top_logprobs(None) == {} and top_logprobs({"choices": [{"message": {}}]}) == {}
 
 
 async def test_llama_answers_with_the_tool_result_instead_of_calling_again() -> None:

@@ -8,7 +8,6 @@ plain-text grammar with repetition penalties, then shaped for speech (see ``shap
 from __future__ import annotations
 
 import asyncio
-import math
 import threading
 import uuid
 from collections.abc import AsyncIterator
@@ -20,7 +19,7 @@ from livekitex_cli.providers.base import LLM, ChatDelta, ChatMessage, ToolCall
 from livekitex_cli.providers.local import bundled, prompt_store, routing
 from livekitex_cli.providers.local.models import gguf_path, shared
 from livekitex_cli.providers.local.options import LlamaLLMOptions
-from livekitex_cli.providers.local.runtime import Chunk, LlamaRuntime
+from livekitex_cli.providers.local.runtime import Chunk, LlamaRuntime, top_logprobs
 from livekitex_cli.providers.local.shaping import ReplyGuard
 from livekitex_cli.tools import FunctionTool
 
@@ -120,20 +119,20 @@ class LlamaLLM(LLM):
         """Whether the model calls one of ``tools`` rather than answering in words: its odds
         for a call, times (when they lean to one) the share of a call's name that is one of
         ``tools`` (``routing.named_share``): a call that names no tool is words."""
-        first = await asyncio.to_thread(self._once, self.decide_request(messages, tools))
-        share = routing.call_share(*_candidates(first))
+        decide = self.decide_request(messages, tools)
+        first = await asyncio.to_thread(self._once, decide)
+        share = routing.call_share(top_logprobs(first), _content(first))
         if share <= routing.CALL_LINE:
             return False
-        request = self.decide_request(messages, tools) | {
-            "messages": routing.prompt_messages(routing.name_messages(messages), tools)
-        }
-        del request["grammar"]
+        begun = {"role": "assistant", "content": routing.NAME_START}  # the same prompt, no grammar
+        request = {key: value for key, value in decide.items() if key != "grammar"}
+        request["messages"] = [*decide["messages"], begun]
         try:
             named = await asyncio.to_thread(self._once, request)
         except ExternalServiceError:  # a chat template that cannot go on with a begun answer
             return True
         names = [tool.name for tool in tools]
-        return share * routing.named_share(_candidates(named)[0], names) > routing.CALL_LINE
+        return share * routing.named_share(top_logprobs(named), names) > routing.CALL_LINE
 
     def _restore(self, runtime: LlamaRuntime, request: dict[str, Any]) -> str | None:
         """Under the runtime's lock, before the first request for a system prompt: restore its
@@ -285,12 +284,7 @@ class LlamaLLM(LLM):
         return ExternalServiceError(self.service, f"{type(exc).__name__}: {exc}".splitlines()[0])
 
 
-def _candidates(result: Chunk | None) -> tuple[dict[str, float], str]:
-    """The first token's likeliest candidates (token -> probability) and the sampled text."""
+def _content(result: Chunk | None) -> str:
+    """The text a whole chat completion sampled."""
     choice = ((result or {}).get("choices") or [{}])[0]
-    sampled = str((choice.get("message") or {}).get("content") or "")
-    try:
-        entries = choice["logprobs"]["content"][0]["top_logprobs"]
-        return {str(e["token"]): math.exp(float(e["logprob"])) for e in entries}, sampled
-    except (KeyError, IndexError, TypeError, ValueError):
-        return {}, sampled
+    return str((choice.get("message") or {}).get("content") or "")

@@ -238,11 +238,10 @@ def call_share(top: dict[str, float], sampled: str) -> float:
     call's spellings split its odds, and so do text's: one greedy token chose a call for
     "Thank you." at 0.30 against text's 0.50 spread over ``Good``, ``I``, ``Thank``. Without
     candidates, the sampled token (1 or 0)."""
-    words = [(token.strip(), p) for token, p in top.items() if token.strip()]  # not spaces
+    words = _words(top)
     if not words:
         return float(is_call(sampled))
-    call = sum(p for token, p in words if "{" in token or token.startswith(("<", "`")))
-    return call / sum(p for _, p in words)
+    return _opening(words) / sum(p for _, p in words)
 
 
 def named_share(top: dict[str, float], names: list[str]) -> float:
@@ -251,17 +250,22 @@ def named_share(top: dict[str, float], names: list[str]) -> float:
     (0.67) names no tool when made to write the name: ``bye`` 0.74, ``good`` 0.15, the
     support agent's own tools 0.01; asked for an order, ``lookup`` 0.999. 1 where the chat
     template did not go on with the begun answer (the step then decides nothing)."""
-    words = [(token.strip(), p) for token, p in top.items() if token.strip()]
+    words = _words(top)
     total = sum(p for _, p in words)
-    if not words or call_share(top, "") > 0.5:  # a template that began a new answer: no name
+    if not words or _opening(words) > 0.5 * total:  # a template that began a new answer
         return 1.0
     real = sum(p for token, p in words if any(name.startswith(token) for name in names))
     return real / total
 
 
-def name_messages(messages: list[ChatMessage]) -> list[ChatMessage]:
-    """``decide_messages`` with the agent's answer begun as a call, up to its tool's name."""
-    return [*decide_messages(messages), {"role": "assistant", "content": NAME_START}]
+def _words(top: dict[str, float]) -> list[tuple[str, float]]:
+    """Candidates that are not white space, stripped."""
+    return [(token.strip(), p) for token, p in top.items() if token.strip()]
+
+
+def _opening(words: list[tuple[str, float]]) -> float:
+    """The probability of the candidates that open a call."""
+    return sum(p for token, p in words if "{" in token or token.startswith(("<", "`")))
 
 
 def is_call(text: str) -> bool:

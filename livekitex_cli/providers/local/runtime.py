@@ -98,11 +98,10 @@ class LlamaRuntime:
                    "logprobs": True, "top_logprobs": top}  # fmt: skip
         result: Chunk = self.server.handle_completions(request)
         _raise_on_error(result)
-        try:
-            entries = result["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
-        except (KeyError, IndexError, TypeError):
-            raise ExternalServiceError("llm local-llama", "no token probabilities") from None
-        return {e["token"]: math.exp(e["logprob"]) for e in entries}
+        tokens = top_logprobs(result)
+        if not tokens:
+            raise ExternalServiceError("llm local-llama", "no token probabilities")
+        return tokens
 
     def stream(self, request: dict[str, Any], on_chunk: Callable[[Chunk], bool]) -> None:
         """Stream a chat completion; ``on_chunk`` returns True to stop generating."""
@@ -117,6 +116,17 @@ class LlamaRuntime:
         self.server.handle_chat_completions({**request, "stream": True}, receive)
         if failure:
             _raise_on_error(failure[0])
+
+
+def top_logprobs(result: Chunk | None) -> dict[str, float]:
+    """A completion's first token's likeliest candidates (token -> probability), as llama.cpp
+    reports them for chat and raw completions alike; empty when it reported none."""
+    try:
+        choice = ((result or {}).get("choices") or [{}])[0]
+        entries = choice["logprobs"]["content"][0]["top_logprobs"]
+        return {str(e["token"]): math.exp(float(e["logprob"])) for e in entries}
+    except (KeyError, IndexError, TypeError, ValueError):
+        return {}
 
 
 def _raise_on_error(result: Chunk) -> None:
