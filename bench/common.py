@@ -263,12 +263,20 @@ async def enter_room(
     return person
 
 
-def report(prog: str, argv: list[str] | None, run: Callable[[], Coroutine[Any, Any, Any]]) -> None:
-    """A benchmark's command line: run it, print its results, ``--json FILE`` writes them."""
+def report(
+    prog: str,
+    argv: list[str] | None,
+    run: Callable[..., Coroutine[Any, Any, Any]],
+    options: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> None:
+    """A benchmark's command line: run it, print its results, ``--json FILE`` writes them.
+    ``options`` adds a benchmark's own arguments; ``run`` then takes the parsed ones."""
     parser = argparse.ArgumentParser(prog=f"python -m bench {prog}")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    if options is not None:
+        options(parser)
     args = parser.parse_args(argv)
-    results = asyncio.run(run())
+    results = asyncio.run(run(args) if options is not None else run())
     print(json.dumps(results, indent=2))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")

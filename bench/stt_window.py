@@ -53,10 +53,15 @@ def edits(said: list[str], heard: list[str]) -> int:
 
 
 async def run() -> dict[str, Any]:
+    from livekitex_cli.providers.local.moonshine import MoonshineSTT
     from livekitex_cli.providers.local.options import WhisperSTTOptions
     from livekitex_cli.providers.local.whisper import WhisperSTT
 
-    kinds = {"fitted": WhisperSTT(), "30 s": WhisperSTT(WhisperSTTOptions(fit_window=False))}
+    kinds = {
+        "fitted": WhisperSTT(),
+        "30 s": WhisperSTT(WhisperSTTOptions(fit_window=False)),
+        "moonshine": MoonshineSTT(),
+    }
     for stt in kinds.values():
         await stt.load()
     clips: list[tuple[str, np.ndarray]] = []
@@ -107,6 +112,10 @@ async def compare(kinds: dict[str, Any], clips: list[tuple[str, np.ndarray]]) ->
         }
     paired = [full / fitted for fitted, full in zip(times["fitted"], times["30 s"], strict=True)]
     out["speedup_median"] = round(statistics.median(paired), 2)
+    paired = [
+        fitted / moon for fitted, moon in zip(times["fitted"], times["moonshine"], strict=True)
+    ]
+    out["moonshine_speedup_median"] = round(statistics.median(paired), 2)
     print(out, flush=True)
     return out
 

@@ -20,6 +20,7 @@ Run: ``python -m bench turn_taking [--json FILE]`` (needs espeak-ng and the loca
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 from typing import Any
@@ -33,7 +34,7 @@ from livekitex_cli.config.turn import LEGACY, PRESETS, Detection, TurnSettings
 from livekitex_cli.providers.audio import AudioChunk
 from livekitex_cli.providers.base import STT, VAD
 from livekitex_cli.session.audio_input import SpeechEnded, TurnDetector
-from livekitex_cli.session.endpointing import EARLY, ends_sentence
+from livekitex_cli.session.endpointing import EARLY, ends_sentence, sure_end
 
 RATE = 16_000
 SPLIT = [
@@ -104,21 +105,31 @@ async def endpoint(
         silence_then = detector.silence
         started = time.perf_counter()
         assert stt is not None
+        sure = False
         if turn.detection == "model":
             model = models["model"]
-            done = model.probability_now(detector.current_speech()) > model.threshold
+            p = model.probability_now(detector.current_speech())
+            done = p > model.threshold
         elif turn.detection == "text":
             words = (await stt.transcribe(detector.current_speech())).text
-            text_model = models["text"]
-            done = text_model.probability_now(words) >= text_model.threshold
+            model = models["text"]
+            p = model.probability_now(words) if words else 1.0
+            done, sure = (
+                p >= model.threshold,
+                bool(words) and sure_end(p, _or(turn.sure_threshold, model.sure)),
+            )
         else:
             done = ends_sentence((await stt.transcribe(detector.current_speech())).text)
         stt_seconds.append(time.perf_counter() - started)
         free_at = now + stt_seconds[-1]
         if done:
-            due = (mark, max(turn.min_delay, silence_then + stt_seconds[-1]))
+            due = (mark, max(0.0 if sure else turn.min_delay, silence_then + stt_seconds[-1]))
     ended += [e for e in detector.flush() if isinstance(e, SpeechEnded)]
     return ended, stt_seconds
+
+
+def _or(value: float | None, default: float | None) -> float | None:
+    return default if value is None else value
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -126,14 +137,16 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
-async def run() -> dict[str, Any]:
+async def run(stt_model: str = "whisper", only: list[str] | None = None) -> dict[str, Any]:
     from livekitex_cli.providers.energy import EnergyVAD, EnergyVADOptions
+    from livekitex_cli.providers.local.moonshine import MoonshineSTT
     from livekitex_cli.providers.local.silero import SileroVAD
     from livekitex_cli.providers.local.smart_turn import SmartTurn
     from livekitex_cli.providers.local.text_turn import TextTurn
     from livekitex_cli.providers.local.whisper import WhisperSTT
 
-    vad, stt = SileroVAD(), WhisperSTT()
+    vad = SileroVAD()
+    stt: STT = MoonshineSTT() if stt_model == "moonshine" else WhisperSTT()
     models = {"model": SmartTurn(), "text": TextTurn()}
     await stt.load()
     for loading in models.values():
@@ -149,6 +162,7 @@ async def run() -> dict[str, Any]:
         for a, b in SPLIT for s in VOICES
     ]  # fmt: skip
     results: dict[str, Any] = {"cases": {"paused": len(paused), "complete": len(complete)}}
+    results["stt"] = stt_model
     # a preset's own detection is ``auto``: ``text`` here (an STT, the model installed)
     modes: list[tuple[str, TurnSettings]] = [("legacy", LEGACY)]
     modes += [(f"{preset}+vad", _with(PRESETS[preset], "vad")) for preset in PRESETS]
@@ -158,6 +172,8 @@ async def run() -> dict[str, Any]:
         for preset in ("snappy", "balanced")
     ]
     for name, turn in modes:
+        if only and name not in only:
+            continue
         premature, calls = 0, 0
         for audio in paused:
             turns, seconds = await endpoint(vad, stt, turn, audio, models)
@@ -186,6 +202,8 @@ async def run() -> dict[str, Any]:
             "stt_calls_per_sentence": round(calls / (len(paused) + len(complete)), 2),
         }
         print(name, results[name], flush=True)
+    if only:  # some modes only: no interruption and echo cases
+        return results
     results["interruptions"] = await interruptions(vad, stt)
     results["echo"] = await echo_cases(vad, stt, SETTINGS)
     energy = EnergyVAD(EnergyVADOptions(threshold_db=-40))  # agent.example.yaml's
@@ -242,4 +260,11 @@ async def interruptions(vad: VAD, stt: STT) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    report("turn_taking", argv, run)
+    def options(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--stt", choices=("whisper", "moonshine"), default="whisper")
+        parser.add_argument("--only", help="settings to run, comma-separated: balanced+text,...")
+
+    async def start(args: argparse.Namespace) -> dict[str, Any]:
+        return await run(args.stt, args.only.split(",") if args.only else None)
+
+    report("turn_taking", argv, start, options)

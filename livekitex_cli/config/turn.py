@@ -53,6 +53,9 @@ class TurnSection(BaseModel):
     max_delay: float | None = Field(default=None, ge=0.0, le=30.0)
     # the end-of-turn model's probability from which a pause ends the turn (text 0.02, model 0.5)
     threshold: float | None = Field(default=None, gt=0.0, lt=1.0)
+    # from this probability a judged pause ends the turn at once, not after min_delay (text
+    # 0.1; patient, and Smart Turn: never)
+    sure_threshold: float | None = Field(default=None, gt=0.0, le=1.0)
     interruption: InterruptionSection = Field(default_factory=InterruptionSection)
     stall_timeout: float | None = Field(default=None, gt=0.0, le=300.0)
     echo_cancellation: bool = True  # the agent's voice taken out of the user's microphone
@@ -88,6 +91,7 @@ class TurnSettings:
     echo_cancellation: bool = True
     noise_suppression: bool = True
     threshold: float | None = None  # None: the detection model's own
+    sure_threshold: float | None = None  # None: the detection model's own; 1: never early
 
     @property
     def endpointing_delay(self) -> float:
@@ -106,7 +110,13 @@ class TurnSettings:
 
 
 def _preset(
-    name: str, min_delay: float, max_delay: float, min_duration: float, min_words: int, new: bool
+    name: str,
+    min_delay: float,
+    max_delay: float,
+    min_duration: float,
+    min_words: int,
+    new: bool,
+    sure: float | None = None,
 ) -> TurnSettings:
     """``new``: backchannels filtered, a false interruption resumes, the agent's audio paused
     while overlapping speech is judged (not so in ``LEGACY``, where speech stops it at once)."""
@@ -117,13 +127,14 @@ def _preset(
         max_delay,
         Interruption(True, min_duration, min_words, BACKCHANNELS if new else (), new, 1.5, new),
         8.0,
+        sure_threshold=sure,
     )
 
 
 PRESETS: dict[str, TurnSettings] = {
     "snappy": _preset("snappy", 0.3, 1.5, 0.2, 0, True),
     "balanced": _preset("balanced", 0.6, 3.0, 0.3, 0, True),
-    "patient": _preset("patient", 1.2, 6.0, 0.5, 1, True),
+    "patient": _preset("patient", 1.2, 6.0, 0.5, 1, True, sure=1.0),  # waits out every pause
 }
 LEGACY = _preset("legacy", 0.5, 3.0, 0.0, 0, False)
 
@@ -183,6 +194,7 @@ def resolve(spec: AgentSpec) -> TurnSettings:
         echo_cancellation=section.echo_cancellation,
         noise_suppression=section.noise_suppression,
         threshold=section.threshold,
+        sure_threshold=_pick(section.sure_threshold, base.sure_threshold),
     )
 
 

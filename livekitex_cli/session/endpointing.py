@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 log = get_logger("session")
 SENTENCE_END = (".", "?", "!", "…")
-EARLY = 0.2  # seconds of silence from which a pause is judged
+EARLY = 0.15  # seconds of silence from which a pause is judged
 
 
 def english(language: str | None) -> bool:
@@ -63,7 +63,8 @@ class SttEndpointing:
         self._model_for: TurnSettings | None = None  # the settings ``_model`` serves
         self._judged: float | None = None  # the pause (by its last speech frame) judged last
         self._busy = False
-        self._ready: tuple[float, str, str] | None = None  # complete, waiting for min_delay
+        # complete, waiting for min_delay (or, sure, not waiting): mark, words, why, sure
+        self._ready: tuple[float, str, str, bool] | None = None
         self.decided = asyncio.Event()  # clear while a pause is being judged
         self.decided.set()
 
@@ -78,7 +79,8 @@ class SttEndpointing:
         if self._busy:
             return
         if turn.detection in ("model", "text") and self._model_for is not turn:  # or a handoff
-            self._model, self._model_for = _model(turn.detection, turn.threshold), turn
+            self._model = _model(turn.detection, turn.threshold, turn.sure_threshold)
+            self._model_for = turn
             self.session.spawn(self._model.load(), f"{turn.detection}-turn-load")  # not at a pause
         if turn.detection in ("stt", "text") and activity.stt is None:
             return
@@ -101,17 +103,17 @@ class SttEndpointing:
     async def _decide(self, mark: float, audio: AudioChunk) -> None:
         session = self.session
         activity = session.activity
-        text, done, why, failed = "", False, "", False
+        text, done, why, failed, sure = "", False, "", False, False
         try:
             if activity.turn.detection == "model":
-                done, why = await self._ask_model(audio)
+                done, why, sure = await self._ask_model(audio)
             elif activity.stt is not None:
                 heard = await activity.stt.transcribe(audio)
                 text = heard.text.strip()
                 if activity.turn.detection == "text" and not english(heard.language):
                     done, why = True, f"{text!r} in {heard.language}: silence decides (text)"
                 elif activity.turn.detection == "text":
-                    done, why = await self._ask_text_model(text)
+                    done, why, sure = await self._ask_text_model(text)
                 else:
                     done, why = ends_sentence(text), f"{text!r} (stt)"
         except LkxError as exc:
@@ -127,20 +129,20 @@ class SttEndpointing:
             session.stats.pauses_held += not failed
             trace.step("keep_listening", f"not finished: {why}")
             return
-        self._ready = (mark, text, why)
+        self._ready = (mark, text, why, sure)
         self._end_when_due()
 
     def _end_when_due(self) -> None:
-        """End the turn judged complete once ``min_delay`` of silence has passed; forget the
-        judgement if the user spoke again."""
+        """End the turn judged complete once ``min_delay`` of silence has passed (at once if
+        it was judged sure); forget the judgement if the user spoke again."""
         session, detector = self.session, self.session.activity.detector
         assert self._ready is not None
-        mark, text, why = self._ready
+        mark, text, why, sure = self._ready
         if detector is None or not detector.in_speech or detector.last_speech_at != mark:
             self._ready = None
             return
         silence = detector.silence
-        if silence < session.activity.turn.min_delay:
+        if silence < session.activity.turn.min_delay and not sure:
             return
         self._ready = None
         event = detector.end_now()
@@ -150,24 +152,35 @@ class SttEndpointing:
         if not session.turns.speech_ended(event):
             session.answer_utterance(event, text)
 
-    async def _ask_text_model(self, text: str) -> tuple[bool, str]:
+    async def _ask_text_model(self, text: str) -> tuple[bool, str, bool]:
+        """Whether the words are a whole turn, why, and whether beyond doubt."""
         if not text:
-            return True, "no words (text)"  # a noise: nothing to wait for
+            return True, "no words (text)", False  # a noise: nothing to wait for
         previous = next(
             (t.content for t in reversed(self.session.history.turns) if t.role == "agent"), None
         )
         probability: float = await self._model.probability(text, previous)
         done = probability >= self._model.threshold
-        return done, f"p(complete)={probability:.3f} {text!r} (text)"
+        why = f"p(complete)={probability:.3f} {text!r} (text)"
+        return done, why, sure_end(probability, self._model.sure)
 
-    async def _ask_model(self, audio: AudioChunk) -> tuple[bool, str]:
+    async def _ask_model(self, audio: AudioChunk) -> tuple[bool, str, bool]:
         probability: float = await self._model.probability(audio)
-        return probability > self._model.threshold, f"p(complete)={probability:.2f} (model)"
+        why = f"p(complete)={probability:.2f} (model)"
+        return probability > self._model.threshold, why, sure_end(probability, self._model.sure)
 
 
-def _model(detection: str, threshold: float | None) -> Any:
-    """The end-of-turn model of ``detection`` (a handoff may change it), at ``threshold``."""
-    given = {} if threshold is None else {"threshold": threshold}
+def sure_end(probability: float, sure: float | None) -> bool:
+    """Whether ``probability`` ends a pause at once, without waiting for ``min_delay``."""
+    return sure is not None and sure < 1.0 and probability >= sure
+
+
+def _model(detection: str, threshold: float | None, sure: float | None) -> Any:
+    """The end-of-turn model of ``detection`` (a handoff may change it), at ``threshold``;
+    ``sure``: from where a pause ends at once (``None``: the model's own)."""
+    given: dict[str, Any] = {} if threshold is None else {"threshold": threshold}
+    if sure is not None:
+        given["sure"] = sure
     if detection == "text":
         from livekitex_cli.providers.local.text_turn import TextTurn
 

