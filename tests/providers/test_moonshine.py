@@ -64,3 +64,14 @@ def test_the_local_provider_builds_moonshine_by_model_name() -> None:
     stt = agent.providers.create("stt", "local", agent.provider_options["stt"])
     assert isinstance(stt, MoonshineSTT)
     assert repr(stt) == "<MoonshineSTT model='moonshine-tiny'>"
+
+
+def test_moonshine_is_refused_for_another_language() -> None:
+    agent = create_agent(
+        name="de",
+        instructions="Sei kurz.",
+        llm_config={"provider": "local"},
+        stt_config={"provider": "local", "model": "moonshine-tiny", "language": "de"},
+    )
+    problems = agent.preflight()
+    assert len(problems) == 1 and "moonshine-tiny hears English only" in str(problems[0])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from livekitex_cli.errors import InvalidConfigError
 from livekitex_cli.providers.local.options import (
     MOONSHINE,
     LlamaLLMOptions,
@@ -57,6 +58,9 @@ def _check_stt(options: WhisperSTTOptions) -> None:
     from livekitex_cli.providers.local import models
 
     if options.model == MOONSHINE:
+        if options.language and not options.language.lower().startswith("en"):
+            reason = f"{MOONSHINE} hears English only (language: {options.language})"
+            raise InvalidConfigError("stt.language", reason)
         _needs("onnxruntime")
         models.moonshine_folder()
         return

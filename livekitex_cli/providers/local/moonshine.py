@@ -120,10 +120,6 @@ class MoonshineModel:
         return whisper_window.first_copy(text) or text
 
 
-def _load(folder: Path, threads: int) -> MoonshineModel:
-    return MoonshineModel(folder, threads)
-
-
 class MoonshineSTT(STT):
     """``stt: {provider: local, model: moonshine-tiny}``: English only."""
 
@@ -147,9 +143,8 @@ class MoonshineSTT(STT):
     def _ensure(self) -> MoonshineModel:
         if self._model is None:
             threads = self.options.cpu_threads or 1
-            self._model = shared(
-                ("moonshine", str(self.folder), str(threads)), lambda: _load(self.folder, threads)
-            )
+            key = ("moonshine", str(self.folder), str(threads))
+            self._model = shared(key, lambda: MoonshineModel(self.folder, threads))
         return self._model
 
     async def _transcribe_impl(self, audio: AudioChunk, language: str | None) -> Transcript:
