@@ -2,7 +2,8 @@
 otherwise the VAD keeps listening up to ``max_delay`` of silence and ends the turn then. The
 pause is judged from ``EARLY`` seconds of silence on, so the STT's time overlaps ``min_delay``;
 a turn judged complete ends once ``min_delay`` has passed (at once, if it has), and speech
-before then voids the judgement.
+before then voids the judgement. A judgement sure beyond doubt (the model's probability at
+``sure_threshold`` or more: text 0.1) ends the turn at once, without waiting for ``min_delay``.
 
 - ``detection: stt``: the speech so far is transcribed; a transcript that ends a sentence
   (``.``, ``?``, ``!``) ends the turn, and is reused for the answer.
