@@ -163,6 +163,7 @@ class SttEndpointing:
         event = detector.end_now()
         if event is None:
             return
+        why = f"{why}, sure" if sure else why
         session.turns.trace.step("turn_complete", f"{why} after {silence:.2f} s of silence")
         if not session.turns.speech_ended(event):
             session.answer_utterance(event, text)

@@ -194,7 +194,8 @@ async def test_words_sure_to_be_a_whole_turn_end_it_before_min_delay(
     done = [s["detail"] for t in events.of("turn") for s in t.steps if s["step"] == "turn_complete"]
     assert len(done) == turns
     if turns == 2:  # ended inside the pause (about 0.9 s), well before min_delay's 1.4 s
-        assert "p(complete)=0.18" in done[0] and float(done[0].split(" after ")[1][:4]) < 1.0
+        assert "p(complete)=0.18" in done[0] and "(text), sure after" in done[0]
+        assert float(done[0].split(" after ")[1][:4]) < 1.0
 
 
 def test_a_number_at_the_end_is_never_sure() -> None:
@@ -346,6 +347,6 @@ async def test_moonshine_hears_a_question_and_a_sure_turn_ends_inside_the_silenc
     assert "weather" in heard and "paris" in heard
     assert events.of("agent_reply")[0].text == f"You said: {events.of('user_transcript')[0].text}"
     done = [s["detail"] for t in events.of("turn") for s in t.steps if s["step"] == "turn_complete"]
-    assert done and "(text)" in done[0] and "audio ended" not in done[0]
+    assert done and "(text), sure" in done[0] and "audio ended" not in done[0]
     assert float(done[0].split(" after ")[1].split(" s ")[0]) < 1.5
     assert openai_server.stt_requests == 0  # Moonshine heard it, not the server
