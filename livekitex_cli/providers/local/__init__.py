@@ -61,8 +61,8 @@ def _check_stt(options: WhisperSTTOptions) -> None:
         if options.language and not options.language.lower().startswith("en"):
             reason = f"{MOONSHINE} hears English only (language: {options.language})"
             raise InvalidConfigError("stt.language", reason)
+        models.moonshine_folder()  # its own install line first: the local extra lacks it
         _needs("onnxruntime")
-        models.moonshine_folder()
         return
     _needs("faster_whisper")
     models.whisper_model(options.model)

