@@ -1,8 +1,9 @@
-"""Whisper tiny.en with a window fitted to the utterance against faster-whisper's 30 s window:
-time per utterance and word error rate on the turn-taking corpus (whole sentences, their first
-halves, backchannels, barge-ins; espeak-ng at two speeds and the piper voice).
+"""Whisper tiny.en with a window fitted to the utterance against faster-whisper's 30 s window,
+and Moonshine tiny-en beside them: time per utterance and word error rate on the turn-taking
+corpus (whole sentences, their first halves, backchannels, barge-ins; espeak-ng at two speeds
+and the piper voice).
 
-The two are run one after the other on each clip, so load on the machine hits both alike.
+The three are run one after the other on each clip, so load on the machine hits all alike.
 Word errors count digits as words ("4 5 6 7" is four words) and ignore case and punctuation.
 
 The same clips again, damaged as a lossy network or a starved browser damages them: 8 % of

@@ -15,7 +15,8 @@ frame until the turn is decided and its transcript is in hand (what the LLM wait
 ``vad`` or ``model`` the STT runs after the decision, with ``stt`` and ``text`` it ran before it
 and its transcript is reused.
 
-Run: ``python -m bench turn_taking [--json FILE]`` (needs espeak-ng and the local extra).
+Run: ``python -m bench turn_taking [--json FILE] [--stt moonshine] [--only balanced+text,...]``
+(needs espeak-ng and the local extra; ``--only`` skips the overlapping-speech and echo cases).
 """
 
 from __future__ import annotations
