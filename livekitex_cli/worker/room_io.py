@@ -49,6 +49,16 @@ from livekitex_cli.worker.room_output import (
 )
 
 log = get_logger("worker")
+# a user who hung up (or was removed, or refused a call), or a room deleted, ends the job; any
+# other leave is a drop they may come back from (as LiveKit's own agents decide)
+FINAL_LEAVES = frozenset(
+    {
+        rtc.DisconnectReason.CLIENT_INITIATED,
+        rtc.DisconnectReason.ROOM_DELETED,
+        rtc.DisconnectReason.USER_REJECTED,
+        rtc.DisconnectReason.PARTICIPANT_REMOVED,
+    }
+)
 __all__ = ["OUTPUT_RATE", "RoomIO", "connect_to_room"]
 
 
@@ -123,11 +133,18 @@ class RoomIO:
             log.info("linked participant", extra={"identity": participant.identity})
 
     def _on_left(self, participant: rtc.RemoteParticipant) -> None:
-        if participant.identity == self.linked_identity and self.close_on_leave:
-            log.info(
-                "linked participant left, ending the job", extra={"identity": participant.identity}
-            )
+        if participant.identity != self.linked_identity or not self.close_on_leave:
+            return
+        reason = participant.disconnect_reason
+        named = rtc.DisconnectReason.Name(reason) if reason is not None else "unknown"
+        extra = {"identity": participant.identity, "reason": named}
+        if reason in FINAL_LEAVES:
+            log.info("linked participant left, ending the job", extra=extra)
             self.ended.set()
+            return
+        # dropped, not gone: the user may come back (a resumed connection, a reloaded page);
+        # the call ends when they do not and the server closes the room
+        log.info("linked participant dropped, waiting for them to come back", extra=extra)
 
     def _on_track(
         self,

@@ -203,3 +203,28 @@ async def test_chat_is_taken_in_the_order_it_began_to_arrive(
         answers.append(await user.next_chat(timeout=30))  # answered as two turns
     heard = "\n".join(answer.removeprefix("You said: ") for answer in answers)
     assert heard == "first, a long message that took its time\nsecond, a short one", answers
+
+
+@pytest.mark.livekit
+@needs_server
+async def test_a_user_back_on_a_new_connection_keeps_the_agent(
+    start_worker: Any, join: Any
+) -> None:
+    """The same identity joining again (a reloaded page, an app reconnecting) pushes the old
+    connection out (the agent is told no reason): a drop, not a hang-up, so the agent stays and
+    answers the new connection; the user leaving for good (CLIENT_INITIATED) then ends the job.
+    Before, any leave ended it, and the user came back to a room no agent was in (checked: this
+    test fails on the old code)."""
+    worker = start_worker(SUPPORT)
+    first = await join("back-room", "support-agent")
+    await first.wait_agent()
+    assert await first.next_chat() == GREETING
+    second = await join("back-room")  # the same identity, no new dispatch
+    await worker.until('"msg": "linked participant dropped')
+    await second.wait_agent()
+    await second.say("I am back")
+    assert await second.next_chat() == "You said: I am back"
+    await second.leave()
+    await worker.until('"msg": "job ended"')
+    assert "linked participant left, ending the job" in worker.output()
+    assert worker.jobs_started() == ["back-room"]
