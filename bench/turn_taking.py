@@ -109,8 +109,7 @@ async def endpoint(
         sure = False
         if turn.detection == "model":
             model = models["model"]
-            p = model.probability_now(detector.current_speech())
-            done = p > model.threshold
+            done = model.probability_now(detector.current_speech()) > model.threshold
         elif turn.detection == "text":
             words = (await stt.transcribe(detector.current_speech())).text
             model = models["text"]

@@ -56,11 +56,12 @@ def require(module: str, *, package: str | None = None) -> Any:
         raise ResourceError("package", f"'{name}' is not installed ({INSTALL_HINT})") from None
 
 
-def package_folder(module: str) -> Path:
-    """Where an installed package lives, found without importing it."""
+def package_folder(module: str, *, install: str = INSTALL_HINT) -> Path:
+    """Where an installed package lives, found without importing it; ``install``: how to
+    install it, for the error."""
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
-        raise ResourceError("package", f"'{module}' is not installed ({INSTALL_HINT})")
+        raise ResourceError("package", f"'{module}' is not installed ({install})")
     return Path(next(iter(spec.submodule_search_locations)))
 
 
@@ -94,10 +95,8 @@ MOONSHINE_SETUP = "pip install --no-deps moonshine-voice==0.1.0"  # later versio
 def moonshine_folder() -> Path:
     """Moonshine tiny-en (encoder, decoder, vocabulary) from ``moonshine-voice`` 0.1.0, found
     without importing it (its ``__init__`` loads a native library lkx does not use)."""
-    spec = importlib.util.find_spec("moonshine_voice")
-    folders = list(spec.submodule_search_locations or []) if spec else []
-    folder = Path(folders[0]) / "assets" / "tiny-en" if folders else None
-    if folder is None or not (folder / "decoder_model_merged.ort").is_file():
+    folder = package_folder("moonshine_voice", install=MOONSHINE_SETUP) / "assets" / "tiny-en"
+    if not (folder / "decoder_model_merged.ort").is_file():  # a later version, without it
         raise ResourceError("model", f"the Moonshine tiny-en model is missing: {MOONSHINE_SETUP}")
     return folder
 

@@ -97,7 +97,7 @@ class MoonshineModel:
                 name: np.zeros((1, heads, 0, size), np.float32) for name, heads, size in self.past
             }
             ids: list[int] = []
-            sure: list[float] = []  # the log-probability of each token chosen
+            logprobs: list[float] = []  # of each token chosen
             token = START
             for step in range(int(samples.size / 16_000 * TOKENS_PER_SECOND) + 5):
                 feeds["input_ids"] = np.array([[token]], np.int64)
@@ -106,7 +106,7 @@ class MoonshineModel:
                 logits = outputs[0][0, -1]
                 token = int(logits.argmax())
                 top = float(logits[token])
-                sure.append(-float(np.log(np.exp(logits - top).sum())))
+                logprobs.append(-float(np.log(np.exp(logits - top).sum())))
                 if token == END:
                     break
                 ids.append(token)
@@ -114,7 +114,7 @@ class MoonshineModel:
                     # the encoder's keys and values are computed once, on the first step
                     if step == 0 or ".decoder." in name:
                         feeds[name] = value
-        if not ids or sum(sure) / len(sure) < NO_SPEECH:
+        if not ids or sum(logprobs) / len(logprobs) < NO_SPEECH:
             return ""
         text = detokenize(self.pieces, ids)
         return whisper_window.first_copy(text) or text
