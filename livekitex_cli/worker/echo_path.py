@@ -9,7 +9,8 @@ import numpy as np
 from livekitex_cli.log import get_logger
 
 log = get_logger("worker")
-REACH = 50  # frames (0.5 s): the longest an echo may lag the voice (network and device)
+REACH = 50  # frames (0.5 s): the lags a quiet microphone must have shown no echo at...
+SEARCH = 100  # frames (1 s): ...and those an echo is looked for at (a call's first reply: 1 s)
 WINDOW = 100  # frames of the microphone (1 s) an echo path is judged on
 JUDGE_EVERY = 25  # frames of heard voice between two judgements
 EVIDENCE = 40  # frames of the voice and the microphone side by side a judgement needs at least
@@ -19,12 +20,13 @@ FLOOR = 10 ** (-60 / 20)  # ...nor one below this level
 ECHO = 0.5  # correlation of the two levels' courses that says echo...
 STEADY = 8.0  # ...with the microphone this steady a share of the voice (dB, interquartile)
 SAME_LAG = 3  # frames: ...at the same lag in two judgements running
+EARLY, LATE = 8, 15  # frames an echo may come sooner, or later, than where it was last found
 
 
 class EchoPath:
     """Whether the agent's voice comes back in the microphone, judged from the two levels,
     10 ms at a time: ``present`` is ``None`` until judged. An echo: the microphone's level
-    follows the voice's at some lag up to ``REACH`` (Pearson's r of the two courses at least
+    follows the voice's at some lag up to ``SEARCH`` (Pearson's r of the two courses at least
     ``ECHO``), at a steady share of it (``STEADY``), at the same lag in two judgements running.
     None: while the voice could be heard, the microphone stayed quiet (below the voice by
     ``COUPLING``, or below ``FLOOR``) in 9 frames of 10. A microphone that is loud but does not
@@ -42,17 +44,34 @@ class EchoPath:
         self._near: list[float] = []  # the microphone's
         self._heard = 0  # frames since the span began in which the voice could be heard
         self._lag: int | None = None  # where the last judgement saw the voice come back
+        # where an echo was last found, and at what share of the voice (kept across replies,
+        # forgotten when the call is judged to have none)
+        self.echo: tuple[int, float] | None = None
 
     def hear(self, near: float, far: float) -> None:
         """One microphone frame's level and the voice's that played out with it."""
         self._far.append(far)
         self._near.append(near)
-        if len(self._near) > WINDOW + REACH:
+        if len(self._near) > WINDOW + SEARCH:
             del self._far[0], self._near[0]
         if max(self._far[-REACH:]) >= VOICED:
             self._heard += 1
             if self._heard % JUDGE_EVERY == 0:
                 self._judge()
+
+    def expected(self) -> float:
+        """How loud the echo in the newest microphone frame may be: the loudest of the voice
+        from ``EARLY`` frames sooner to ``LATE`` frames later than where the echo was last
+        found, at the share it came back at; 0 if no echo was found since the call was judged
+        to have none. Found once is enough: an echo that turns up after the call was judged to
+        have none (the first reply's echo came back 1 s late through the real server, after
+        the microphone had stayed quiet through the first second of the voice) is held down at
+        once, while two findings running bring the canceller back."""
+        if self.echo is None:
+            return 0.0
+        lag, share = self.echo
+        end = len(self._far) - max(0, lag - EARLY)
+        return max(self._far[max(0, end - EARLY - LATE - 1) : end], default=0.0) * share
 
     def restart(self) -> None:
         """The voice stopped (and its tail passed): the next span is judged on its own."""
@@ -67,11 +86,12 @@ class EchoPath:
         in the microphone 0.5 s into the voice)."""
         far, near = np.array(self._far), np.array(self._near)
         count = min(WINDOW, near.size)
-        follows = [_correlation(far, near, lag, count) for lag in range(REACH + 1)]
+        follows = [_correlation(far, near, lag, count) for lag in range(SEARCH + 1)]
         best = int(np.argmax(follows))
         if follows[best] >= ECHO:
-            spread = _spread(far, near, best, count)
+            spread, share = _spread(far, near, best, count)
             if spread <= STEADY:
+                self.echo = best, share
                 if self._lag is not None and abs(best - self._lag) <= SAME_LAG:
                     self._settle(
                         True, r=round(follows[best], 2), lag_ms=10 * best, spread_db=spread
@@ -88,6 +108,8 @@ class EchoPath:
             self._settle(False, quiet=round(float(quiet.mean()), 2))
 
     def _settle(self, present: bool, **why: float) -> None:
+        if not present:
+            self.echo = None
         if present != self.present:
             verdict = "an echo" if present else "no echo"
             log.debug("echo path judged: %s", verdict, extra={"echo": present, **why})
@@ -111,17 +133,19 @@ def _aligned(
     return far[start - lag : far.size - lag], near[start:]
 
 
-def _spread(far: np.ndarray, near: np.ndarray, lag: int, count: int) -> float:
-    """How much the microphone's share of the voice ``lag`` frames earlier varies: the
-    interquartile range, in dB, of their ratio where both are above the noise. An echo is the
-    voice at one loss (a few dB apart, through a codec); the user's words that happen to rise
-    and fall with the voice (r up to 0.58 on the test corpus) are 10 to 30 dB apart."""
+def _spread(far: np.ndarray, near: np.ndarray, lag: int, count: int) -> tuple[float, float]:
+    """How much the microphone's share of the voice ``lag`` frames earlier varies (the
+    interquartile range, in dB, of their ratio where both are above the noise) and the share
+    itself (the median ratio). An echo is the voice at one loss (a few dB apart, through a
+    codec); the user's words that happen to rise and fall with the voice (r up to 0.58 on the
+    test corpus) are 10 to 30 dB apart."""
     a, b = _aligned(far, near, lag, count)
     both = (a >= VOICED) & (b >= FLOOR)
     if both.sum() < EVIDENCE // 2:
-        return float("inf")
+        return float("inf"), 0.0
     ratio = 20 * np.log10(b[both] / a[both])
-    return round(float(np.percentile(ratio, 75) - np.percentile(ratio, 25)), 1)
+    spread = round(float(np.percentile(ratio, 75) - np.percentile(ratio, 25)), 1)
+    return spread, float(10 ** (np.median(ratio) / 20))
 
 
 def level(pcm: bytes) -> float:

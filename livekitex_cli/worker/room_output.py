@@ -38,16 +38,21 @@ class RoomAudioOutput:
     def __init__(self, source: rtc.AudioSource, guard: EchoGuard | None = None) -> None:
         self.source = source
         self.guard = guard
+        self._clears = 0
 
     async def capture(self, frame: AudioChunk) -> None:
-        at = time.monotonic() + self.source.queued_duration
+        clears, at = self._clears, time.monotonic() + self.source.queued_duration
         await self.source.capture_frame(
             rtc.AudioFrame(frame.data, frame.sample_rate, frame.channels, frame.samples_per_channel)
         )
         if self.guard is not None:
-            self.guard.played(frame, at)
+            # cleared while it waited for room in the queue: it went into the emptied queue,
+            # and plays now (told as queued behind a second of audio, the echo guard placed the
+            # reply resumed after a pause a second late, and its echo leaked)
+            self.guard.played(frame, at if clears == self._clears else time.monotonic())
 
     def clear(self) -> None:
+        self._clears += 1
         self.source.clear_queue()
         if self.guard is not None:
             self.guard.clear()

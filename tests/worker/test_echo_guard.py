@@ -5,6 +5,9 @@ of playout, as the room's audio source takes it, so these cases also check the a
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
 import pytest
 
 from livekitex_cli.providers import AudioChunk
@@ -36,14 +39,17 @@ def speech_starts(
     again: float | None = None,
     active: list[bool] | None = None,
     paths: list[bool | None] | None = None,
+    voice_at: float = 0.0,
+    arrival: Callable[[int], float] = lambda index: index / 100 + 0.001,
 ) -> list[float]:
     """When the agent's VAD (energy, -35 dBFS, as the room tests use) hears speech in ``mic``
-    cleaned by a guard that was told ``voice`` plays out from time 0 (and from ``again`` s,
-    if given); ``active`` gets the guard's ``echo_active`` at each frame, ``paths`` its
-    judgement of the echo path."""
+    cleaned by a guard that was told ``voice`` plays out from ``voice_at`` (and from ``again``
+    s, if given), the microphone's 10 ms frame ``index`` reaching it at ``arrival(index)``;
+    ``active`` gets the guard's ``echo_active`` at each frame, ``paths`` its judgement of the
+    echo path."""
     clock = Clock()
     guard = EchoGuard(sample_rate=RATE, echo_cancellation=echo_cancellation, clock=clock)
-    for start in (0.0, again) if again is not None else (0.0,):
+    for start in (voice_at, again) if again is not None else (voice_at,):
         at = start
         for frame in frames(voice):  # all queued at once, a second ahead of playout and more
             guard.played(frame, at)
@@ -52,7 +58,7 @@ def speech_starts(
     resampler = Resampler(detector.vad.sample_rate)
     starts: list[float] = []
     for index, start in enumerate(range(0, len(mic.data) - STEP + 1, STEP)):
-        clock.now = index / 100 + 0.001
+        clock.now = arrival(index)
         cleaned = AudioChunk(guard.process(mic.data[start : start + STEP]), RATE, 1)
         if active is not None:
             active.append(guard.echo_active)
@@ -137,6 +143,74 @@ def test_an_echo_that_appears_later_in_the_call_is_taken_out() -> None:
     starts = speech_starts(mic, voice, echo_cancellation=True, again=again, paths=paths)
     assert paths[int(voice.duration * 100)] is False and paths[-1] is True
     assert all(again <= start <= again + 0.6 for start in starts), starts
+
+
+def stalled(every: float, length: float, first: float) -> Callable[[int], float]:
+    """Frames made 10 ms apart by a loop that stalls for ``length`` s every ``every`` s from
+    ``first`` s on: the frames made during a stall reach the guard at its end, all at once."""
+
+    def arrival(index: int) -> float:
+        made = index / 100 + 0.001
+        into = (made - first) % every if made >= first else every
+        return made - into + length if into < length else made
+
+    return arrival
+
+
+@pytest.mark.parametrize(
+    ("delay", "every", "length", "first"),
+    [(0.1, 2.0, 1.0, 1.3), (0.35, 1.5, 0.5, 1.3), (0.25, 0.7, 0.3, 1.0), (0.35, 2.0, 1.0, 1.0)],
+)
+def test_a_stalling_loop_does_not_let_the_echo_through(
+    delay: float, every: float, length: float, first: float
+) -> None:
+    """The worker's loop stalls (a busy job, a slow machine) and the microphone's frames reach
+    the guard late, in a burst. Timed by the clock (reset when 0.2 s off), they shifted the echo
+    against the far end by up to a stall at each one, and these four echoes leaked."""
+    voice = speech_chunk(AGENT, RATE)
+    mic = echo_mix(voice, delay=delay)
+    mic = AudioChunk(bytes(2 * RATE) + mic.data, RATE, 1)  # a second of the call before
+    arrival = stalled(every, length, first)
+    assert speech_starts(mic, voice, echo_cancellation=True, voice_at=1.0, arrival=arrival) == []
+
+
+def wandering_echo(voice: AudioChunk, *, delay: float, seed: int) -> AudioChunk:
+    """``echo_mix`` with a delay that moves by 10 or 20 ms about three times a second (between
+    0.15 and 0.6 s), as jitter buffers move it, after a second of the call."""
+    rng = np.random.default_rng(seed)
+    frame = RATE // 100
+    far = voice.to_array().astype(np.float64) * 10 ** (-10 / 20)
+    count = int((voice.duration + 2.0) * 100)
+    mic = rng.normal(0.0, 0.001 * 32767, count * frame)
+    lag = int(delay * 100)
+    for index in range(count):
+        if rng.random() < 1 / 30:
+            lag = int(np.clip(lag + rng.choice([-2, -1, 1, 2]), 15, 60))
+        source = index - 100 - lag
+        if 0 <= source < far.size // frame:
+            mic[index * frame : (index + 1) * frame] += far[source * frame : (source + 1) * frame]
+    return AudioChunk(mic.clip(-32768, 32767).astype(np.int16).tobytes(), RATE, 1)
+
+
+@pytest.mark.parametrize(("delay", "seed"), [(0.1, 2), (0.25, 1), (0.35, 1), (0.35, 2)])
+def test_an_echo_whose_delay_wanders_is_held_down(delay: float, seed: int) -> None:
+    """WebRTC's canceller loses an echo whose delay keeps moving, and what it leaves is the
+    echo, little quieter: these four leaked before the gate on its output."""
+    voice = speech_chunk(AGENT, RATE)
+    mic = wandering_echo(voice, delay=delay, seed=seed)
+    assert speech_starts(mic, voice, echo_cancellation=True, voice_at=1.0) == []
+
+
+@pytest.mark.parametrize("delay", [0.1, 0.35])
+def test_the_user_over_a_wandering_echo_is_heard(delay: float) -> None:
+    voice = speech_chunk(AGENT, RATE)
+    mic = wandering_echo(voice, delay=delay, seed=1)
+    user = speech_chunk("Stop, tell me about trains.", RATE).to_array().astype(np.float64)
+    samples = np.frombuffer(mic.data, np.int16).astype(np.float64)
+    samples[3 * RATE : 3 * RATE + user.size] += user
+    mic = AudioChunk(samples.clip(-32768, 32767).astype(np.int16).tobytes(), RATE, 1)
+    starts = speech_starts(mic, voice, echo_cancellation=True, voice_at=1.0)
+    assert starts and 3.0 <= starts[0] <= 3.5, starts
 
 
 VOICE = "Hello from the playground. How can I help you today?"

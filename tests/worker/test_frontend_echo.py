@@ -1,11 +1,12 @@
 """An agent heard on the user's speakers, through the real server: its voice (espeak-ng speech)
-comes back into the user's microphone 100 ms late at -10 dB over low noise. With the echo
-guard on it talks to the end; with echo cancellation off the same echo interrupts it (the
-proof that these tests can fail); and the user's own words over the echo still stop it."""
+comes back into the user's microphone 100 ms late (plus the trip through the server) at -10 dB
+over low noise. With echo cancellation off the echo interrupts the agent (the proof that the
+echo path matters); with the echo guard on, the user's own words over the echo still stop it."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from typing import Any
 
@@ -48,6 +49,7 @@ class Speakers:
         self.own = np.zeros(0)
         self.voiced = 0.0  # seconds of the agent's voice heard (frames above the noise)
         self.noise = np.random.default_rng(7)
+        self.clock: tuple[float, int] | None = None  # (first frame's arrival, frames since)
 
     def say(self, text: str) -> None:
         self.own = np.frombuffer(speech_chunk(text, RATE).data, np.int16).astype(np.float64)
@@ -57,7 +59,7 @@ class Speakers:
             track=track, sample_rate=RATE, num_channels=1
         ):
             heard = np.frombuffer(bytes(event.frame.data), np.int16).astype(np.float64)
-            if heard.size != FRAME:
+            if heard.size != FRAME or self._late():
                 continue
             self.voiced += 0.01 * (np.abs(heard).max() > 1000)
             self.line.append(heard)
@@ -69,12 +71,26 @@ class Speakers:
             pcm = mic.clip(-32768, 32767).astype(np.int16).tobytes()
             await self.mic.capture_frame(rtc.AudioFrame(pcm, RATE, 1, FRAME))
 
+    def _late(self) -> bool:
+        """Whether this frame reached the test late (its loop was busy): a speaker plays in
+        real time, so such frames are not echoed, or the echo's delay would grow with the
+        backlog (1 s was seen under load, which no speaker does)."""
+        now = time.monotonic()
+        start, count = self.clock or (now, 0)
+        self.clock = min(start, now - count * 0.01), count + 1
+        late = now - (self.clock[0] + count * 0.01)
+        if late > 0.5:  # a stream that paused rather than a backlog: timed afresh
+            self.clock = now, 1
+        return 0.05 < late <= 0.5
+
 
 async def call(serve_agent: Any, openai: ScriptedOpenAI, *, echo: bool) -> tuple[Any, Speakers]:
     """A user who hears the agent on speakers and has asked for the reply."""
     openai.voice = lambda text: speech_chunk(text, 24_000).data
     openai.push(Text(REPLY))
-    openai.push(Hang(5.0))  # an interruption's answer says nothing while we listen
+    # an interruption's answer says nothing while we listen (nor would any later one: an agent
+    # answering its own echo with speech would go on echoing itself past every timeout)
+    openai.push(*[Hang(5.0)] * 4)
     user, agent, _ = await serve_agent(AGENT.format(echo=str(echo).lower()), f"echo-room-{echo}")
     mic, _ = await publish_mic(user, queue_ms=50)  # a microphone does not queue ahead
     speakers = Speakers(mic)
@@ -103,10 +119,11 @@ async def test_without_echo_cancellation_the_agent_interrupts_itself(
     serve_agent: Any, threaded_openai: ScriptedOpenAI
 ) -> None:
     """The echo path of these tests is real enough to matter: without the guard the agent hears
-    itself, stops and answers its own echo. (With the guard on, the live echo still leaks
-    through in about one run in six under load - up to four in five with Silero as the VAD -
-    so that check stays in the no-server tests of test_echo_guard.py and the turn-taking
-    bench until the leak is found; see the closing note of #13.)"""
+    itself, stops and answers its own echo. (With the guard on, the agent talked to the end in
+    21 of 22 such calls with a busy core beside the suite, against 13 of 24 before the guard
+    timed the microphone by its frames, placed a resumed reply where it plays and held down
+    what the canceller leaves; the one left came back 0.64 s late. Not a test while it fails
+    at all: see the closing note of #13.)"""
     _, speakers = await call(serve_agent, threaded_openai, echo=False)
     heard = await heard_until_quiet(speakers)
     assert threaded_openai.stt_requests >= 1, heard
@@ -120,6 +137,7 @@ async def test_the_user_speaking_over_the_echo_still_interrupts(
     _, speakers = await call(serve_agent, threaded_openai, echo=True)
     async with asyncio.timeout(20):
         while speakers.voiced < 1.0:
+            assert len(threaded_openai.chat_requests) < 2, "the echo interrupted the agent"
             await asyncio.sleep(0.02)
     speakers.say("Stop please.")
     heard = await heard_until_quiet(speakers)
