@@ -120,10 +120,10 @@ async def test_without_echo_cancellation_the_agent_interrupts_itself(
 ) -> None:
     """The echo path of these tests is real enough to matter: without the guard the agent hears
     itself, stops and answers its own echo. (With the guard on, the agent talked to the end in
-    21 of 22 such calls with a busy core beside the suite, against 13 of 24 before the guard
-    timed the microphone by its frames, placed a resumed reply where it plays and held down
-    what the canceller leaves; the one left came back 0.64 s late. Not a test while it fails
-    at all: see the closing note of #13.)"""
+    21 of 22 such calls with a busy core beside, against 3 of 12 on the same rig and load
+    before the guard timed the microphone by its frames, placed a resumed reply where it plays
+    and held down what the canceller leaves; the one left came back 0.64 s late. Not a test
+    while it fails at all: see the closing note of #13.)"""
     _, speakers = await call(serve_agent, threaded_openai, echo=False)
     heard = await heard_until_quiet(speakers)
     assert threaded_openai.stt_requests >= 1, heard
