@@ -217,7 +217,8 @@ class EchoGuard:
             return piece
         try:
             self._time_near()
-            if self.echo_active:
+            active = self.echo_active  # once a frame: it drops the spans that have passed
+            if active:
                 self._feed_far(piece)
             elif self.echo_cancellation:
                 self._skip_far()
@@ -228,7 +229,7 @@ class EchoGuard:
             # seconds after it (whisper heard nothing, or other words)
             apm = self._plain if self.path.present is False else self._apm
             apm.process_stream(frame)
-            return self._gate(bytes(frame.data)) if self.echo_active else bytes(frame.data)
+            return self._gate(bytes(frame.data)) if active else bytes(frame.data)
         except RuntimeError as exc:
             self._failed = True
             log.warning(
