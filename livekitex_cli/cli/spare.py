@@ -4,13 +4,14 @@ Python is up and lkx's own modules and libraries are imported, but no agent file
 read and no tool imported (tool and provider discovery run on first use). It waits for one
 line on stdin, the arguments of ``lkx start`` as a JSON list, then runs that command, so a
 reload costs registration, not interpreter start and imports. End of input: it exits.
+Its supervisor starts it with SIGINT ignored (``worker.child.supervised``): Ctrl-C in the
+terminal is for ``lkx dev``, which ends a spare by closing its stdin and a worker by SIGTERM.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
-import signal
 import sys
 
 PRELOAD = (
@@ -25,9 +26,6 @@ PRELOAD = (
 
 
 def main() -> None:
-    # Ctrl-C in the terminal reaches the whole process group; a spare has nothing to stop
-    # (its supervisor ends it by closing stdin), so it must not print a traceback
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     for name in PRELOAD:
         try:
             importlib.import_module(name)
@@ -36,7 +34,6 @@ def main() -> None:
     line = sys.stdin.readline()
     if not line.strip():
         return
-    signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.argv = ["lkx", "start", *json.loads(line)]
     from livekitex_cli.cli import main as run
 

@@ -35,6 +35,17 @@ def die_with_parent() -> None:
         pass
 
 
+def supervised() -> None:
+    """``preexec_fn`` of a process a supervisor starts and stops (``lkx dev``'s workers and
+    spare, ``lkx start --workers N``'s processes): it dies with its parent, and it ignores
+    SIGINT until it installs its own handler. Ctrl-C in a terminal reaches the whole process
+    group; the supervisor answers it by draining its children with SIGTERM, and a child still
+    importing would otherwise die of ``KeyboardInterrupt`` with a traceback. An ignored
+    SIGINT survives ``exec``, and Python keeps it ignored."""
+    die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -65,7 +76,7 @@ class Child:
             return cls(spare.process, port, warm=True)
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "livekitex_cli", "start", *command,
-            env=None if env is None else dict(env), preexec_fn=die_with_parent,
+            env=None if env is None else dict(env), preexec_fn=supervised,
         )  # fmt: skip
         return cls(process, port, warm=False)
 

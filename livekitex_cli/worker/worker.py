@@ -130,6 +130,7 @@ class Worker:
     async def run(self, *, install_signal_handlers: bool = True) -> None:
         """Register every agent and serve until drained. SIGTERM/SIGINT start the drain."""
         loop = self._loop = asyncio.get_running_loop()
+        ignoring_sigint = signal.getsignal(signal.SIGINT) == signal.SIG_IGN  # a supervised child
         if install_signal_handlers:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.drain)
@@ -154,6 +155,8 @@ class Worker:
             if install_signal_handlers:
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     loop.remove_signal_handler(sig)
+                if ignoring_sigint:  # asyncio put back Python's own handler: a traceback
+                    signal.signal(signal.SIGINT, signal.SIG_IGN)
             for task in [*connections, stop, *helpers]:
                 task.cancel()
             await asyncio.gather(*connections, stop, warming, *helpers, return_exceptions=True)
