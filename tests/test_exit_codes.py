@@ -136,6 +136,12 @@ def test_70_internal_error_is_one_line() -> None:
     assert "Traceback" in debug.stderr
 
 
+def sigint_as_in_a_terminal() -> None:
+    """In the child: SIGINT at its default, as a terminal starts a command (a suite run in the
+    background, ``cmd &`` in a script, has it ignored, and children inherit that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_130_interrupted_console() -> None:
     """Ctrl-C at the console's prompt ends it with 130 and one line, even while it waits for
     typed input in a thread."""
@@ -145,7 +151,7 @@ def test_130_interrupted_console() -> None:
         lkx = str(Path(sys.executable).parent / "lkx")
         with subprocess.Popen(
             [lkx, "console", SUPPORT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, env=env, text=True,
+            stderr=subprocess.PIPE, env=env, text=True, preexec_fn=sigint_as_in_a_terminal,
         ) as process:  # fmt: skip
             assert process.stdout is not None
             deadline = time.monotonic() + 60

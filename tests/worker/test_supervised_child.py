@@ -10,10 +10,25 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from livekitex_cli.worker.child import supervised
 from livekitex_cli.worker.reload import Spare
+
+
+@pytest.fixture(autouse=True)
+def sigint_default() -> Iterator[None]:
+    """Children start with SIGINT at its default, as from a terminal: a suite run in the
+    background (``cmd &`` in a script) has SIGINT ignored, and every child would inherit that
+    whatever ``supervised`` does."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def interrupt_while_starting(pid: int, seconds: float = 1.5) -> None:
@@ -57,4 +72,4 @@ def test_supervised_leaves_sigint_ignored_in_the_child() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, preexec_fn=supervised
     )
     assert (plain.stdout.strip(), child.stdout.strip()) == ("False", "True")
-    assert signal.getsignal(signal.SIGINT) != signal.SIG_IGN  # the parent's own is untouched
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the parent's own
