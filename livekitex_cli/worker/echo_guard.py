@@ -13,12 +13,10 @@ through the user's speakers and microphone does not interrupt it.
   through in 3 to 4 calls of 8. Where an echo has been found (``EchoPath``: its lag and its
   share of the voice), each 10 ms of the canceller's output no louder than that echo could be
   (the loudest of the voice from 80 ms before to 150 ms after where it was found, at that
-  share) is held down 30 dB, except in the 100 ms after a frame louder than that (the
-  user's words dip between syllables). A user talking over the agent comes through while
-  louder than their echo: offline, over a -10 dB echo whose delay wandered or stood 0.3-0.8 s
-  late, at the agent's own level 7 barge-ins of 8 were heard, 6 dB under it 5 (1 without the
-  100 ms), at the echo's level 1. A 6 dB margin the other way heard 10 of 12 of the 6 dB
-  quieter ones but let the live echo through in 3 calls of 12.
+  share) is held down 30 dB. A user talking over the agent comes through while louder than
+  their echo: offline, over a -10 dB echo whose delay wandered, at the agent's own level 12
+  barge-ins of 12 were heard, 6 dB under it 6, at the echo's level none. A 6 dB margin the
+  other way heard 10 of the 6 dB quieter ones but let the live echo through in 3 calls of 12.
 - noise suppression and a high-pass filter: steady noise and rumble.
 
 The far end is fed 10 dB down (``REFERENCE_DB``). At full level, with no echo in the microphone
@@ -63,7 +61,6 @@ REFERENCE_DB = -10.0  # the far end's level as fed to the canceller (see above)
 CREEP = 0.0001  # seconds a frame the microphone's timeline may move later (see ``_time_near``)
 GATE = 1.0  # the canceller's output above the loudest echo it may carry passes whole...
 RESIDUE = 10 ** (-30.0 / 20)  # ...and the rest is held down to this
-HOLD = 10  # frames after one louder than the echo that pass whole too (the user's words)
 TAIL = 1.0  # seconds after the agent's voice ends during which its echo may still come back
 
 
@@ -108,7 +105,6 @@ class EchoGuard:
         self._near_count = 0  # ...counted in frames since the call began...
         self._near_origin: float | None = None  # ...from when its first frame was captured
         self._failed = False
-        self._open = 0  # frames the gate still lets through whole (``HOLD``)
         self.path = EchoPath()  # whether the call has an echo to take out at all
 
     def __repr__(self) -> str:
@@ -245,19 +241,9 @@ class EchoGuard:
         """The canceller's output, held down where it is no louder than ``GATE`` times the
         loudest echo the microphone may carry now (``EchoPath.expected``): what is left of the
         echo when the canceller lost track of it (a call whose delay wanders), not the user,
-        whose words come through while louder. A frame louder than that opens the gate for the
-        ``HOLD`` frames after it: the user's words dip under the echo's peak between syllables,
-        and held down there they reached the VAD chopped, late or not at all (over a wandering
-        echo, a user 6 dB under the agent was heard in 1 case of 8; with the hold in 5, and no
-        echo of 28 got through either way; 15 frames let one through)."""
+        whose words come through while louder."""
         expected = self.path.expected()
-        if expected == 0.0:
-            return cleaned
-        if level(cleaned) > expected * GATE:
-            self._open = HOLD
-            return cleaned
-        if self._open > 0:
-            self._open -= 1
+        if expected == 0.0 or level(cleaned) > expected * GATE:
             return cleaned
         quiet = np.frombuffer(cleaned, np.int16).astype(np.float32) * RESIDUE
         return quiet.astype(np.int16).tobytes()
