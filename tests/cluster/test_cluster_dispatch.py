@@ -5,6 +5,7 @@ dispatched through either node are spread over both workers, every conversation 
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from livekit import api
@@ -16,6 +17,12 @@ from tests.worker.test_worker_live import GREETING, SUPPORT
 pytestmark = cluster_test
 ROOMS = 40
 AT_ONCE = 8  # rooms joining at a time: 2 cores run both nodes, both workers and the test
+
+
+def recalled_rooms(worker: WorkerProcess) -> list[str]:
+    """The rooms this worker dispatched its agent to again, from its JSON log."""
+    lines = worker.output().splitlines()
+    return [json.loads(line)["room"] for line in lines if "dispatched again" in line]
 
 
 async def converse(user: Participant, text: str) -> None:
@@ -61,7 +68,12 @@ async def test_forty_rooms_spread_over_two_workers(cluster_worker: Any, join: An
     rooms = await asyncio.gather(*(conversation(index) for index in range(ROOMS)))
     taken = [worker.jobs_started() for worker in workers]
     print(f"rooms per worker: {len(taken[0])} / {len(taken[1])}")
-    assert sorted(taken[0] + taken[1]) == sorted(rooms)  # each room once, by one worker
+    # each room once, by one worker; twice only where the first agent dropped out before its
+    # media was up (the server then ends its job: seen under this load) and its worker asked
+    # it back (worker/recall.py): the conversation went on with the second
+    recalled = [room for worker in workers for room in recalled_rooms(worker)]
+    assert sorted(set(taken[0] + taken[1])) == sorted(rooms)
+    assert sorted(taken[0] + taken[1]) == sorted(rooms + recalled), recalled
     # both workers take jobs; LiveKit weighs each node by its workers' reported load (20 / 20
     # seen every run), so even a quarter is far from what a working pair does
     assert min(len(taken[0]), len(taken[1])) >= ROOMS // 4, taken
