@@ -52,7 +52,7 @@ tts: {{provider: openai}}
 vad: {{provider: energy, threshold_db: -35}}
 turn:
   min_delay: 0.4
-  interruption: {{backchannels: []}}
+  interruption: {{backchannels: []}}   # balanced: 0.3 s of speech interrupts; no word rule
   echo_cancellation: {guard}
 """
 
@@ -61,7 +61,7 @@ class Speakers:
     """The user's speakers and microphone: the agent's voice back into the microphone
     ``delay`` s later at ``gain_db`` over low noise, with the user's own words (``say``)."""
 
-    def __init__(self, mic: rtc.AudioSource, delay: float, gain_db: float) -> None:
+    def __init__(self, mic: rtc.AudioSource, delay: float = 0.1, gain_db: float = -10) -> None:
         self.mic = mic
         self.gain = 10 ** (gain_db / 20)
         self.line: deque[np.ndarray] = deque(np.zeros(FRAME) for _ in range(int(delay * 100)))
@@ -70,7 +70,8 @@ class Speakers:
         self.noise = np.random.default_rng(7)
         self.clock: tuple[float, int] | None = None
 
-    def say(self, words: np.ndarray, gain_db: float) -> None:
+    def say(self, words: np.ndarray, gain_db: float = 0.0) -> None:
+        """``words`` (int16 at 48 kHz) into the microphone, at ``gain_db``, from now on."""
         self.own = words.astype(np.float64) * 10 ** (gain_db / 20)
 
     async def run(self, track: rtc.Track) -> None:
