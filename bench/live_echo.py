@@ -42,6 +42,7 @@ from livekitex_cli.testing import ScriptedOpenAI, Text
 
 RATE = 48_000
 FRAME = 480  # 10 ms
+SETTLE = 2.0  # s after the agent's voice went quiet before the STT and LLM requests are counted
 REPLY = "The weather in the mountains stays cold and clear all week, with snow by Sunday."
 AGENT = """\
 name: bench-echo-voice
@@ -155,6 +156,14 @@ async def one_call(
             if not early:
                 speakers.say(stop_words, user_db)
         heard = await until_quiet(speakers)
+        # what answers speech that stopped the agent comes after that speech, the end-of-turn
+        # wait and the STT: on a busy machine later than 1.5 s of quiet
+        await asyncio.sleep(SETTLE)
+        deadline = time.monotonic() + 8.0
+        while user_db is not None and not early and time.monotonic() < deadline:
+            if openai.stt_requests > heard_stt and len(openai.chat_requests) - chats >= 2:
+                break
+            await asyncio.sleep(0.05)
     finally:
         for task in tasks:
             task.cancel()
