@@ -124,3 +124,55 @@ async def test_a_state_the_agents_own_connection_cannot_send_goes_through_the_se
             await state.session.aclose()
         for room in rooms:
             await room.disconnect()
+
+
+async def test_an_update_that_returns_late_does_not_hold_back_the_next_state(
+    livekit_server: LiveKitServer,
+    join: Any,
+    threaded_openai: ScriptedOpenAI,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """livekit's ``set_attributes`` at times returns only after its 5 s request timeout, the
+    update applied long before (a ``listening`` queued behind such a ``speaking`` reached the
+    room 3.6 s after the voice had ended). Here every update returns 8 s late, as that one
+    did: each next state still goes out once the server has echoed the one before."""
+    monkeypatch.setenv("OPENAI_BASE_URL", threaded_openai.base_url)
+    (agent,) = load_agents([str(write(tmp_path / "quiet.yaml", AGENT))])
+    user = await join("late-room")
+    token = (
+        api.AccessToken(KEY, SECRET)
+        .with_identity("agent-late")
+        .with_kind("agent")
+        .with_grants(
+            api.VideoGrants(room_join=True, room="late-room", can_update_own_metadata=True)
+        )
+        .to_jwt()
+    )
+    room = rtc.Room()
+    await connect_room(room, livekit_server.url, token, timeout=30)
+    send = room.local_participant.set_attributes
+
+    async def returns_late(attributes: dict[str, str]) -> None:
+        await send(attributes)
+        await asyncio.sleep(8.0)
+
+    monkeypatch.setattr(room.local_participant, "set_attributes", returns_late)
+    state = AgentState(room, AgentSession(agent=agent, speak=False))
+    runner = asyncio.get_running_loop().create_task(state.run())
+
+    def seen() -> str | None:
+        found = [p for p in user.room.remote_participants.values() if p.kind == AGENT_KIND]
+        return found[0].attributes.get("lk.agent.state") if found else None
+
+    try:
+        for wanted in ("speaking", "listening", "thinking"):
+            state.set(wanted)
+            async with asyncio.timeout(4):  # 8 s if it waited for the return
+                while seen() != wanted:
+                    await asyncio.sleep(0.02)
+    finally:
+        runner.cancel()
+        state.close()
+        await state.session.aclose()
+        await room.disconnect()
