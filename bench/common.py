@@ -198,6 +198,18 @@ class WorkerRun:
                 self.process.wait(5)
 
 
+def agent_in(room: rtc.Room) -> rtc.RemoteParticipant | None:
+    """The room's agent once it has published its state (both frameworks do): before that
+    its connection may not be up and what is sent to it is dropped."""
+    for participant in room.remote_participants.values():
+        if (
+            participant.kind == rtc.ParticipantKind.PARTICIPANT_KIND_AGENT
+            and "lk.agent.state" in participant.attributes
+        ):
+            return participant
+    return None
+
+
 class Person:
     """A participant that types on lk.chat and times the agent's first words."""
 
@@ -222,13 +234,7 @@ class Person:
             pass
 
     def agent_here(self) -> bool:
-        """An agent is here once it has published its state (both frameworks do): before
-        that its connection may not be up and data sent to it is dropped."""
-        return any(
-            p.kind == rtc.ParticipantKind.PARTICIPANT_KIND_AGENT
-            and "lk.agent.state" in p.attributes
-            for p in self.room.remote_participants.values()
-        )
+        return agent_in(self.room) is not None
 
     async def turn(self, text: str, timeout: float = 30) -> float:
         while not self.first_words.empty():

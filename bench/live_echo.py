@@ -36,7 +36,14 @@ from typing import Any
 import numpy as np
 from livekit import api, rtc
 
-from bench.common import WorkerRun, connect_user, livekit, lkx_framework, scripted_openai
+from bench.common import (
+    WorkerRun,
+    agent_in,
+    connect_user,
+    livekit,
+    lkx_framework,
+    scripted_openai,
+)
 from bench.voices import speak
 from livekitex_cli.testing import ScriptedOpenAI, Text
 
@@ -132,16 +139,14 @@ async def one_call(
             api.CreateAgentDispatchRequest(agent_name="bench-echo-voice", room=name)
         )
         async with asyncio.timeout(30):
-            while not (agents := [p for p in room.remote_participants.values() if p.kind ==
-                                  rtc.ParticipantKind.PARTICIPANT_KIND_AGENT and
-                                  "lk.agent.state" in p.attributes]):  # fmt: skip
+            while (agent := agent_in(room)) is None:
                 await asyncio.sleep(0.05)
             source = rtc.AudioSource(RATE, 1, queue_size_ms=50)
             track = rtc.LocalAudioTrack.create_audio_track("mic", source)
             options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
             publication = await room.local_participant.publish_track(track, options)
             await publication.wait_for_subscription()
-            while not (tracks := [p.track for p in agents[0].track_publications.values()
+            while not (tracks := [p.track for p in agent.track_publications.values()
                                   if p.track]):  # fmt: skip
                 await asyncio.sleep(0.05)
         speakers = Speakers(source, args.delay, args.gain_db)

@@ -40,6 +40,7 @@ from bench.common import (
     ROOT,
     Framework,
     WorkerRun,
+    agent_in,
     connect_user,
     livekit,
     lkx_framework,
@@ -84,11 +85,7 @@ class Caller:
         room.on("track_subscribed", self._on_track)
 
     def agent_here(self) -> bool:
-        return any(
-            p.kind == rtc.ParticipantKind.PARTICIPANT_KIND_AGENT
-            and "lk.agent.state" in p.attributes
-            for p in self.room.remote_participants.values()
-        )
+        return agent_in(self.room) is not None
 
     async def publish(self) -> None:
         track = rtc.LocalAudioTrack.create_audio_track("mic", self.source)

@@ -17,6 +17,7 @@ from livekitex_cli.testing import ScriptedOpenAI, Text, ToolCalls
 from livekitex_cli.testing.distributions import write_tool_distribution
 from livekitex_cli.worker.devserver import quiet_port
 from tests.livekit_server import LiveKitServer, needs_server
+from tests.waiting import until
 
 pytestmark = [needs_server, pytest.mark.livekit]
 SUPPORT = "agents/support-agent.yaml"
@@ -72,12 +73,6 @@ def huge_tool() -> str:
     """Returns 10 MB."""
     return "x" * 10_000_000
 '''
-
-
-async def until(condition: Any, timeout: float = 30.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.05)
 
 
 def agent_state(person: Any) -> str | None:

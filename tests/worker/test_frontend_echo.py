@@ -6,8 +6,6 @@ echo path matters); with the echo guard on, the user's own words over the echo s
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -17,10 +15,13 @@ from bench.live_echo import AGENT, REPLY, Speakers, until_quiet
 from livekitex_cli.testing import Hang, ScriptedOpenAI, Text
 from tests.livekit_server import needs_server
 from tests.speech import needs_espeak, speech_chunk
+from tests.waiting import eventually
 from tests.worker.test_frontend_playout import publish_mic
 
 pytestmark = [needs_server, needs_espeak, pytest.mark.livekit]
 RATE = 48_000
+# what answers speech that stopped the agent comes after that speech has ended, the end-of-turn
+# wait and the STT: on a busy machine, later than the 1.5 s of quiet ``until_quiet`` waits for
 
 
 async def call(serve_agent: Any, openai: ScriptedOpenAI, *, echo: bool) -> tuple[Any, Speakers]:
@@ -39,16 +40,6 @@ async def call(serve_agent: Any, openai: ScriptedOpenAI, *, echo: bool) -> tuple
     user._keep(speakers.run(tracks[0]))
     await user.say("tell me about the weather")
     return user, speakers
-
-
-async def eventually(check: Callable[[], bool], timeout: float = 10.0) -> bool:
-    """Whether ``check`` holds within ``timeout`` s: what answers speech that stopped the agent
-    comes after that speech has ended, the end-of-turn wait and the STT, which on a busy machine
-    is more than the 1.5 s of quiet ``until_quiet`` waits for."""
-    deadline = time.monotonic() + timeout
-    while not check() and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    return check()
 
 
 async def test_without_echo_cancellation_the_agent_interrupts_itself(
