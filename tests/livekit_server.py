@@ -21,6 +21,7 @@ from livekitex_cli.worker.devserver import quiet_port
 
 KEY = "lkx-test-key"
 SECRET = "lkx-test-secret-that-is-long-enough-for-hs256-0123456789"
+CLOSE_GRACE = 2.0  # s a server the tests are done with gets to stop before it is killed
 
 
 def cached_binary(name: str) -> str | None:
@@ -36,12 +37,12 @@ def server_binary() -> str | None:
     return cached_binary("livekit-server")
 
 
-def end_process(process: subprocess.Popen[bytes] | None) -> None:
-    """Terminate, give it 10 s, then kill."""
+def end_process(process: subprocess.Popen[bytes] | None, grace: float = 10.0) -> None:
+    """Terminate, give it ``grace`` seconds, then kill."""
     if process is not None and process.poll() is None:
         process.terminate()
         try:
-            process.wait(10)
+            process.wait(grace)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(5)
@@ -218,12 +219,14 @@ class LiveKitServer:
             self._udp_lock = None
 
     def close(self) -> None:
-        """Stop for good and give the UDP range back (``stop`` keeps it for a restart)."""
-        self.stop()
+        """Stop for good and give the UDP range back (``stop`` keeps it for a restart). A
+        server stopped waits for the participants still in its rooms to leave (an agent whose
+        process was killed: until it times out); at the end of a test nobody needs that."""
+        self.stop(grace=CLOSE_GRACE)
         self._release_udp()
 
-    def stop(self) -> None:
-        end_process(self.process)
+    def stop(self, grace: float = 10.0) -> None:
+        end_process(self.process, grace)
         self.process = None
 
     def kill(self) -> None:

@@ -111,6 +111,7 @@ async def supervise(
     current: Child | None = None
     spare: Spare | None = None
     draining: set[asyncio.Task[None]] = set()
+    leaving: set[Child] = set()  # the workers draining: a second Ctrl-C stops them now
     try:
         started = time.perf_counter()
         current = await _launch(paths, start_args, ready_timeout, say, first=True)
@@ -130,6 +131,7 @@ async def supervise(
             if fresh is None:
                 continue
             if current is not None:
+                leaving.add(current)
                 task = asyncio.create_task(current.drain())
                 draining.add(task)
                 task.add_done_callback(draining.discard)
@@ -139,13 +141,26 @@ async def supervise(
             say(f"reloaded in {time.perf_counter() - started:.2f} s{how}")
     finally:
         serving(None)
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-        if spare is not None:
-            await spare.discard()
         if current is not None:
-            await current.drain()
-        await asyncio.gather(*draining, return_exceptions=True)
+            leaving.add(current)
+
+        def now() -> None:
+            say("stopping now")
+            for child in leaving:
+                child.signal(signal.SIGTERM)  # again: it ends its jobs at once
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, now)
+        try:
+            if spare is not None:
+                await spare.discard()
+            if current is not None:
+                say("draining: conversations may finish (Ctrl-C again to stop now)")
+                await current.drain()
+            await asyncio.gather(*draining, return_exceptions=True)
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
 
 
 async def _launch(

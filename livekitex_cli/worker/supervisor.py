@@ -14,6 +14,7 @@ port for all of them (``supervisor_health.py``).
   ``lkx_jobs_total{outcome="failed"}``. The other processes are not touched.
 - SIGTERM or SIGINT: every process gets SIGTERM and drains (``drain_timeout``); the supervisor
   exits once all have, or kills what is left ``DRAIN_GRACE`` seconds after the drain timeout.
+  A second signal (Ctrl-C again) sends every process SIGTERM again: each ends its jobs now.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class Process:
         self.restarts = 0
         self.quick_deaths = 0  # in a row
         self.state: dict[str, Any] | None = None  # its /worker, read every POLL_INTERVAL
+        self.told = 0  # SIGTERMs sent to the child running here now
 
     @property
     def alive(self) -> bool:
@@ -97,6 +99,7 @@ class Supervisor:
         self.draining = False
         self.lost_jobs = 0  # jobs that were running in a process when it died
         self._stop = asyncio.Event()
+        self._asked = 0  # signals received: the first drains, the second stops now
         self._failed: int | None = None  # exit code of a first process that could not start
         self._up = False  # the first process has registered once
 
@@ -104,21 +107,33 @@ class Supervisor:
     def restarts(self) -> int:
         return sum(process.restarts for process in self.processes)
 
+    def on_signal(self) -> None:
+        self._asked = min(2, self._asked + 1)
+        if self._asked == 2:
+            log.warning("stopping every worker process now")
+        self.drain()
+
     def drain(self) -> None:
+        """Every process hears SIGTERM once (it drains), and once more if the supervisor was
+        asked twice (it ends its jobs now)."""
         if not self.draining:
             log.info("draining every worker process")
         self.draining = True
         self._stop.set()
         for process in self.processes:
-            if process.child is not None:
-                process.child.signal(signal.SIGTERM)
+            self._tell(process)
+
+    def _tell(self, process: Process) -> None:
+        while process.child is not None and process.told < max(1, self._asked):
+            process.told += 1
+            process.child.signal(signal.SIGTERM)
 
     async def run(self, on_ready: Callable[[], None] | None = None) -> None:
         """Until SIGTERM/SIGINT has drained every process. Raises ``ChildFailed`` if the first
         process cannot start (it printed why)."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.drain)
+            loop.add_signal_handler(sig, self.on_signal)
         first, *others = self.processes
         keepers = [asyncio.create_task(self._keep(first), name="lkx-process-0")]
         poller = asyncio.create_task(self._poll(), name="lkx-supervisor-poll")
@@ -168,9 +183,9 @@ class Supervisor:
             process.child = await Child.start(
                 self.paths, self.args, env={**self.env, INDEX_ENV: str(process.index)}
             )
-            process.started = time.monotonic()
+            process.started, process.told = time.monotonic(), 0
             if self.draining:  # the drain came while it started
-                process.child.signal(signal.SIGTERM)
+                self._tell(process)
             code = await process.child.process.wait()
             mark_process_dead(process.child.pid, self.metrics_dir)  # type: ignore[no-untyped-call]
             if self.draining:

@@ -68,9 +68,13 @@ class DevProcess:
         out = self.wait_for("playground at ")
         return out.split("playground at ", 1)[1].split()[0]
 
+    def interrupt(self) -> None:
+        """Ctrl-C, as in a terminal: SIGINT to the whole process group."""
+        os.killpg(self.process.pid, signal.SIGINT)
+
     def stop(self) -> int:
         if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGINT)  # Ctrl-C, as in a terminal
+            self.interrupt()
         try:
             return self.process.wait(40)
         except subprocess.TimeoutExpired:

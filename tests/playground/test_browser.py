@@ -230,3 +230,9 @@ def test_the_page_says_when_the_server_goes_away(
         in result["notice"]
     )
     print("notice", result["noticeAfterMs"], "ms after the server was stopped")
+    # Ctrl-C drains, and the conversation cannot end with its server gone: Ctrl-C again
+    dev.interrupt()
+    dev.wait_for("Ctrl-C again to stop now")
+    dev.interrupt()
+    assert dev.process.wait(15) == 0
+    assert "stopping now" in dev.output() and "Traceback" not in dev.output()

@@ -138,6 +138,23 @@ async def test_drain_timeout_ends_jobs(start_worker: Any, join: Any) -> None:
 
 @pytest.mark.livekit
 @needs_server
+@pytest.mark.fault("a second Ctrl-C while draining")
+async def test_a_second_signal_while_draining_ends_the_jobs_at_once(
+    start_worker: Any, join: Any
+) -> None:
+    worker = start_worker(SUPPORT)  # drain timeout: 60 s
+    user = await join("impatient-room", "support-agent")
+    await user.wait_agent()
+    worker.signal(signal.SIGINT)
+    await worker.until('"msg": "draining"')
+    worker.signal(signal.SIGINT)  # Ctrl-C again: no waiting for the conversation to end
+    assert await worker.exited(15) == 0
+    assert "stopping now: ending jobs" in worker.output()
+    assert "Traceback" not in worker.output()
+
+
+@pytest.mark.livekit
+@needs_server
 @pytest.mark.fault("LiveKit server killed and restarted")
 async def test_server_restart_reregisters(
     start_worker: Any, join: Any, livekit_server: LiveKitServer

@@ -184,6 +184,24 @@ async def test_sigterm_drains_every_process_then_exits_0(start_worker: Any, join
 
 @pytest.mark.livekit
 @needs_server
+@pytest.mark.fault("a second SIGTERM to the supervisor while its processes drain")
+async def test_a_second_signal_stops_every_process_now(start_worker: Any, join: Any) -> None:
+    worker = start_worker(SUPPORT, "--workers", "2", ready=False)  # drain timeout: 60 s
+    await all_ready(worker)
+    user = await join("hurry-room", "support-agent")
+    await user.wait_agent(timeout=60)
+    worker.signal(signal.SIGTERM)
+    await worker.until('"msg": "draining"', count=2)
+    worker.signal(signal.SIGTERM)
+    assert await worker.exited(20) == 0
+    output = worker.output()
+    assert "stopping every worker process now" in output
+    assert "stopping now: ending jobs" in output  # the process that had the job
+    assert "Traceback" not in output
+
+
+@pytest.mark.livekit
+@needs_server
 @pytest.mark.fault("refused worker credentials, several processes")
 def test_refused_credentials_stop_every_process_with_exit_4(start_worker: Any) -> None:
     """The first process starts alone: its error is the supervisor's, said once."""
