@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 log = get_logger("worker")
 PREFIX = "lkx-job "
 STOP_GRACE = 10.0  # s a child gets to leave its room once told to end, before it is killed
+NOW_GRACE = 1.0  # ...once the worker was told to stop now (a second Ctrl-C)
 __all__ = ["PREFIX", "IsolatedJobFailed", "job_payload", "run_isolated"]
 
 
@@ -91,7 +92,7 @@ async def run_isolated(
             end = _report(slot, job, json.loads(line[len(PREFIX) :])) or end
         code = await process.wait()
     except asyncio.CancelledError:
-        await _stop(process, job)
+        await _stop(process, job, slot.worker.now)
         raise
     finally:
         _close(process)
@@ -122,20 +123,26 @@ def _report(slot: AgentSlot, job: Job, message: dict[str, Any]) -> dict[str, Any
     return None
 
 
-async def _stop(process: asyncio.subprocess.Process, job: Job) -> None:
-    """Tell the child to end its job (stdin closed), then kill it if it does not."""
+async def _stop(process: asyncio.subprocess.Process, job: Job, now: asyncio.Event) -> None:
+    """Tell the child to end its job (stdin closed), then kill it if it does not within
+    ``STOP_GRACE`` (``NOW_GRACE`` once the worker is told to stop now)."""
     if process.returncode is not None:
         return
     if process.stdin is not None:
         process.stdin.close()
+    ended = asyncio.ensure_future(process.wait())
+    hurried = asyncio.ensure_future(now.wait())
     try:
-        async with asyncio.timeout(STOP_GRACE):
-            await process.wait()
-    except TimeoutError:
+        await asyncio.wait([ended, hurried], timeout=STOP_GRACE, return_when=asyncio.FIRST_COMPLETED)
+        if not ended.done() and hurried.done():
+            await asyncio.wait([ended], timeout=NOW_GRACE)
+    finally:
+        hurried.cancel()
+    if not ended.done():
         log.warning("job process did not end, killing it", extra={"job_id": job.id})
         with contextlib.suppress(ProcessLookupError):
             process.kill()
-        await process.wait()
+    await ended
 
 
 def _close(process: asyncio.subprocess.Process) -> None:

@@ -62,7 +62,7 @@ class Worker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.job_args: list[str] = []  # for ``lkx job-process`` (isolation: process): logging
         self._stop = asyncio.Event()
-        self._now = False  # asked to stop again while draining: running jobs end at once
+        self.now = asyncio.Event()  # asked to stop again while draining: jobs end at once
         self._background = TaskSet("lkx-worker", log)
 
     @property
@@ -122,8 +122,8 @@ class Worker:
     def drain(self) -> None:
         """Stop taking jobs, let running ones finish (up to ``drain_timeout``), then stop.
         Asked again while draining (a second Ctrl-C, SIGTERM again): end them now."""
-        if self.draining and not self._now:
-            self._now = True
+        if self.draining and not self.now.is_set():
+            self.now.set()
             log.warning("stopping now", extra={"active_jobs": len(self.active_jobs())})
             self.job_ended.set()
         if not self.draining:
@@ -183,14 +183,14 @@ class Worker:
     async def _wait_for_jobs(self) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.drain_timeout
-        while self.active_jobs() and loop.time() < deadline and not self._now:
+        while self.active_jobs() and loop.time() < deadline and not self.now.is_set():
             self.job_ended.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(max(0.0, deadline - loop.time())):
                     await self.job_ended.wait()
         left = [job for job in self.active_jobs() if job.task is not None]
         if left:
-            why = "stopping now" if self._now else "drain timeout"
+            why = "stopping now" if self.now.is_set() else "drain timeout"
             log.warning(f"{why}: ending jobs", extra={"jobs": [j.id for j in left]})
             for job in left:
                 job.state = "terminated"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +111,7 @@ async def test_an_isolated_agent_blocking_does_not_stall_another_agent(
     start_worker: Any, join: Any, tmp_path: Path
 ) -> None:
     env = agents(tmp_path, blocker="{isolation: process}", chatty="{}")
-    worker = start_worker(str(tmp_path / "agents"), "--drain-timeout", "2", env=env)
+    worker = start_worker(str(tmp_path / "agents"), env=env)
     blocked = await join("blocked-room", "blocker", identity="blocked-user")
     chatting = await join("chatting-room", "chatty", identity="chatting-user")
     assert await blocked.next_chat() == "I am blocker."
@@ -122,3 +123,10 @@ async def test_an_isolated_agent_blocking_does_not_stall_another_agent(
     assert "event loop unblocked" not in worker.output()  # the other job still blocks
     [warning] = warnings(worker)
     assert (warning["agent"], warning["tool"]) == ("blocker", "block_loop")
+    # Ctrl-C twice: the blocked job's process cannot leave its room; it is killed at once
+    # instead of after STOP_GRACE (10 s)
+    worker.signal(signal.SIGINT)
+    await worker.until('"msg": "draining"')
+    worker.signal(signal.SIGINT)
+    assert await worker.exited(7) == 0
+    assert "job process did not end, killing it" in worker.output()
