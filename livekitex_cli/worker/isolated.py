@@ -133,7 +133,9 @@ async def _stop(process: asyncio.subprocess.Process, job: Job, now: asyncio.Even
     ended = asyncio.ensure_future(process.wait())
     hurried = asyncio.ensure_future(now.wait())
     try:
-        await asyncio.wait([ended, hurried], timeout=STOP_GRACE, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(
+            [ended, hurried], timeout=STOP_GRACE, return_when=asyncio.FIRST_COMPLETED
+        )
         if not ended.done() and hurried.done():
             await asyncio.wait([ended], timeout=NOW_GRACE)
     finally:
