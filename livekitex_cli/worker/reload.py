@@ -110,8 +110,7 @@ async def supervise(
         loop.add_signal_handler(sig, stop.set)
     current: Child | None = None
     spare: Spare | None = None
-    draining: set[asyncio.Task[None]] = set()
-    leaving: set[Child] = set()  # the workers draining: a second Ctrl-C stops them now
+    draining: dict[Child, asyncio.Task[None]] = {}  # replaced workers, until they have drained
     try:
         started = time.perf_counter()
         current = await _launch(paths, start_args, ready_timeout, say, first=True)
@@ -131,22 +130,18 @@ async def supervise(
             if fresh is None:
                 continue
             if current is not None:
-                leaving.add(current)
-                task = asyncio.create_task(current.drain())
-                draining.add(task)
-                task.add_done_callback(draining.discard)
+                draining[current] = asyncio.create_task(current.drain())
+                draining[current].add_done_callback(_forget(draining, current))
             current = fresh
             serving(current.port)
             how = " (spare worker)" if fresh.warm else " (fresh worker)"
             say(f"reloaded in {time.perf_counter() - started:.2f} s{how}")
     finally:
         serving(None)
-        if current is not None:
-            leaving.add(current)
 
         def now() -> None:
             say("stopping now")
-            for child in leaving:
+            for child in [*draining, *([current] if current is not None else [])]:
                 child.signal(signal.SIGTERM)  # again: it ends its jobs at once
 
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -157,10 +152,21 @@ async def supervise(
             if current is not None:
                 say("draining: conversations may finish (Ctrl-C again to stop now)")
                 await current.drain()
-            await asyncio.gather(*draining, return_exceptions=True)
+            await asyncio.gather(*draining.values(), return_exceptions=True)
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
+
+
+def _forget(
+    draining: dict[Child, asyncio.Task[None]], child: Child
+) -> Callable[[asyncio.Task[None]], None]:
+    """A done-callback that drops ``child`` from ``draining`` once it has drained."""
+
+    def forget(_: asyncio.Task[None]) -> None:
+        draining.pop(child, None)
+
+    return forget
 
 
 async def _launch(

@@ -30,6 +30,28 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
+async def agent_connection(server: LiveKitServer, room: str, *, may_update: bool) -> rtc.Room:
+    """An agent's own connection to ``room`` (``may_update``: its token lets it change its
+    own attributes), for an ``AgentState`` driven by the test."""
+    grants = api.VideoGrants(room_join=True, room=room, can_update_own_metadata=may_update)
+    token = (
+        api.AccessToken(KEY, SECRET)
+        .with_identity(f"agent-{room}")
+        .with_kind("agent")
+        .with_grants(grants)
+        .to_jwt()
+    )
+    connection = rtc.Room()
+    await connect_room(connection, server.url, token, timeout=30)
+    return connection
+
+
+def state_seen_by(user: Any) -> str | None:
+    """The agent's ``lk.agent.state`` as ``user`` sees it."""
+    found = [p for p in user.room.remote_participants.values() if p.kind == AGENT_KIND]
+    return found[0].attributes.get("lk.agent.state") if found else None
+
+
 async def test_a_state_that_went_missing_is_sent_again(
     serve_agent: Any, livekit_api: api.LiveKitAPI, threaded_openai: ScriptedOpenAI
 ) -> None:
@@ -90,33 +112,19 @@ async def test_a_state_the_agents_own_connection_cannot_send_goes_through_the_se
             ("api-room", Server(livekit_server.url, KEY, SECRET)), ("no-api-room", None)
         ):  # fmt: skip
             users.append(await join(name))
-            token = (
-                api.AccessToken(KEY, SECRET)
-                .with_identity(f"agent-{name}")
-                .with_kind("agent")
-                .with_grants(
-                    api.VideoGrants(room_join=True, room=name, can_update_own_metadata=False)
-                )
-                .to_jwt()
-            )
-            room = rtc.Room()
-            await connect_room(room, livekit_server.url, token, timeout=30)
+            room = await agent_connection(livekit_server, name, may_update=False)
             rooms.append(room)
             state = AgentState(room, AgentSession(agent=agent, speak=False), server=server)
             states.append(state)
             asyncio.get_running_loop().create_task(state.run())
             state.set("listening")
 
-        def seen(user: Any) -> str | None:
-            found = [p for p in user.room.remote_participants.values() if p.kind == AGENT_KIND]
-            return found[0].attributes.get("lk.agent.state") if found else None
-
         with caplog.at_level(logging.INFO, logger="livekitex.worker"):
             async with asyncio.timeout(60):
-                while seen(users[0]) != "listening":
+                while state_seen_by(users[0]) != "listening":
                     await asyncio.sleep(0.05)
         assert "sending the agent's state through the server API" in caplog.text
-        assert seen(users[1]) is None  # refused on its own connection, every time so far
+        assert state_seen_by(users[1]) is None  # refused on its own connection, every time so far
         assert states[1]._tries >= 2
     finally:
         for state in states:
@@ -140,17 +148,7 @@ async def test_an_update_that_returns_late_does_not_hold_back_the_next_state(
     monkeypatch.setenv("OPENAI_BASE_URL", threaded_openai.base_url)
     (agent,) = load_agents([str(write(tmp_path / "quiet.yaml", AGENT))])
     user = await join("late-room")
-    token = (
-        api.AccessToken(KEY, SECRET)
-        .with_identity("agent-late")
-        .with_kind("agent")
-        .with_grants(
-            api.VideoGrants(room_join=True, room="late-room", can_update_own_metadata=True)
-        )
-        .to_jwt()
-    )
-    room = rtc.Room()
-    await connect_room(room, livekit_server.url, token, timeout=30)
+    room = await agent_connection(livekit_server, "late-room", may_update=True)
     send = room.local_participant.set_attributes
 
     async def returns_late(attributes: dict[str, str]) -> None:
@@ -161,15 +159,11 @@ async def test_an_update_that_returns_late_does_not_hold_back_the_next_state(
     state = AgentState(room, AgentSession(agent=agent, speak=False))
     runner = asyncio.get_running_loop().create_task(state.run())
 
-    def seen() -> str | None:
-        found = [p for p in user.room.remote_participants.values() if p.kind == AGENT_KIND]
-        return found[0].attributes.get("lk.agent.state") if found else None
-
     try:
         for wanted in ("speaking", "listening", "thinking"):
             state.set(wanted)
             async with asyncio.timeout(4):  # 8 s if it waited for the return
-                while seen() != wanted:
+                while state_seen_by(user) != wanted:
                     await asyncio.sleep(0.02)
     finally:
         runner.cancel()

@@ -20,8 +20,6 @@ from tests.worker.test_frontend_playout import publish_mic
 
 pytestmark = [needs_server, needs_espeak, pytest.mark.livekit]
 RATE = 48_000
-# what answers speech that stopped the agent comes after that speech has ended, the end-of-turn
-# wait and the STT: on a busy machine, later than the 1.5 s of quiet ``until_quiet`` waits for
 
 
 async def call(serve_agent: Any, openai: ScriptedOpenAI, *, echo: bool) -> tuple[Any, Speakers]:
@@ -53,6 +51,8 @@ async def test_without_echo_cancellation_the_agent_interrupts_itself(
     while it fails at all: ``python -m bench live_echo`` counts such calls, with this rig.)"""
     _, speakers = await call(serve_agent, threaded_openai, echo=False)
     heard = await until_quiet(speakers)
+    # what answers speech that stopped the agent comes after that speech has ended, the
+    # end-of-turn wait and the STT: on a busy machine, later than ``until_quiet``'s 1.5 s
     assert await eventually(lambda: threaded_openai.stt_requests >= 1), heard
     assert await eventually(lambda: len(threaded_openai.chat_requests) >= 2)
 
