@@ -31,6 +31,7 @@ from bench.common import (
     livekit,
     lka_framework,
     lkx_framework,
+    reference_ms,
     scripted_openai,
 )
 from bench.rooms import cold_start, jobs_and_turns
@@ -58,6 +59,7 @@ def machine() -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "platform": platform.platform(),
         "date": time.strftime("%Y-%m-%d"),
+        "reference_ms": reference_ms(),  # this machine's speed the same hour (bench.common)
     }
 
 

@@ -35,7 +35,7 @@ from livekitex_cli.config.turn import LEGACY, PRESETS, Detection, TurnSettings
 from livekitex_cli.providers.audio import AudioChunk
 from livekitex_cli.providers.base import STT, VAD
 from livekitex_cli.session.audio_input import SpeechEnded, TurnDetector
-from livekitex_cli.session.endpointing import EARLY, ends_sentence, sure_end
+from livekitex_cli.session.endpointing import ends_sentence, sure_end
 
 RATE = 16_000
 SPLIT = [
@@ -71,8 +71,8 @@ async def endpoint(
     vad: VAD, stt: STT | None, turn: TurnSettings, audio: np.ndarray, models: Any = None
 ) -> tuple[list[SpeechEnded], list[float]]:
     """The turns found in ``audio`` under ``turn`` (``detection: stt`` / ``model`` / ``text``
-    ask the STT, Smart Turn or the text model at each pause, from ``EARLY`` seconds of silence
-    on, as the session does), and the seconds each question took. The question's time passes
+    ask the STT, Smart Turn or the text model at each pause, from ``judge_delay`` seconds of
+    silence on, as the session does), and the seconds each question took. The question's time passes
     in audio time: a turn judged complete ends ``min_delay`` after the last speech or when the
     answer came, whichever is later, unless speech came back first; while a question is in
     flight no other pause is judged (as in the session: one judgement at a time). ``models``:
@@ -100,7 +100,7 @@ async def endpoint(
             continue
         if not stt_mode or not detector.in_speech or mark in asked:
             continue
-        if detector.silence < min(turn.min_delay, EARLY) or now < free_at:
+        if detector.silence < min(turn.min_delay, turn.judge_delay) or now < free_at:
             continue
         asked.add(mark)
         silence_then = detector.silence

@@ -44,6 +44,7 @@ from bench.common import (
     connect_user,
     livekit,
     lkx_framework,
+    report,
     scripted_openai,
     stats,
     tree_cpu_seconds,
@@ -112,6 +113,19 @@ class Caller:
             piece = audio[start : start + FRAME].tobytes()
             await self.source.capture_frame(rtc.AudioFrame(piece, RATE, 1, FRAME))
 
+    async def answer(self, deadline: float, quiet: np.ndarray) -> float:
+        """Milliseconds from the question's end to the agent's voice (NaN: none by
+        ``deadline``), the microphone fed ``quiet`` meanwhile. A voice that began before the
+        question ended is a late answer to the question before (at 10 rooms one counted
+        -5.6 s)."""
+        while time.perf_counter() < deadline:
+            while not self.heard.empty():
+                at = self.heard.get_nowait()
+                if at > self.spoken_end:
+                    return (at - self.spoken_end) * 1000
+            await self.feed(quiet)
+        return float("nan")
+
     async def talk(self, question: np.ndarray, questions: int, stop: asyncio.Event) -> None:
         """Silence, then each question followed by silence until answered; ``finished`` gets
         the latencies (ms, NaN for a question not answered within 10 s), and the microphone
@@ -125,13 +139,7 @@ class Caller:
             await self.feed(question)
             self.spoken_end = time.perf_counter() + self.source.queued_duration
             deadline = self.spoken_end + 10
-            answered = float("nan")
-            while time.perf_counter() < deadline:
-                if not self.heard.empty():
-                    answered = (self.heard.get_nowait() - self.spoken_end) * 1000
-                    break
-                await self.feed(quiet)
-            latencies.append(answered)
+            latencies.append(await self.answer(deadline, quiet))
             gap = time.perf_counter() + random.uniform(3.0, 5.0)
             while time.perf_counter() < gap:
                 await self.feed(quiet)
@@ -228,20 +236,19 @@ async def run(rooms: list[int], questions: int, guard: bool, lka: bool) -> dict[
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench voice_rooms")
-    parser.add_argument("--rooms", type=int, nargs="+", default=[1, 5, 10])
-    parser.add_argument("--questions", type=int, default=3)
-    parser.add_argument(
-        "--no-guard", action="store_true", help="the agent without its echo guard (turn:)"
-    )
-    parser.add_argument(
-        "--framework", choices=["lkx", "lka"], default="lkx",
-        help="lka: livekit-agents (bench/lka/voice_agent.py, in its own venv: python -m bench)",
-    )  # fmt: skip
-    parser.add_argument("--json", type=Path, help="also write the results here")
-    args = parser.parse_args(argv)
-    lka = args.framework == "lka"
-    results = asyncio.run(run(args.rooms, args.questions, not args.no_guard, lka))
-    print(json.dumps(results, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    def options(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--rooms", type=int, nargs="+", default=[1, 5, 10])
+        parser.add_argument("--questions", type=int, default=3)
+        parser.add_argument(
+            "--no-guard", action="store_true", help="the agent without its echo guard (turn:)"
+        )
+        parser.add_argument(
+            "--framework", choices=["lkx", "lka"], default="lkx",
+            help="lka: livekit-agents (bench/lka/voice_agent.py, in its own venv: python -m bench)",
+        )  # fmt: skip
+
+    async def start(args: argparse.Namespace) -> dict[str, Any]:
+        lka = args.framework == "lka"
+        return await run(args.rooms, args.questions, not args.no_guard, lka)
+
+    report("voice_rooms", argv, start, options)

@@ -32,6 +32,13 @@ def test_presets_and_fields_beside_them(preset: str) -> None:
     assert tuned.stall_timeout == PRESETS[preset].stall_timeout
 
 
+def test_a_pause_is_judged_from_0_05_s_unless_told_otherwise() -> None:
+    assert {PRESETS[name].judge_delay for name in PRESETS} == {0.05} == {LEGACY.judge_delay}
+    assert settings(turn={"preset": "patient", "judge_delay": 0.2}).judge_delay == 0.2
+    with pytest.raises(ValidationError, match="turn.judge_delay"):
+        settings(turn={"judge_delay": -1})
+
+
 def test_old_fields_map_onto_a_turn_section() -> None:
     mapped = settings(
         min_endpointing_delay=0.7, allow_interruptions=False, turn={"preset": "snappy"}

@@ -1,9 +1,10 @@
 """Another signal than silence decides when the user is done, after ``min_delay`` of silence;
 otherwise the VAD keeps listening up to ``max_delay`` of silence and ends the turn then. The
-pause is judged from ``EARLY`` seconds of silence on, so the STT's time overlaps ``min_delay``;
-a turn judged complete ends once ``min_delay`` has passed (at once, if it has), and speech
-before then voids the judgement. A judgement sure beyond doubt (the model's probability at
-``sure_threshold`` or more: text 0.1) ends the turn at once, without waiting for ``min_delay``.
+pause is judged from ``judge_delay`` (0.05 s) of silence on, so the STT's time overlaps
+``min_delay``; a turn judged complete ends once ``min_delay`` has passed (at once, if it has),
+and speech before then voids the judgement. A judgement sure beyond doubt (the model's
+probability at ``sure_threshold`` or more: text 0.1) ends the turn at once, without waiting for
+``min_delay``.
 
 - ``detection: stt``: the speech so far is transcribed; a transcript that ends a sentence
   (``.``, ``?``, ``!``) ends the turn, and is reused for the answer.
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 
 log = get_logger("session")
 SENTENCE_END = (".", "?", "!", "…")
-EARLY = 0.15  # seconds of silence from which a pause is judged
 NUMBER_WORDS = frozenset(
     "zero oh one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
     "fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty "
@@ -99,7 +99,7 @@ class SttEndpointing:
             self.session.spawn(self._model.load(), f"{turn.detection}-turn-load")  # not at a pause
         if turn.detection in ("stt", "text") and activity.stt is None:
             return
-        if not detector.in_speech or detector.silence < min(turn.min_delay, EARLY):
+        if not detector.in_speech or detector.silence < min(turn.min_delay, turn.judge_delay):
             return
         if self._judged == detector.last_speech_at:
             return

@@ -17,7 +17,12 @@ from tests.session.test_voice import RATE
 from tests.speech import join, needs_espeak, silence_chunk, speech_chunk
 
 pytestmark = needs_espeak
-STT_TURN = {"preset": "balanced", "detection": "stt", "min_delay": 0.3, "max_delay": 3.0}
+# judged at the real pause only: from the default 0.05 s of silence on, the energy VAD's dips
+# inside espeak-ng's words are judged too, and would take the scripted transcripts
+STT_TURN = {
+    "preset": "balanced", "detection": "stt", "min_delay": 0.3, "max_delay": 3.0,
+    "judge_delay": 0.15,
+}  # fmt: skip
 
 
 async def push_in_real_time(session: Any, audio: Any) -> None:
@@ -41,6 +46,27 @@ async def test_a_pause_without_a_sentence_end_keeps_listening(
     assert openai_server.stt_requests == 2  # the deciding transcript is the answered one
     steps = [s["step"] for t in events.of("turn") for s in t.steps]
     assert "keep_listening" in steps and "turn_complete" in steps
+
+
+async def test_a_pause_is_judged_from_judge_delay_of_silence(
+    openai_server: ScriptedOpenAI, session_factory: Any
+) -> None:
+    """From ``judge_delay`` of silence on a pause is asked about: at 0.15 s only the real pause
+    of the sentence (and its end), at the default 0.05 s also the short gaps inside its words,
+    so a turn's end is judged about 0.1 s sooner, for more STT calls (BENCHMARKS.md)."""
+    openai_server.transcript = "I would like to book a table"  # never a sentence's end
+    asked: dict[float, int] = {}
+    for delay in (0.15, 0.05):
+        before = openai_server.stt_requests
+        turn = {**STT_TURN, "judge_delay": delay}
+        session, events = await session_factory(openai_agent(voice=True, turn=turn))
+        await push_in_real_time(session, paused_sentence())
+        await session.end_audio()
+        await session.wait_idle(15)
+        asked[delay] = openai_server.stt_requests - before
+    # the pause inside, the end, then the whole turn once max_delay has ended it
+    assert asked[0.15] == 3, asked
+    assert asked[0.05] > asked[0.15], asked
 
 
 async def test_a_pause_after_a_sentence_ends_the_turn(
