@@ -11,6 +11,8 @@ from livekitex_cli import ValidationError, create_agent
 from livekitex_cli.agent import Agent
 from livekitex_cli.config.turn import LEGACY, PRESETS, TurnSettings
 
+DETECTIONS = ("text", "stt", "model")
+
 
 def settings(**fields: Any) -> TurnSettings:
     return create_agent(name="a", instructions="Hi.", **fields).spec.turn_settings
@@ -32,9 +34,11 @@ def test_presets_and_fields_beside_them(preset: str) -> None:
     assert tuned.stall_timeout == PRESETS[preset].stall_timeout
 
 
-def test_a_pause_is_judged_from_0_05_s_unless_told_otherwise() -> None:
-    assert {PRESETS[name].judge_delay for name in PRESETS} == {0.05} == {LEGACY.judge_delay}
-    assert settings(turn={"preset": "patient", "judge_delay": 0.2}).judge_delay == 0.2
+def test_a_pause_is_judged_from_0_05_s_by_the_text_model_unless_told_otherwise() -> None:
+    judged = {how: settings(turn={"detection": how}).pause_judged_after for how in DETECTIONS}
+    assert judged == {"text": 0.05, "stt": 0.15, "model": 0.15}
+    assert PRESETS["balanced"].detected_by(text_possible=True).pause_judged_after == 0.05
+    assert settings(turn={"preset": "patient", "judge_delay": 0.2}).pause_judged_after == 0.2
     with pytest.raises(ValidationError, match="turn.judge_delay"):
         settings(turn={"judge_delay": -1})
 

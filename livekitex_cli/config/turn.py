@@ -26,9 +26,12 @@ Preset = Literal["snappy", "balanced", "patient"]
 Detection = Literal["auto", "vad", "stt", "model", "text"]
 BACKCHANNELS = ("mhm", "mm-hmm", "uh-huh", "yeah", "okay", "ok", "right", "yes", "sure", "hmm",
                 "ah", "oh", "er")  # fmt: skip
-# seconds of silence from which a pause is judged: 0.05 ended the default's true turns ~0.1 s
-# sooner than 0.15 for 13 % more STT calls, and no more too early (BENCHMARKS.md)
-JUDGE_DELAY = 0.05
+# seconds of silence from which a pause is judged, by detection: from 0.05 s ``text`` ended
+# true turns ~0.1 s sooner than from 0.15 s, no more of them too early, for 13 % more STT calls;
+# ``stt`` and ``model`` ended more paused sentences too early (snappy: 45 and 38 of 54, against
+# 34 and 29), so they keep 0.15 s (BENCHMARKS.md)
+JUDGE_DELAY: dict[str, float] = {"text": 0.05}
+JUDGE_DELAY_OTHERS = 0.15
 
 
 class InterruptionSection(BaseModel):
@@ -98,13 +101,20 @@ class TurnSettings:
     noise_suppression: bool = True
     threshold: float | None = None  # None: the detection model's own
     sure_threshold: float | None = None  # None: the detection model's own; 1: never early
-    judge_delay: float = JUDGE_DELAY  # silence from which a pause is judged (not ``vad``)
+    judge_delay: float | None = None  # silence from which a pause is judged (None: by detection)
 
     @property
     def endpointing_delay(self) -> float:
         """Silence after which the VAD alone ends a turn: ``min_delay``, or with another
         signal deciding in between (``detection: stt``), ``max_delay``."""
         return self.min_delay if self.detection == "vad" else self.max_delay
+
+    @property
+    def pause_judged_after(self) -> float:
+        """Seconds of silence from which a pause is judged (``stt``, ``model``, ``text``)."""
+        if self.judge_delay is not None:
+            return self.judge_delay
+        return JUDGE_DELAY.get(self.detection, JUDGE_DELAY_OTHERS)
 
     def detected_by(self, *, text_possible: bool) -> TurnSettings:
         """``detection: auto`` made concrete: ``text`` where the session has an STT and the text

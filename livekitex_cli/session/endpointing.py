@@ -1,8 +1,8 @@
 """Another signal than silence decides when the user is done, after ``min_delay`` of silence;
 otherwise the VAD keeps listening up to ``max_delay`` of silence and ends the turn then. The
-pause is judged from ``judge_delay`` (0.05 s) of silence on, so the STT's time overlaps
-``min_delay``; a turn judged complete ends once ``min_delay`` has passed (at once, if it has),
-and speech before then voids the judgement. A judgement sure beyond doubt (the model's
+pause is judged from ``judge_delay`` of silence on (text 0.05 s, else 0.15), so the STT's time
+overlaps ``min_delay``; a turn judged complete ends once ``min_delay`` has passed (at once, if it
+has), and speech before then voids the judgement. A judgement sure beyond doubt (the model's
 probability at ``sure_threshold`` or more: text 0.1) ends the turn at once, without waiting for
 ``min_delay``.
 
@@ -99,7 +99,8 @@ class SttEndpointing:
             self.session.spawn(self._model.load(), f"{turn.detection}-turn-load")  # not at a pause
         if turn.detection in ("stt", "text") and activity.stt is None:
             return
-        if not detector.in_speech or detector.silence < min(turn.min_delay, turn.judge_delay):
+        judged_after = min(turn.min_delay, turn.pause_judged_after)
+        if not detector.in_speech or detector.silence < judged_after:
             return
         if self._judged == detector.last_speech_at:
             return

@@ -17,8 +17,8 @@ from tests.session.test_voice import RATE
 from tests.speech import join, needs_espeak, silence_chunk, speech_chunk
 
 pytestmark = needs_espeak
-# judged at the real pause only: from the default 0.05 s of silence on, the energy VAD's dips
-# inside espeak-ng's words are judged too, and would take the scripted transcripts
+# judged at the real pause only: from 0.05 s of silence on (``text``'s default), the energy
+# VAD's dips inside espeak-ng's words are judged too, and would take the scripted transcripts
 STT_TURN = {
     "preset": "balanced", "detection": "stt", "min_delay": 0.3, "max_delay": 3.0,
     "judge_delay": 0.15,
@@ -52,8 +52,8 @@ async def test_a_pause_is_judged_from_judge_delay_of_silence(
     openai_server: ScriptedOpenAI, session_factory: Any
 ) -> None:
     """From ``judge_delay`` of silence on a pause is asked about: at 0.15 s only the real pause
-    of the sentence (and its end), at the default 0.05 s also the short gaps inside its words,
-    so a turn's end is judged about 0.1 s sooner, for more STT calls (BENCHMARKS.md)."""
+    of the sentence (and its end), at 0.05 s (``text``'s default) also the short gaps inside its
+    words, so a turn's end is judged about 0.1 s sooner, for more STT calls (BENCHMARKS.md)."""
     openai_server.transcript = "I would like to book a table"  # never a sentence's end
     asked: dict[float, int] = {}
     for delay in (0.15, 0.05):
