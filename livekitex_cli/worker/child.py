@@ -112,9 +112,12 @@ class Child:
             return None
         return answer[1]
 
-    async def wait_ready(self, timeout: float) -> bool:
+    async def wait_ready(self, timeout: float, stop: asyncio.Event | None = None) -> bool:
+        """Whether it registered within ``timeout``; ``False`` at once if ``stop`` is set."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self.process.returncode is None:
+            if stop is not None and stop.is_set():
+                return False
             if await asyncio.to_thread(self.healthy):
                 return True
             await asyncio.sleep(0.05)

@@ -132,9 +132,13 @@ def _start_once(
     config.chmod(0o600)
     log_path = folder / "livekit.log"
     with log_path.open("wb") as log:
+        # a process group of its own: Ctrl-C in a terminal reaches the whole foreground group,
+        # and the server stopped at once cut the conversations ``lkx dev`` drains (and a
+        # worker still connecting retried for 23 s, then failed); its owner stops it last
         process = subprocess.Popen(
-            [binary, "--config", str(config)], stdout=log, stderr=log, preexec_fn=die_with_parent
-        )
+            [binary, "--config", str(config)], stdout=log, stderr=log,
+            preexec_fn=die_with_parent, process_group=0,
+        )  # fmt: skip
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -113,7 +113,9 @@ async def supervise(
     draining: dict[Child, asyncio.Task[None]] = {}  # replaced workers, until they have drained
     try:
         started = time.perf_counter()
-        current = await _launch(paths, start_args, ready_timeout, say, first=True)
+        current = await _launch(paths, start_args, ready_timeout, say, stop=stop, first=True)
+        if stop.is_set():
+            return  # Ctrl-C while it started
         if current is not None:
             serving(current.port)
             say(f"worker ready in {time.perf_counter() - started:.2f} s; watching for changes")
@@ -125,7 +127,7 @@ async def supervise(
             if spare is not None and any(preloaded(path) for _, path in changes):
                 await spare.discard()  # it imported the old version of what changed
                 spare = None
-            fresh = await _launch(paths, start_args, ready_timeout, say, spare)
+            fresh = await _launch(paths, start_args, ready_timeout, say, spare, stop=stop)
             spare = await Spare.start()
             if fresh is None:
                 continue
@@ -176,17 +178,21 @@ async def _launch(
     say: Say,
     spare: Spare | None = None,
     *,
+    stop: asyncio.Event,
     first: bool = False,
 ) -> Child | None:
-    """A new child once it is registered; ``None`` if it failed (it printed why).
+    """A new child once it is registered; ``None`` if it failed (it printed why), or if
+    ``stop`` was set meanwhile (Ctrl-C: it is ended, with nothing to drain).
 
     The first child failing its preflight (a missing key, model or package; an unreachable
     server: exit 3, 4 or 6) ends ``lkx dev`` with that code, since saving a file cannot mend
     it; a file that does not validate (exit 1) is waited on: fix it and save."""
     child = await Child.start(paths, args, spare)
-    if await child.wait_ready(timeout):
+    if await child.wait_ready(timeout, stop):
         return child
     await child.drain()
+    if stop.is_set():
+        return None
     code = child.process.returncode
     if first and code not in (None, 0, int(ExitCode.INVALID_INPUT)):
         raise ChildFailed(code)

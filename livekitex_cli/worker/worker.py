@@ -134,11 +134,15 @@ class Worker:
         self._stop.set()
 
     async def run(self, *, install_signal_handlers: bool = True) -> None:
-        """Register every agent and serve until drained. SIGTERM/SIGINT start the drain."""
+        """Register every agent and serve until drained. SIGTERM/SIGINT start the drain; a
+        supervised child (started with SIGINT ignored) keeps ignoring SIGINT: Ctrl-C in a
+        terminal reaches the whole process group, and its supervisor answers it with a SIGTERM,
+        so heard both ways one Ctrl-C counted twice and ended the conversations at once."""
         loop = self._loop = asyncio.get_running_loop()
-        ignoring_sigint = signal.getsignal(signal.SIGINT) == signal.SIG_IGN  # a supervised child
+        supervised = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+        signals = (signal.SIGTERM,) if supervised else (signal.SIGTERM, signal.SIGINT)
         if install_signal_handlers:
-            for sig in (signal.SIGTERM, signal.SIGINT):
+            for sig in signals:
                 loop.add_signal_handler(sig, self.drain)
         connections = [
             asyncio.create_task(slot.connection.run(), name=f"lkx-conn-{slot.agent.name}")
@@ -159,10 +163,8 @@ class Worker:
             await self._wait_for_jobs()
         finally:
             if install_signal_handlers:
-                for sig in (signal.SIGTERM, signal.SIGINT):
+                for sig in signals:
                     loop.remove_signal_handler(sig)
-                if ignoring_sigint:  # asyncio put back Python's own handler: a traceback
-                    signal.signal(signal.SIGINT, signal.SIG_IGN)
             for task in [*connections, stop, *helpers]:
                 task.cancel()
             await asyncio.gather(*connections, stop, warming, *helpers, return_exceptions=True)

@@ -110,6 +110,14 @@ def test_changes_to_what_a_spare_imported_need_a_fresh_worker(tmp_path: Path) ->
 DEV_AGENT = "name: {name}\ninstructions: Test.\ngreeting: I am {name}.\nllm: {{provider: openai, model: m}}\n"
 
 
+def own_server_env(openai: ScriptedOpenAI) -> dict[str, str]:
+    """No ``LIVEKIT_*``: ``lkx dev`` starts a LiveKit server of its own."""
+    env = {**os.environ, "OPENAI_BASE_URL": openai.base_url}
+    for name in ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET", "OPENAI_API_KEY"):
+        env.pop(name, None)
+    return env
+
+
 class DevRun:
     """``lkx dev`` with no ``LIVEKIT_URL``: it starts its own server and prints a token."""
 
@@ -180,9 +188,7 @@ async def test_dev_token_brings_an_agent_and_two_runs_side_by_side(
     folder.mkdir()
     for name in ("alpha", "beta"):
         (folder / f"{name}.yaml").write_text(DEV_AGENT.format(name=name))
-    env = {**os.environ, "OPENAI_BASE_URL": threaded_openai.base_url}
-    for name in ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET", "OPENAI_API_KEY"):
-        env.pop(name, None)
+    env = own_server_env(threaded_openai)
     runs = [
         DevRun(folder, tmp_path / "first.log", env, "--no-playground"),
         DevRun(folder, tmp_path / "second.log", env, "--agent", "beta", "--playground-port", "0"),
@@ -208,3 +214,71 @@ async def test_dev_token_brings_an_agent_and_two_runs_side_by_side(
     finally:
         codes = [run.stop() for run in runs]
     assert codes == [0, 0], [run.log.read_text()[-2000:] for run in runs]
+
+
+def worker_child(pid: int) -> bool:
+    """Whether process ``pid`` has started its ``lkx start`` child."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            if parent == pid and b"livekitex_cli\0start" in (stat.parent / "cmdline").read_bytes():
+                return True
+        except (OSError, IndexError, ValueError):
+            continue
+    return False
+
+
+def one_agent(tmp_path: Path) -> Path:
+    folder = tmp_path / "agents"
+    folder.mkdir()
+    (folder / "alpha.yaml").write_text(DEV_AGENT.format(name="alpha"))
+    return folder
+
+
+def test_ctrl_c_while_the_worker_starts_ends_lkx_dev(
+    threaded_openai: ScriptedOpenAI, tmp_path: Path
+) -> None:
+    """Ctrl-C in a terminal goes to the whole process group. Pressed while the first worker
+    was still starting, it stopped lkx dev's own server at once; the worker retried that
+    server for 23 s and lkx dev ended with "the worker could not start (exit 3)"."""
+    env = {**own_server_env(threaded_openai), "PYTHONUNBUFFERED": "1"}  # each line as printed
+    run = DevRun(one_agent(tmp_path), tmp_path / "dev.log", env, "--no-playground")
+    deadline = time.monotonic() + 40
+    while not worker_child(run.process.pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert "worker ready in" not in run.log.read_text()  # started, not yet registered
+    os.killpg(run.process.pid, signal.SIGINT)
+    code = run.process.wait(20)
+    out = run.log.read_text()
+    assert code == 0, out[-3000:]
+    assert "could not start" not in out and "connection to the server lost" not in out, out
+    assert "no worker is running" not in out  # a stop, not a failure
+    assert "Traceback" not in out
+
+
+async def test_ctrl_c_lets_a_conversation_on_lkx_devs_own_server_finish(
+    threaded_openai: ScriptedOpenAI, tmp_path: Path
+) -> None:
+    """Ctrl-C drains: the conversation goes on (its server too, which the terminal's SIGINT
+    used to stop at once) until the user leaves; then lkx dev stops the server and ends."""
+    from livekit import rtc
+
+    from tests.worker.conftest import Participant
+
+    run = DevRun(one_agent(tmp_path), tmp_path / "dev.log", own_server_env(threaded_openai),
+                 "--no-playground")  # fmt: skip
+    room = rtc.Room()
+    person = Participant(room)
+    try:
+        await connect_room(room, *run.token(), timeout=20)
+        await person.wait_agent(30)
+        assert await person.next_chat(30) == "I am alpha."
+        os.killpg(run.process.pid, signal.SIGINT)
+        await asyncio.to_thread(wait_output, run.log, "draining: conversations may finish")
+        await person.say("are you still there?")
+        assert await person.next_chat(20) == "You said: are you still there?"
+    finally:
+        await room.disconnect()
+    code = run.process.wait(30)
+    assert code == 0, run.log.read_text()[-3000:]
+    assert "Traceback" not in run.log.read_text()

@@ -159,8 +159,13 @@ async def test_killed_process_is_restarted_and_the_other_goes_on(
 
 @pytest.mark.livekit
 @needs_server
-@pytest.mark.fault("SIGTERM to the supervisor with jobs running in both processes")
-async def test_sigterm_drains_every_process_then_exits_0(start_worker: Any, join: Any) -> None:
+@pytest.mark.fault("SIGTERM or Ctrl-C to the supervisor with jobs running in both processes")
+@pytest.mark.parametrize("ctrl_c", [False, True], ids=["sigterm", "ctrl-c"])
+async def test_sigterm_drains_every_process_then_exits_0(
+    start_worker: Any, join: Any, ctrl_c: bool
+) -> None:
+    """Ctrl-C in a terminal is SIGINT to the whole process group: each process heard it, and
+    the supervisor's SIGTERM after it, as two, and ended its conversation at once."""
     worker = start_worker(SUPPORT, "--workers", "2", "--max-jobs", "1", ready=False)
     await all_ready(worker)
     users = [await join(room, "support-agent", identity=room) for room in ("drain-a", "drain-b")]
@@ -168,7 +173,10 @@ async def test_sigterm_drains_every_process_then_exits_0(start_worker: Any, join
         await user.wait_agent(timeout=60)
         assert await user.next_chat() == GREETING
     assert sorted(map(len, (await placed(worker, {"drain-a", "drain-b"})).values())) == [1, 1]
-    worker.signal(signal.SIGTERM)
+    if ctrl_c:
+        os.killpg(worker.process.pid, signal.SIGINT)
+    else:
+        worker.signal(signal.SIGTERM)
     await worker.until('"msg": "draining"', count=2)  # each process drains
     assert (await worker.get("/ready"))[0] == 503
     assert (await worker.get("/live"))[0] == 200
