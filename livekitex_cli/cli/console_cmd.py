@@ -62,7 +62,8 @@ class _Renderer:
     trace_turns = False  # set by each console command
 
     def __init__(self) -> None:
-        self.in_reply = False
+        self.in_reply = False  # a reply's text is being printed, on the current line
+        self.streamed = False  # some of the reply under way has been printed
         self.frames: list[Any] = []
 
     def __call__(self, event: Any) -> None:
@@ -70,16 +71,16 @@ class _Renderer:
         if kind == "agent_text":
             if not self.in_reply:
                 console.print("[bold magenta]agent>[/] ", end="")
-                self.in_reply = True
+                self.in_reply = self.streamed = True
             console.print(event.text, end="", markup=False)
         elif kind == "agent_reply":
             if self.in_reply:
                 console.print()
-            elif event.text:
+            elif event.text and not self.streamed:  # (a turn's trace may have come between)
                 console.print(f"[bold magenta]agent>[/] {event.text}", markup=True)
             if event.interrupted:
                 console.print("[dim](interrupted)[/]")
-            self.in_reply = False
+            self.in_reply = self.streamed = False
         elif kind == "user_transcript":
             console.print(f"[bold cyan]you (spoken)>[/] {event.text}")
         elif kind == "tool_call_started":

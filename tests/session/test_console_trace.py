@@ -30,6 +30,8 @@ def test_console_traces_spoken_turns(threaded_openai: ScriptedOpenAI, tmp_path: 
     assert steps[:2] == ["speech_start", "end_of_turn"]
     assert {"stt_final", "llm_first_token", "reply_end"} <= set(steps)
     assert "min_delay 0.3 s (vad)" in traced.output  # the end-of-turn decision and why
+    # the reply once: the turn's trace comes before the reply's end, which printed it again
+    assert traced.output.count("agent>") == 1, traced.output
     plain = CliRunner().invoke(app, command)
     assert plain.exit_code == 0 and "end_of_turn" not in plain.output
 
