@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import json
+import os
 import signal
 import socket
 import sys
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from livekitex_cli.worker.reload import Spare
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
+# set in the environment of a process a supervisor starts: it leaves SIGINT to the supervisor
+SUPERVISED_ENV = "LKX_SUPERVISED"
 
 
 def die_with_parent() -> None:
@@ -44,6 +47,12 @@ def supervised() -> None:
     SIGINT survives ``exec``, and Python keeps it ignored."""
     die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def supervised_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``env`` (default: this process's) for a supervised child. Its SIGINT disposition
+    cannot say so: a command started in the background of a script has SIGINT ignored too."""
+    return {**(os.environ if env is None else env), SUPERVISED_ENV: "1"}
 
 
 def free_port() -> int:
@@ -76,7 +85,7 @@ class Child:
             return cls(spare.process, port, warm=True)
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "livekitex_cli", "start", *command,
-            env=None if env is None else dict(env), preexec_fn=supervised,
+            env=supervised_env(env), preexec_fn=supervised,
         )  # fmt: skip
         return cls(process, port, warm=False)
 

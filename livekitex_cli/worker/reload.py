@@ -25,7 +25,7 @@ import watchfiles
 
 from livekitex_cli.errors import ExitCode
 from livekitex_cli.log import get_logger
-from livekitex_cli.worker.child import Child, ChildFailed, supervised
+from livekitex_cli.worker.child import Child, ChildFailed, supervised, supervised_env
 
 log = get_logger("dev")
 WATCHED = (".py", ".yaml", ".yml")
@@ -48,7 +48,7 @@ class Spare:
     async def start(cls) -> Spare:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "livekitex_cli.cli.spare", stdin=asyncio.subprocess.PIPE,
-            preexec_fn=supervised,
+            env=supervised_env(), preexec_fn=supervised,
         )  # fmt: skip
         return cls(process)
 

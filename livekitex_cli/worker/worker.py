@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import threading
 from collections import Counter
@@ -14,6 +15,7 @@ from livekitex_cli.agent import Agent
 from livekitex_cli.log import get_logger
 from livekitex_cli.tasks import TaskSet
 from livekitex_cli.worker.blocking import guard_worker
+from livekitex_cli.worker.child import SUPERVISED_ENV
 from livekitex_cli.worker.cpu import CpuMeter
 from livekitex_cli.worker.jobs import Job, JobContext, JoinPolicy
 from livekitex_cli.worker.joining import settle_given_up_joins
@@ -135,11 +137,12 @@ class Worker:
 
     async def run(self, *, install_signal_handlers: bool = True) -> None:
         """Register every agent and serve until drained. SIGTERM/SIGINT start the drain; a
-        supervised child (started with SIGINT ignored) keeps ignoring SIGINT: Ctrl-C in a
-        terminal reaches the whole process group, and its supervisor answers it with a SIGTERM,
-        so heard both ways one Ctrl-C counted twice and ended the conversations at once."""
+        supervised child (``SUPERVISED_ENV``, started with SIGINT ignored) keeps ignoring it:
+        Ctrl-C in a terminal reaches the whole process group, and its supervisor answers it with
+        a SIGTERM, so heard both ways one Ctrl-C counted twice and ended the conversations."""
         loop = self._loop = asyncio.get_running_loop()
-        supervised = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+        supervised = os.environ.get(SUPERVISED_ENV) == "1"
+        ignoring_sigint = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
         signals = (signal.SIGTERM,) if supervised else (signal.SIGTERM, signal.SIGINT)
         if install_signal_handlers:
             for sig in signals:
@@ -165,6 +168,8 @@ class Worker:
             if install_signal_handlers:
                 for sig in signals:
                     loop.remove_signal_handler(sig)
+                if ignoring_sigint and not supervised:  # asyncio put Python's handler back
+                    signal.signal(signal.SIGINT, signal.SIG_IGN)
             for task in [*connections, stop, *helpers]:
                 task.cancel()
             await asyncio.gather(*connections, stop, warming, *helpers, return_exceptions=True)

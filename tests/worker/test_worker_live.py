@@ -127,8 +127,17 @@ async def test_sigterm_drains_running_jobs_then_exits_0(start_worker: Any, join:
 @pytest.mark.livekit
 @needs_server
 @pytest.mark.fault("drain timeout with a job still running")
-async def test_drain_timeout_ends_jobs(start_worker: Any, join: Any) -> None:
-    worker = start_worker(SUPPORT, "--drain-timeout", "1")
+@pytest.mark.parametrize("background", [False, True], ids=["terminal", "script-background"])
+async def test_drain_timeout_ends_jobs(start_worker: Any, join: Any, background: bool) -> None:
+    """SIGINT drains ``lkx start``, also one started in the background of a script (SIGINT
+    ignored from its start, as a supervised child is): only a supervisor's child leaves
+    SIGINT to its supervisor."""
+    handler = signal.SIG_IGN if background else signal.default_int_handler
+    before = signal.signal(signal.SIGINT, handler)  # what the child inherits
+    try:
+        worker = start_worker(SUPPORT, "--drain-timeout", "1")
+    finally:
+        signal.signal(signal.SIGINT, before)
     user = await join("slow-drain", "support-agent")
     await user.wait_agent()
     worker.signal(signal.SIGINT)
