@@ -29,7 +29,7 @@ BACKCHANNELS = ("mhm", "mm-hmm", "uh-huh", "yeah", "okay", "ok", "right", "yes",
 # seconds of silence from which a pause is judged, by detection: from 0.05 s ``text`` ended
 # true turns ~0.1 s sooner than from 0.15 s, no more of them too early, for 13 % more STT calls;
 # ``stt`` and ``model`` ended more paused sentences too early (snappy: 45 and 38 of 54, against
-# 34 and 29), so they keep 0.15 s (BENCHMARKS.md)
+# 38 and 32), so they keep 0.15 s (BENCHMARKS.md)
 JUDGE_DELAY: dict[str, float] = {"text": 0.05}
 JUDGE_DELAY_OTHERS = 0.15
 
