@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import os
+import platform
 import signal
 import statistics
 import subprocess
@@ -66,7 +67,9 @@ def reference_ms(runs: int = 7) -> float:
 def machine(before: float) -> dict[str, Any]:
     """The machine a benchmark ran on, with ``reference_ms`` taken before it and now."""
     return {
+        "python": platform.python_version(),
         "cpus": os.cpu_count(),
+        "platform": platform.platform(),
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "load_average": round(os.getloadavg()[0], 2),
         "reference_ms": {"before": before, "after": reference_ms()},

@@ -13,12 +13,9 @@ import argparse
 import asyncio
 import importlib
 import json
-import os
-import platform
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +28,7 @@ from bench.common import (
     livekit,
     lka_framework,
     lkx_framework,
+    machine,
     reference_ms,
     scripted_openai,
 )
@@ -53,18 +51,9 @@ def ensure_lka() -> str | None:
     return None
 
 
-def machine() -> dict[str, Any]:
-    return {
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
-        "platform": platform.platform(),
-        "date": time.strftime("%Y-%m-%d"),
-        "reference_ms": reference_ms(),  # this machine's speed the same hour (bench.common)
-    }
-
-
 def run(quick: bool) -> dict[str, Any]:
-    results: dict[str, Any] = {"machine": machine(), "quick": quick}
+    before = reference_ms()
+    results: dict[str, Any] = {"quick": quick}
     repeats, counts, turns = (2, [1, 2], 10) if quick else (5, [1, 10, 50], 100)
     lka_problem = "skipped in --quick" if quick else ensure_lka()
     with (
@@ -107,6 +96,7 @@ def run(quick: bool) -> dict[str, Any]:
         print("== lkx: CLI", flush=True)
         results["lkx"]["cli"] = cli_speed.run(repeats=3 if quick else 10)
     results["ratios"] = ratios(results)
+    results["machine"] = machine(before)
     return results
 
 

@@ -100,7 +100,7 @@ async def endpoint(
             continue
         if not stt_mode or not detector.in_speech or mark in asked:
             continue
-        if detector.silence < min(turn.min_delay, turn.pause_judged_after) or now < free_at:
+        if detector.silence < turn.pause_judged_after or now < free_at:
             continue
         asked.add(mark)
         silence_then = detector.silence

@@ -111,10 +111,12 @@ class TurnSettings:
 
     @property
     def pause_judged_after(self) -> float:
-        """Seconds of silence from which a pause is judged (``stt``, ``model``, ``text``)."""
-        if self.judge_delay is not None:
-            return self.judge_delay
-        return JUDGE_DELAY.get(self.detection, JUDGE_DELAY_OTHERS)
+        """Seconds of silence from which a pause is judged (``stt``, ``model``, ``text``): by
+        ``min_delay`` at the latest."""
+        judge = self.judge_delay
+        if judge is None:
+            judge = JUDGE_DELAY.get(self.detection, JUDGE_DELAY_OTHERS)
+        return min(self.min_delay, judge)
 
     def detected_by(self, *, text_possible: bool) -> TurnSettings:
         """``detection: auto`` made concrete: ``text`` where the session has an STT and the text

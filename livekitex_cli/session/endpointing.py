@@ -99,8 +99,7 @@ class SttEndpointing:
             self.session.spawn(self._model.load(), f"{turn.detection}-turn-load")  # not at a pause
         if turn.detection in ("stt", "text") and activity.stt is None:
             return
-        judged_after = min(turn.min_delay, turn.pause_judged_after)
-        if not detector.in_speech or detector.silence < judged_after:
+        if not detector.in_speech or detector.silence < turn.pause_judged_after:
             return
         if self._judged == detector.last_speech_at:
             return
