@@ -54,10 +54,12 @@ def test_console_plays_a_wav_in_real_time_for_text_detection(
     audio = paused_sentence()
     write_wav(str(spoken), [audio], sample_rate=audio.sample_rate)
     agent = tmp_path / "voice.yaml"
+    # judged from 0.15 s, as the scripted-STT tests in test_endpointing.py are: from 0.05 s a
+    # dip inside a word is judged too, and the script answers it with the whole sentence
     agent.write_text(
         "name: voice\ninstructions: Be brief.\n"
         "llm: {provider: openai}\nstt: {provider: openai}\ntts: {provider: openai}\n"
-        "turn: {preset: balanced, detection: text, min_delay: 0.3}\n"
+        "turn: {preset: balanced, detection: text, min_delay: 0.3, judge_delay: 0.15}\n"
     )
     traced = CliRunner().invoke(
         app, ["console", str(agent), "--audio-in", str(spoken), "--trace-turns"]
