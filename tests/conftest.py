@@ -74,6 +74,7 @@ def pytest_runtest_makereport(
     report = yield
     if report.failed and report.when == "call":
         _attach_worker_logs(item, report)
+    _carry_fault_counts(item, report)
     if (
         report.skipped
         and not hasattr(report, "wasxfail")
@@ -115,9 +116,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 # the faults summary -----------------------------------------------------------------------------
+# Counted from the test reports, which is where pytest-xdist's workers send what they found to
+# the process that prints the summary: a fault test's kinds and, on its teardown report, what
+# it added to TALLY travel in the report's user_properties.
 
 _KINDS: dict[str, tuple[str, ...]] = {}  # nodeid -> the fault kinds the test injects
 _OUTCOMES: dict[str, str] = {}  # nodeid -> survived | failed | errored | skipped | known
+_TALLIED: dict[str, int] = {}  # TALLY summed over every test's report
+_TALLY_BEFORE: dict[str, dict[str, int]] = {}  # nodeid -> TALLY when its setup was reported
 
 
 def _is_fault_test(item: pytest.Item) -> bool:
@@ -130,13 +136,29 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _is_fault_test(item):
             item.add_marker(pytest.mark.faults)
-            kinds = [str(kind) for mark in item.iter_markers("fault") for kind in mark.args]
-            _KINDS[item.nodeid] = tuple(kinds)
+
+
+def _carry_fault_counts(item: pytest.Item, report: pytest.TestReport) -> None:
+    """Where the test ran: its fault kinds, and what it added to TALLY, onto its report."""
+    if report.when == "setup":
+        _TALLY_BEFORE[item.nodeid] = dict(TALLY)
+    elif report.when == "teardown":
+        before = _TALLY_BEFORE.pop(item.nodeid, {})
+        added = {name: TALLY[name] - before.get(name, 0) for name in TALLY}
+        if any(added.values()):
+            report.user_properties.append(("lkx_tally", added))
+    if item.get_closest_marker("faults") is not None:
+        kinds = [str(kind) for mark in item.iter_markers("fault") for kind in mark.args]
+        report.user_properties.append(("lkx_fault_kinds", kinds))
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.nodeid not in _KINDS:
+    properties = dict(report.user_properties)
+    for name, added in properties.get("lkx_tally", {}).items():
+        _TALLIED[name] = _TALLIED.get(name, 0) + added
+    if "lkx_fault_kinds" not in properties:
         return
+    _KINDS[report.nodeid] = tuple(properties["lkx_fault_kinds"])
     before = _OUTCOMES.get(report.nodeid)
     if report.failed:
         now = "failed" if report.when == "call" else "errored"
@@ -167,18 +189,18 @@ def faults_summary() -> dict[str, Any]:
         "fault tests skipped": outcomes.count("skipped"),
         "fault kinds injected": len(injected),
         "fault kinds survived": len(injected - failed_kinds),
-        **TALLY,
+        **_TALLIED,
     }
-    if "load messages planned" in TALLY:
-        sent, received = TALLY["load messages sent"], TALLY["load replies received"]
-        summary["load replies lost"] = sent - received
-        summary["load messages not sent"] = TALLY["load messages planned"] - sent
+    if "load messages planned" in _TALLIED:
+        sent = _TALLIED.get("load messages sent", 0)
+        summary["load replies lost"] = sent - _TALLIED.get("load replies received", 0)
+        summary["load messages not sent"] = _TALLIED["load messages planned"] - sent
     return dict(sorted(summary.items()))
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     _report_ffi_panics(terminalreporter)
-    if _OUTCOMES or TALLY:
+    if _OUTCOMES or _TALLIED:
         terminalreporter.write_line("faults summary: " + json.dumps(faults_summary()))
     for module in _SKIPPED_MODULES:
         terminalreporter.write_line(

@@ -24,6 +24,17 @@ SECRET = "lkx-test-secret-that-is-long-enough-for-hs256-0123456789"
 CLOSE_GRACE = 2.0  # s a server the tests are done with gets to stop before it is killed
 
 
+def dev_env(openai_base_url: str, **extra: str) -> dict[str, str]:
+    """The environment for ``lkx dev`` with the scripted OpenAI-compatible server at
+    ``openai_base_url`` and no ``LIVEKIT_*`` (so it starts a LiveKit server of its own) unless
+    ``extra`` sets them."""
+    env = {**os.environ, "OPENAI_BASE_URL": openai_base_url, **extra}
+    for name in ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET", "OPENAI_API_KEY"):
+        if name not in extra:
+            env.pop(name, None)
+    return env
+
+
 def cached_binary(name: str) -> str | None:
     """``name`` on PATH, else where the install scripts build it (``$LKX_CACHE/bin``)."""
     found = shutil.which(name)

@@ -14,7 +14,7 @@ import pytest
 
 from livekitex_cli.providers.audio import write_wav
 from livekitex_cli.testing import ScriptedOpenAI
-from tests.livekit_server import KEY, SECRET, LiveKitServer, free_port, needs_server
+from tests.livekit_server import KEY, SECRET, LiveKitServer, dev_env, free_port, needs_server
 from tests.playground.conftest import drive, driven, needs_browser, start_driver
 from tests.speech import needs_espeak, silence_chunk, speech_chunk
 
@@ -63,14 +63,6 @@ def agents(tmp_path: Path) -> Path:
     return folder
 
 
-def dev_env(openai: ScriptedOpenAI, **extra: str) -> dict[str, str]:
-    env = {**os.environ, "OPENAI_BASE_URL": openai.base_url, **extra}
-    for name in ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET", "OPENAI_API_KEY"):
-        if name not in extra:
-            env.pop(name, None)
-    return env
-
-
 @needs_espeak
 def test_a_spoken_and_typed_conversation_in_the_browser(
     start_dev, threaded_openai: ScriptedOpenAI, tmp_path: Path
@@ -87,7 +79,7 @@ def test_a_spoken_and_typed_conversation_in_the_browser(
     ]
     write_wav(str(wav), speech, sample_rate=48_000)
     # debug: each turn's timeline (what the STT heard, when) is in the output if this fails
-    dev = start_dev(agents(tmp_path), "--log-level", "debug", env=dev_env(threaded_openai))
+    dev = start_dev(agents(tmp_path), "--log-level", "debug", env=dev_env(threaded_openai.base_url))
     url = dev.playground_url()
     dev.wait_for("worker ready in")
     shot = tmp_path / "playground.png"
@@ -163,7 +155,7 @@ def test_the_page_says_when_the_agent_fails(
     """Against a server given by LIVEKIT_URL (not one lkx dev starts): the agent's job fails in
     the room, and the page says so with the worker's reason."""
     env = dev_env(
-        threaded_openai,
+        threaded_openai.base_url,
         LIVEKIT_URL=livekit_server.url,
         LIVEKIT_API_KEY=KEY,
         LIVEKIT_API_SECRET=SECRET,
@@ -188,7 +180,7 @@ def test_the_page_says_when_the_server_is_down(
     dead = f"ws://127.0.0.1:{free_port()}"
     secret = "a-secret-long-enough-for-hs256-0123456789abcdef"
     env = dev_env(
-        threaded_openai, LIVEKIT_URL=dead, LIVEKIT_API_KEY="key", LIVEKIT_API_SECRET=secret
+        threaded_openai.base_url, LIVEKIT_URL=dead, LIVEKIT_API_KEY="key", LIVEKIT_API_SECRET=secret
     )
     dev = start_dev(agents(tmp_path), env=env)
     url = dev.playground_url()
@@ -204,7 +196,7 @@ def test_the_page_says_when_the_server_goes_away(
     start_dev, livekit_server: LiveKitServer, threaded_openai: ScriptedOpenAI, tmp_path: Path
 ) -> None:
     env = dev_env(
-        threaded_openai,
+        threaded_openai.base_url,
         LIVEKIT_URL=livekit_server.url,
         LIVEKIT_API_KEY=KEY,
         LIVEKIT_API_SECRET=SECRET,

@@ -17,7 +17,7 @@ import pytest
 from livekitex_cli.testing import ScriptedOpenAI, ToolCalls
 from livekitex_cli.testing.distributions import write_tool_distribution
 from livekitex_cli.worker.joining import connect_room
-from tests.livekit_server import KEY, SECRET, LiveKitServer, needs_server
+from tests.livekit_server import KEY, SECRET, LiveKitServer, dev_env, needs_server
 
 pytestmark = [needs_server, pytest.mark.livekit]
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,14 +110,6 @@ def test_changes_to_what_a_spare_imported_need_a_fresh_worker(tmp_path: Path) ->
 DEV_AGENT = "name: {name}\ninstructions: Test.\ngreeting: I am {name}.\nllm: {{provider: openai, model: m}}\n"
 
 
-def own_server_env(openai: ScriptedOpenAI) -> dict[str, str]:
-    """No ``LIVEKIT_*``: ``lkx dev`` starts a LiveKit server of its own."""
-    env = {**os.environ, "OPENAI_BASE_URL": openai.base_url}
-    for name in ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET", "OPENAI_API_KEY"):
-        env.pop(name, None)
-    return env
-
-
 class DevRun:
     """``lkx dev`` with no ``LIVEKIT_URL``: it starts its own server and prints a token."""
 
@@ -188,7 +180,7 @@ async def test_dev_token_brings_an_agent_and_two_runs_side_by_side(
     folder.mkdir()
     for name in ("alpha", "beta"):
         (folder / f"{name}.yaml").write_text(DEV_AGENT.format(name=name))
-    env = own_server_env(threaded_openai)
+    env = dev_env(threaded_openai.base_url)
     runs = [
         DevRun(folder, tmp_path / "first.log", env, "--no-playground"),
         DevRun(folder, tmp_path / "second.log", env, "--agent", "beta", "--playground-port", "0"),
@@ -241,7 +233,7 @@ def test_ctrl_c_while_the_worker_starts_ends_lkx_dev(
     """Ctrl-C in a terminal goes to the whole process group. Pressed while the first worker
     was still starting, it stopped lkx dev's own server at once; the worker retried that
     server for 23 s and lkx dev ended with "the worker could not start (exit 3)"."""
-    env = {**own_server_env(threaded_openai), "PYTHONUNBUFFERED": "1"}  # each line as printed
+    env = {**dev_env(threaded_openai.base_url), "PYTHONUNBUFFERED": "1"}  # each line as printed
     run = DevRun(one_agent(tmp_path), tmp_path / "dev.log", env, "--no-playground")
     deadline = time.monotonic() + 40
     while not worker_child(run.process.pid) and time.monotonic() < deadline:
@@ -265,7 +257,7 @@ async def test_ctrl_c_lets_a_conversation_on_lkx_devs_own_server_finish(
 
     from tests.worker.conftest import Participant
 
-    run = DevRun(one_agent(tmp_path), tmp_path / "dev.log", own_server_env(threaded_openai),
+    run = DevRun(one_agent(tmp_path), tmp_path / "dev.log", dev_env(threaded_openai.base_url),
                  "--no-playground")  # fmt: skip
     room = rtc.Room()
     person = Participant(room)
