@@ -83,6 +83,7 @@ class Caller:
         self.heard: asyncio.Queue[float] = asyncio.Queue()
         self.tasks: list[asyncio.Task[None]] = []
         self.finished: asyncio.Future[list[float]] = asyncio.get_running_loop().create_future()
+        self.subscribed = False  # whether an agent took the microphone
         room.on("track_subscribed", self._on_track)
 
     def agent_here(self) -> bool:
@@ -92,7 +93,11 @@ class Caller:
         track = rtc.LocalAudioTrack.create_audio_track("mic", self.source)
         options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
         publication = await self.room.local_participant.publish_track(track, options)
-        await asyncio.wait_for(publication.wait_for_subscription(), 120)
+        try:  # an agent that never listens loses every question of its room (the table says)
+            await asyncio.wait_for(publication.wait_for_subscription(), 120)
+            self.subscribed = True
+        except TimeoutError:
+            pass
 
     def _on_track(self, track: rtc.Track, publication: Any, participant: Any) -> None:
         if track.kind == rtc.TrackKind.KIND_AUDIO:
@@ -214,6 +219,7 @@ async def step(
         "echo_guard": guard and not lka,
         "end_of_speech_to_first_audio_ms": stats(latencies) if latencies else None,
         "lost": f"{lost}/{rooms * questions}",
+        "rooms_listened_to": f"{sum(c.subscribed for c in callers)}/{rooms}",
         "worker_cpu_percent_of_a_core": round(worker * 100, 1),
         "worker_cpu_percent_per_room": round(worker * 100 / rooms, 2),
         "participants_cpu_percent": round(own * 100, 1),
@@ -244,11 +250,17 @@ def main(argv: list[str] | None = None) -> None:
         )
         parser.add_argument(
             "--framework", choices=["lkx", "lka"], default="lkx",
-            help="lka: livekit-agents (bench/lka/voice_agent.py, in its own venv: python -m bench)",
+            help="lka: livekit-agents (bench/lka/voice_agent.py, installed in its own venv)",
         )  # fmt: skip
 
     async def start(args: argparse.Namespace) -> dict[str, Any]:
         lka = args.framework == "lka"
+        if lka:
+            from bench.run import ensure_lka
+
+            problem = ensure_lka()
+            if problem:
+                raise SystemExit(f"error: {problem}")
         return await run(args.rooms, args.questions, not args.no_guard, lka)
 
     report("voice_rooms", argv, start, options)
