@@ -55,9 +55,12 @@ def whole_sentences(text: str) -> str:
 def words_that_count(text: str, backchannels: tuple[str, ...]) -> list[str]:
     """The words of ``text`` that are not backchannels (case and punctuation ignored). With
     any backchannels set, hums are backchannels too however the STT spells them (``mm-mm``,
-    ``hmm``, ``uh-uh``, ``m-m-m``: only the letters m, h and u)."""
+    ``hmm``, ``uh-uh``, ``m-m-m``: only the letters m, h and u), and so is a lone letter (whisper
+    wrote ``F`` for an ``uh-huh``; ``I`` and ``a`` alone are no barge-in either)."""
     ignored = set(backchannels)
     words = [w.strip("-'") for w in _WORD.findall(text.lower())]
+    if ignored and all(len(w) < 2 and not w.isdigit() for w in words):
+        return []
     return [w for w in words if w and w not in ignored and not (ignored and _HUM.match(w))]
 
 

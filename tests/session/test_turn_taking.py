@@ -211,8 +211,12 @@ def test_backchannels_and_hums_do_not_count_as_words() -> None:
         "Yeah, right.",
         "Ah.",
         "Oh!",
+        "F",  # whisper's spelling of an uh-huh
+        "I.",
     ):
         assert words_that_count(heard, BACKCHANNELS) == [], heard
     assert words_that_count("Stop. Tell me about trains.", BACKCHANNELS)[:2] == ["stop", "tell"]
     assert words_that_count("Oh, wait.", BACKCHANNELS) == ["wait"]  # a filler before words
     assert words_that_count("mm okay", ()) == ["mm", "okay"]  # no backchannels: every word counts
+    assert words_that_count("I meant Tuesday.", BACKCHANNELS) == ["i", "meant", "tuesday"]
+    assert words_that_count("5", BACKCHANNELS) == ["5"]  # a digit is a word: the number read out
