@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -46,6 +47,18 @@ def in_ci() -> bool:
 
 
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if in_ci() else "dev"))
+
+
+@pytest.fixture(autouse=True)
+def _lkx_log_handler_goes_with_the_test() -> Iterator[None]:
+    """A CLI run inside the test process installs lkx's log handler on the root logger (and
+    sets its level); both go with the test, or later tests' log lines print on the terminal."""
+    root = logging.getLogger()
+    level = root.level
+    yield
+    for handler in [h for h in root.handlers if h.name == "lkx"]:
+        root.removeHandler(handler)
+    root.setLevel(level)
 
 
 @pytest.fixture
