@@ -129,3 +129,25 @@ def test_level_is_the_rms_of_pcm() -> None:
     tone = (np.sin(np.arange(480) / 480 * 2 * np.pi * 10) * 16384).astype(np.int16)
     assert abs(level(tone.tobytes()) - 0.5 / np.sqrt(2)) < 1e-3
     assert level(b"") == 0.0
+
+
+def test_the_correlations_at_every_lag_are_pearsons_r() -> None:
+    """All lags at once (a matrix product where the windows are whole) give what
+    ``np.corrcoef`` gives lag by lag, at every length of the levels a call goes through."""
+    from livekitex_cli.worker.echo_path import EVIDENCE, SEARCH, WINDOW, correlations
+
+    far = voice_course(WINDOW + SEARCH, seed=3)
+    near = np.roll(far, 20) * 0.3 + np.random.default_rng(4).uniform(0, 1e-4, far.size)
+    near[50:60] = near[50]  # a flat stretch, and below a flat course: r 0
+    for size in (1, EVIDENCE - 1, EVIDENCE, 77, WINDOW, WINDOW + 1, 150, WINDOW + SEARCH):
+        f, n = far[:size], near[:size]
+        count = min(WINDOW, size)
+        expected = []
+        for lag in range(SEARCH + 1):
+            start = max(lag, size - count)
+            a, b = f[start - lag : size - lag], n[start:]
+            flat = b.size < EVIDENCE or a.std() == 0 or b.std() == 0
+            expected.append(0.0 if flat else float(np.corrcoef(a, b)[0, 1]))
+        assert np.allclose(correlations(f, n, count), expected, atol=1e-12), size
+    assert max(correlations(far, near, WINDOW)) > 0.99  # the echo 20 frames late
+    assert correlations(far, np.zeros(far.size), WINDOW) == [0.0] * (SEARCH + 1)  # silence
