@@ -156,10 +156,9 @@ async def _converse(
     console.print(f"[bold]{agent.name}[/] ({kind}) - llm: {session.llm!r}", highlight=False)
     try:
         await session.start()
-        if wav is not None:  # the file plays as speech would: nothing may load meanwhile
-            await asyncio.gather(session.wait_idle(120), session.activity.warm_up())
-        else:
-            await session.wait_idle(120)
+        # a file plays as speech would: what its first turn needs is loaded before it starts
+        warm = [session.activity.warm_up()] if wav is not None else []
+        await asyncio.gather(session.wait_idle(120), *warm)
         if wav is not None:
             # a pause judged by the STT or a model takes time: the file then plays as a
             # microphone would, in real time (silence alone is judged as fast as it is read)

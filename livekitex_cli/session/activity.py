@@ -67,7 +67,8 @@ class AgentActivity:
         )
         self._resampler = Resampler(self.vad.sample_rate if self.vad else 16_000)
         self._carry = bytearray()
-        self._stt_loading = False
+        self._stt_loading = False  # whether the first audio has started the STT's loading
+        self._stt_loaded: asyncio.Task[None] | None = None  # that loading, if the STT has one
         self._prepared: asyncio.Task[None] | None = None  # the LLM's reading, see begin()
         self.extra_tools = session.handoffs.tools_for(agent)  # transfer_to_<name> tools
         self.mcp_tools: list[FunctionTool] = []  # from mcp_servers:, see connect_mcp
@@ -97,13 +98,21 @@ class AgentActivity:
         loaded, the LLM's reading of the instructions done (they load as the first speech
         arrives otherwise, and on a few cores the VAD falls behind the audio meanwhile)."""
         jobs: list[Awaitable[object]] = [self.session.turns.endpointing.load()]
-        load = getattr(self.stt, "load", None)
-        if load is not None and self.detector is not None:
-            self._stt_loading = True  # hear() need not start it again
-            jobs.append(self._load_stt(load))
-        if self._prepared is not None:
-            jobs.append(asyncio.shield(self._prepared))
+        loading = self._start_stt_load() if self.detector is not None else None
+        for task in (loading, self._prepared):
+            if task is not None:
+                jobs.append(asyncio.shield(task))
         await asyncio.gather(*jobs)
+
+    def _start_stt_load(self) -> asyncio.Task[None] | None:
+        """A local STT loads once, in the background, from the first audio (or ``warm_up``):
+        typed chat never pays for it."""
+        if not self._stt_loading:
+            self._stt_loading = True
+            load = getattr(self.stt, "load", None)  # the local models have one
+            if load is not None:
+                self._stt_loaded = self.session.spawn(self._load_stt(load), "stt-load")
+        return self._stt_loaded
 
     async def _prepare(self, llm: LLM) -> None:
         messages = self.session.history.messages(self.agent.instructions)
@@ -147,11 +156,7 @@ class AgentActivity:
     ) -> AsyncIterator[SpeechStarted | SpeechEnded]:
         """Turn events from 16-bit PCM of any length, as they are found."""
         assert self.detector is not None
-        if not self._stt_loading:  # a local STT loads with the first audio: typed chat never pays
-            self._stt_loading = True
-            load = getattr(self.stt, "load", None)  # the local models have one
-            if load is not None:
-                self.session.spawn(self._load_stt(load), "stt-load")
+        self._start_stt_load()
         mono = to_mono(pcm16, channels, self._carry)
         step = sample_rate * 2  # two seconds at a time keeps the loop responsive on big chunks
         for start in range(0, mono.size, step):

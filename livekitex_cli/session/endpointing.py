@@ -76,6 +76,7 @@ class SttEndpointing:
         self.session = session
         self._model: Any = None
         self._model_for: TurnSettings | None = None  # the settings ``_model`` serves
+        self._loading: asyncio.Task[None] | None = None  # ``_model``'s loading
         self._judged: float | None = None  # the pause (by its last speech frame) judged last
         self._busy = False
         # complete, waiting for min_delay (or, sure, not waiting): mark, words, why, sure
@@ -89,7 +90,7 @@ class SttEndpointing:
         if self._model_for is not turn:
             self._model = _model(turn.detection, turn.threshold, turn.sure_threshold)
             self._model_for = turn
-            self.session.spawn(self._model.load(), f"{turn.detection}-turn-load")
+            self._loading = self.session.spawn(self._model.load(), f"{turn.detection}-turn-load")
         return self._model
 
     async def load(self) -> None:
@@ -97,8 +98,10 @@ class SttEndpointing:
         turn = self.session.activity.turn
         if turn.detection not in ("model", "text"):
             return
+        self._model_of(turn)
+        assert self._loading is not None  # started with the model
         try:
-            await self._model_of(turn).load()  # shared per process: loads once
+            await asyncio.shield(self._loading)
         except LkxError as exc:  # a pause meets it again: then silence decides, and it is logged
             log.debug("end-of-turn model not loaded", extra={"reason": str(exc)})
 

@@ -122,12 +122,12 @@ def correlations(far: np.ndarray, near: np.ndarray, count: int) -> list[float]:
     flat course). The lags with a whole window of ``count`` frames (all of them once the call
     has a second and a half of levels) are one matrix product: asked of ``np.corrcoef`` one lag
     at a time, they took 1.3 of the echo guard's 1.8 s per minute of the agent's voice."""
-    full = [lag for lag in range(SEARCH + 1) if near.size - lag >= count]
-    out = [_correlation(far, near, lag, count) for lag in range(len(full), SEARCH + 1)]
-    if not full or count < EVIDENCE:
-        return [0.0] * len(full) + out
+    whole = min(SEARCH + 1, near.size - count + 1)  # lags 0 to whole - 1 (count <= size)
+    out = [_correlation(far, near, lag, count) for lag in range(whole, SEARCH + 1)]
+    if count < EVIDENCE:
+        return [0.0] * whole + out
     windows = np.lib.stride_tricks.sliding_window_view(far, count)
-    a = windows[[far.size - count - lag for lag in full]]  # far.size == near.size
+    a = windows[far.size - count - np.arange(whole)]  # far.size == near.size
     b = near[-count:]
     a = a - a.mean(axis=1, keepdims=True)
     b = b - b.mean()
