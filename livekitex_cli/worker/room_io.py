@@ -43,7 +43,7 @@ from livekitex_cli.worker.room_output import (
     TOPIC_CHAT,
     TOPIC_TRANSCRIPTION,
     EchoGuard,
-    quiet_double_drop_warnings,
+    quiet_library_noise,
     segment_id,
     voice_output,
 )
@@ -294,7 +294,7 @@ async def connect_to_room(
 
     Returns the ``RoomIO``; wait on ``io.ended`` and then ``await io.close_room()``.
     """
-    quiet_double_drop_warnings()
+    quiet_library_noise()
     hide_tokens_in_library_logs()
     room = rtc.Room()
     source, guard = voice_output(session)

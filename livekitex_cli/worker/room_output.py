@@ -28,6 +28,7 @@ OUTPUT_RATE = 48_000
 INPUT_RATE = 16_000  # the microphone, as the VAD and the STT take it (resampled natively)
 INPUT_FRAME_MS = 20  # per frame from the track: half the per-frame work of 10 ms ones
 FFI_DOUBLE_DROP = "Attempted to drop unknown FFI handle"
+TEARDOWN = ("' closed unexpectedly", "pass-through signal: no confirmed transport")
 
 
 class RoomAudioOutput:
@@ -93,19 +94,32 @@ def segment_id(turn_id: str, speaker: str) -> str:
     return f"SG_{turn_id.removeprefix('turn_')}_{speaker}"
 
 
-class _NoDoubleDropWarnings(logging.Filter):
-    """livekit 1.2's native layer forgets a remote track's handle when the track is
-    unsubscribed (its participant left), and the Python track object drops the same handle
-    again when it is garbage-collected: one "Attempted to drop unknown FFI handle" warning
-    per track, at every end of a call, with nothing of ours holding the track (a bare
-    ``rtc.Room`` that never touches the track shows it too). The drop is harmless."""
+class _LibraryNoise(logging.Filter):
+    """Two kinds of record of livekit's native layer that alarm at every ordinary end of a call:
+
+    - livekit 1.2 forgets a remote track's handle when the track is unsubscribed (its
+      participant left), and the Python track object drops the same handle again when it is
+      garbage-collected: one "Attempted to drop unknown FFI handle" warning per track, with
+      nothing of ours holding the track (a bare ``rtc.Room`` shows it too). Dropped.
+    - a room the server closes under the agent (its last user gone, ``DeleteRoom``) tears down
+      the agent's connection from the far side: three ERRORs ("publisher data channel
+      '_reliable' closed unexpectedly", ``_lossy``, ``_data_track``) and a WARNING ("dropping
+      pass-through signal: no confirmed transport"), printed at every browser hang-up in
+      ``lkx dev``. Shown at debug only: lkx logs the job's end and why itself, and a dropped
+      connection mid-call has lkx's own reconnect and recall lines."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return FFI_DOUBLE_DROP not in record.getMessage()
+        text = record.getMessage()
+        if FFI_DOUBLE_DROP in text:
+            return False
+        if any(marker in text for marker in TEARDOWN):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger().isEnabledFor(logging.DEBUG)
+        return True
 
 
-def quiet_double_drop_warnings() -> None:
-    """Silence that one message of the ``livekit`` logger (idempotent); others still show."""
+def quiet_library_noise() -> None:
+    """Install that filter on the ``livekit`` logger (idempotent); its other records still show."""
     library = logging.getLogger("livekit")
-    if not any(isinstance(f, _NoDoubleDropWarnings) for f in library.filters):
-        library.addFilter(_NoDoubleDropWarnings())
+    if not any(isinstance(f, _LibraryNoise) for f in library.filters):
+        library.addFilter(_LibraryNoise())

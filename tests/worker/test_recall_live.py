@@ -208,3 +208,36 @@ async def test_an_ended_jobs_late_join_does_not_keep_the_agent_away(
         assert [item.id for item in listed if item.agent_name == "echo"] == [again]
     finally:
         await late.disconnect()
+
+
+async def test_rooms_the_server_deletes_end_their_jobs_without_alarm(
+    start_worker: Any, tmp_path: Path, livekit_api: api.LiveKitAPI
+) -> None:
+    """A room closed under the agent (its last user gone past the server's timeout, or an
+    operator's ``DeleteRoom``) is an ordinary end of a call. livekit's native layer reported the
+    torn-down connection at ERROR ("publisher data channel '_reliable' closed unexpectedly",
+    three of them), printed in ``lkx dev`` at every browser hang-up, in about half the rooms
+    (when the server's teardown beats its leave message): four rooms here."""
+    path = tmp_path / "echo.yaml"
+    path.write_text(AGENT)
+    worker = start_worker(str(path))
+    await worker.until("worker registered")
+    rooms = [f"closed-{n}" for n in range(4)]
+    for room in rooms:  # no user: each agent stays until its room goes
+        await livekit_api.agent_dispatch.create_dispatch(
+            api.CreateAgentDispatchRequest(agent_name="echo", room=room)
+        )
+    async with asyncio.timeout(30):  # every agent's connection up, data channels and all
+        for room in rooms:
+            while not [
+                p for p in (await livekit_api.room.list_participants(
+                    api.ListParticipantsRequest(room=room))).participants
+                if p.identity.startswith("agent-") and p.state == api.ParticipantInfo.ACTIVE
+            ]:  # fmt: skip
+                await asyncio.sleep(0.05)
+    await asyncio.sleep(1.0)  # and their data channels open (the publisher's come up later)
+    for room in rooms:
+        await livekit_api.room.delete_room(api.DeleteRoomRequest(room=room))
+    await worker.until('"msg": "job ended"', count=len(rooms))
+    lines = [line for line in worker.output().splitlines() if '"logger": "livekit"' in line]
+    assert not [line for line in lines if '"level": "error"' in line or "warn" in line], lines

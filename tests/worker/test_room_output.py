@@ -4,13 +4,15 @@ is told of when each frame plays out."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
+import pytest
 from livekit import rtc
 
 from livekitex_cli.providers import AudioChunk
 from livekitex_cli.worker.echo_guard import EchoGuard
-from livekitex_cli.worker.room_output import RoomAudioOutput
+from livekitex_cli.worker.room_output import RoomAudioOutput, quiet_library_noise
 
 RATE = 48_000
 
@@ -56,3 +58,22 @@ async def test_a_frame_cleared_while_it_waited_for_room_plays_at_once() -> None:
     cleared = time.monotonic()
     await asyncio.wait_for(waiting, 2.0)
     assert abs(guard.starts[-1] - cleared) < 0.1, guard.starts[-1] - cleared
+
+
+def test_a_closed_rooms_teardown_is_debug_and_other_library_errors_still_show(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    quiet_library_noise()
+    library = logging.getLogger("livekit")
+    teardown = "rtc_session:739 - publisher data channel '_reliable' closed unexpectedly"
+    with caplog.at_level(logging.INFO):
+        library.error(teardown)
+        library.warning("Attempted to drop unknown FFI handle: 12")
+        library.error("failed to connect: refused")
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("ERROR", "failed to connect: refused")
+    ]
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG):  # --log-level debug: shown, as what it is
+        library.error(teardown)
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [("DEBUG", teardown)]
