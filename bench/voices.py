@@ -15,6 +15,11 @@ import soxr
 from livekitex_cli.providers.audio import read_wav
 
 VOICES = ("espeak-150", "espeak-185", "piper")  # espeak-ng words per minute, or piper
+# Hums as people hum them. As text, espeak-ng's English rules (which piper's phonemizer uses
+# too) read "Mhm" as the letters M-H-M ("em-aitch-em": whisper wrote "Emmation.") and
+# "Mm-hmm" as "em, em-hum" ("in a mom."): no backchannel anyone says. Given as phonemes,
+# espeak-ng's (``[[...]]``) and piper's (IPA), the voices hum with their mouths closed.
+HUMS = {"Mhm.": ("[[m'hm]]", "mˈhm̩"), "Mm-hmm.": ("[[m-'hm-]]", "m̩ˈhm̩")}
 
 
 @cache
@@ -26,16 +31,23 @@ def _piper() -> Any:
 
 async def speak(text: str, voice: str, rate: int = 16_000) -> np.ndarray:
     """``text`` spoken by ``voice`` (one of ``VOICES``)."""
+    espeak_text, hum = HUMS.get(text, (text, None))
     if voice == "piper":
         tts = _piper()
-        chunks = [chunk.to_array() async for chunk in tts.synthesize(text)]
-        samples, source_rate = np.concatenate(chunks), tts.sample_rate
+        if hum is not None:  # piper-onnx speaks IPA phonemes as given
+            model, lock = tts._ensure()
+            with lock:
+                samples, _ = model.create(hum, is_phonemes=True)
+        else:
+            chunks = [chunk.to_array() async for chunk in tts.synthesize(text)]
+            samples = np.concatenate(chunks)
+        source_rate = tts.sample_rate
     else:
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "s.wav"
             speed = voice.removeprefix("espeak-")
             subprocess.run(
-                ["espeak-ng", "-v", "en-us", "-s", speed, "-w", str(path), text],
+                ["espeak-ng", "-v", "en-us", "-s", speed, "-w", str(path), espeak_text],
                 check=True, capture_output=True, timeout=30,
             )  # fmt: skip
             wav = read_wav(str(path))

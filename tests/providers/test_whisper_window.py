@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from livekitex_cli.providers.audio import AudioChunk
 from livekitex_cli.providers.local import whisper_window
 from livekitex_cli.providers.local.whisper_window import first_copy, spoken, window_seconds
 from tests.speech import join, needs_espeak, silence_chunk, speech_chunk
@@ -25,6 +26,8 @@ RATE = 16_000
         ("Yeah. Yeah. Yeah.", "Yeah."),
         ("Can you tell me? Can you tell me?", "Can you tell me?"),
         ("uh uh uh uh", "uh"),
+        ("I " + "f " * 120, "I f"),  # whisper tiny.en on espeak-ng's "[[m'hm]]"
+        ("And then I said, " + "no, " * 30 + "no", "And then I said, no,"),
     ],
 )
 def test_a_repeated_output_is_cut_back_to_its_first_copy(text: str, first: str) -> None:
@@ -32,7 +35,15 @@ def test_a_repeated_output_is_cut_back_to_its_first_copy(text: str, first: str) 
 
 
 @pytest.mark.parametrize(
-    "text", ["What is the weather in Paris?", "I said I", "My order number is 4 5 6 7", ""]
+    "text",
+    [
+        "What is the weather in Paris?",
+        "I said I",
+        "My order number is 4 5 6 7",
+        "My PIN is 0 0 0 0 0 0 0",  # fewer than LOOP copies after other words: spoken
+        "It was very very very very very good",
+        "",
+    ],
 )
 def test_words_that_do_not_repeat_whole_are_kept(text: str) -> None:
     assert first_copy(text) is None
@@ -77,3 +88,18 @@ async def test_fitted_and_full_windows_hear_the_same_question() -> None:
 async def test_silence_in_a_fitted_window_is_no_words() -> None:
     heard = await WhisperSTT().transcribe(silence_chunk(1.0))
     assert heard.text == ""
+
+
+@pytest.mark.local_models
+@needs_espeak
+async def test_a_hum_is_not_heard_as_a_loop() -> None:
+    """espeak-ng humming "mhm" (given as phonemes), cut as the VAD cut it (a little silence
+    before, none after): whisper tiny.en wrote "I th th th ..." to the end of its token budget,
+    a transcript shown to users and sent to the LLM as a turn."""
+    hum = speech_chunk("[[m'hm]]").to_array()
+    voiced = np.nonzero(np.abs(hum) > 50)[0]
+    hum = hum[voiced[0] : voiced[-1] + 1]
+    heard = await WhisperSTT().transcribe(
+        join(silence_chunk(0.14), AudioChunk.from_array(hum, RATE))
+    )
+    assert len(heard.text.split()) < 8, heard.text

@@ -26,6 +26,7 @@ MAX_AUDIO = 28.0  # s: longer utterances take faster-whisper's own 30 s windows
 AFTER_END = 0.1  # s: a segment starting later than this before the audio's end is invented
 NO_SPEECH = 0.6  # faster-whisper's rule: no speech when this likely and the words unlikely
 UNLIKELY = -1.0
+LOOP = 8  # copies of a word or phrase that end an output: a decoder loop, not speech
 _WORD = re.compile(r"[^\w']+")
 
 
@@ -94,13 +95,17 @@ def spoken(tokens: list[int], timestamp_begin: int, eot: int, end: float) -> lis
 
 
 def first_copy(text: str) -> str | None:
-    """``text`` up to where it began to repeat itself whole, or ``None`` if it does not."""
+    """``text`` up to where it began to repeat itself, or ``None`` if it does not: repeated
+    whole ("Stop! Stop! Sto"), or ending in a loop of ``LOOP`` or more copies of one word or
+    phrase that runs to the end ("I f f f ..." for a hum, 120 times over)."""
     words = text.split()
     keys = [_WORD.sub("", word).lower() for word in words]
-    for period in range(1, len(keys) // 2 + 1):
-        tail = range(period, len(keys))
-        if all(_same(keys[i], keys[i - period], last=i == len(keys) - 1) for i in tail):
-            return " ".join(words[:period])
+    for start in range(len(keys)):
+        copies = 2 if start == 0 else LOOP
+        for period in range(1, (len(keys) - start) // copies + 1):
+            tail = range(start + period, len(keys))
+            if all(_same(keys[i], keys[i - period], last=i == len(keys) - 1) for i in tail):
+                return " ".join(words[: start + period])
     return None
 
 
