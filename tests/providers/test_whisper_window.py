@@ -102,4 +102,4 @@ async def test_a_hum_is_not_heard_as_a_loop() -> None:
     heard = await WhisperSTT().transcribe(
         join(silence_chunk(0.14), AudioChunk.from_array(hum, RATE))
     )
-    assert len(heard.text.split()) < 8, heard.text
+    assert heard.text == "", heard.text  # whisper itself judged it no speech (0.9)

@@ -5,7 +5,9 @@ question, a 5 s one under 0.2 s, and the words came out at least as right (bench
 Whisper was trained on 30 s windows, so in a short one its decoder tends to go on past the
 speech, repeating it ("Stop! Stop! Stop!"). Two rules undo that: decoding with timestamps,
 a segment that starts after the audio ends is dropped, and an output that repeats itself
-whole is cut back to its first copy."""
+(whole, or in a loop that runs to its end) is cut back to its first copy. A loop over audio
+whisper itself judged no speech (a hum: "I th th th ...") is no words at all: the loop's
+repeated tokens are what made it look likely."""
 
 from __future__ import annotations
 
@@ -64,7 +66,10 @@ def decode(model: Any, samples: np.ndarray, language: str | None, beam_size: int
     end = len(samples) / RATE - AFTER_END
     words = spoken(result.sequences_ids[0], tokenizer.timestamp_begin, tokenizer.eot, end)
     text = tokenizer.decode(words).strip()
-    return first_copy(text) or text
+    first = first_copy(text)
+    if first is not None and result.no_speech_prob > NO_SPEECH:
+        return ""  # a loop's own words make it look likely: whisper's no-speech judgement holds
+    return first or text
 
 
 @functools.lru_cache(maxsize=8)
