@@ -3,12 +3,15 @@ LLM turns and bounded memory, and a message sent after the flood is answered nex
 
 Typing is not barging in: the reply under way is not interrupted. Messages that arrive while
 the agent is busy (a reply under way or queued) wait, and are joined, one per line, into the
-next user turn once it is free. That turn keeps the newest ``MAX_PENDING`` messages within
-``MAX_PENDING_CHARS``; older ones are dropped, counted (``chat_dropped`` in the session's
-metrics, ``lkx_chat_messages_dropped_total`` on ``/metrics``) and logged once per burst (drops
-less than ``BURST_GAP`` apart, however many turns the burst spans). A
-message over ``MAX_MESSAGE_CHARS`` is cut to that length (``chat_truncated``), and the rest of
-its stream is never read into memory.
+next user turn once it is free, in the order their sender sent them (the streams' header
+``timestamp``, the sender's clock), not only in the order their streams opened here: once,
+with four test processes on two cores, a message was answered before one its sender had sent
+a moment earlier (where that order was lost is not known). That turn keeps the newest
+``MAX_PENDING`` messages within ``MAX_PENDING_CHARS``; older ones are dropped, counted
+(``chat_dropped`` in the session's metrics, ``lkx_chat_messages_dropped_total`` on
+``/metrics``) and logged once per burst (drops less than ``BURST_GAP`` apart, however many
+turns the burst spans). A message over ``MAX_MESSAGE_CHARS`` is cut to that length
+(``chat_truncated``), and the rest of its stream is never read into memory.
 """
 
 from __future__ import annotations
@@ -45,33 +48,34 @@ class ChatInbox:
         self.session = session
         self.room = room
         self._spawn = spawn
-        self._pending: deque[str] = deque()
+        self._pending: deque[tuple[int | None, str]] = deque()  # (sent at, ms), text
         self._chars = 0  # of the pending messages, one newline each
         self._dropped = 0  # since the last turn was handed over
         self._last_drop = -BURST_GAP  # when a message was last dropped (the clock's time)
         self._delivering = False
         self._order = itertools.count()  # messages by arrival
         self._next = 0  # the next of them to queue
-        self._arrived: dict[int, str | None] = {}  # read, waiting for an earlier one
+        self._arrived: dict[int, tuple[int | None, str | None]] = {}  # read, waiting
 
     async def read(self, reader: rtc.TextStreamReader) -> None:
         """Read one message (at most ``MAX_MESSAGE_CHARS`` of it) and queue it, in the order
         the messages began to arrive: a short message read to its end before a longer one
         that came first waits for it (readers run side by side)."""
         place = next(self._order)  # before any await: readers start in arrival order
+        sent = reader.info.timestamp or None
         text: str | None = None
         try:
             text = await self._read_text(reader)
         finally:  # failed or cancelled, its place is freed all the same
-            self._arrived[place] = text
+            self._arrived[place] = (sent, text)
             self._release()
 
     def _release(self) -> None:
         while self._next in self._arrived:
-            ready = self._arrived.pop(self._next)
+            sent, ready = self._arrived.pop(self._next)
             self._next += 1
             if ready is not None:
-                self.submit(ready)
+                self.submit(ready, sent_at=sent)
 
     async def _read_text(self, reader: rtc.TextStreamReader) -> str | None:
         parts: list[str] = []
@@ -98,15 +102,20 @@ class ChatInbox:
             )
         return text
 
-    def submit(self, text: str) -> None:
-        """Queue one message for the next turn; the oldest give way beyond the bounds."""
+    def submit(self, text: str, *, sent_at: int | None = None) -> None:
+        """Queue one message for the next turn, behind the waiting ones sent no later than
+        ``sent_at`` (ms, the sender's clock; ``None``: where it came, and no later message goes
+        before it); the oldest give way beyond the bounds."""
         text = text.strip()
         if not text or self.session.closed:
             return  # nothing said, or said as the call ended (a last word before leaving)
-        self._pending.append(text)
+        at = len(self._pending)
+        while sent_at is not None and at and (self._pending[at - 1][0] or 0) > sent_at:
+            at -= 1
+        self._pending.insert(at, (sent_at, text))
         self._chars += len(text) + 1
         while len(self._pending) > MAX_PENDING or self._chars > MAX_PENDING_CHARS + 1:
-            self._chars -= len(self._pending.popleft()) + 1
+            self._chars -= len(self._pending.popleft()[1]) + 1
             self.session.stats.chat_dropped += 1
             self._dropped += 1
             now = time.monotonic()
@@ -127,7 +136,7 @@ class ChatInbox:
                 await self.session.wait_idle()
                 if self.session.closed:
                     return
-                text = "\n".join(self._pending)
+                text = "\n".join(message for _, message in self._pending)
                 if self._dropped:
                     log.info(
                         "chat burst answered",

@@ -58,3 +58,34 @@ async def test_one_burst_is_one_warning_however_many_turns_it_spans(
     last = openai_server.chat_requests[-1]["messages"][-1]["content"].splitlines()
     assert len(last) == MAX_PENDING and last[-1] == "third"
     await asyncio.gather(*tasks)
+
+
+async def test_waiting_messages_go_in_the_order_their_sender_sent_them(
+    openai_server: ScriptedOpenAI,  # noqa: F811
+    session_factory: Any,  # noqa: F811
+) -> None:
+    """Messages waiting for a turn are joined by the time their sender stamped on them, not
+    the order they came in."""
+    release = threading.Event()
+    openai_server.push(Hang(30, until=release))
+    session, _ = await session_factory(openai_agent(llm={"timeout": 30}))
+    tasks: list[asyncio.Task[None]] = []
+    inbox = ChatInbox(
+        session, room=rtc.Room(), spawn=lambda coro, name: tasks.append(asyncio.create_task(coro))
+    )
+    inbox.submit("held", sent_at=1_000)
+    async with asyncio.timeout(10):
+        while not openai_server.chat_requests:
+            await asyncio.sleep(0.01)
+    for text, sent_at in [("says 2", 4_000), ("says 1", 3_000), ("is done", 5_000)]:
+        inbox.submit(text, sent_at=sent_at)
+    inbox.submit("says 0", sent_at=2_000)
+    inbox.submit("no stamp")  # where it came
+    release.set()
+    async with asyncio.timeout(10):
+        while len(openai_server.chat_requests) < 2:
+            await asyncio.sleep(0.01)
+    await session.wait_idle(10)
+    last = openai_server.chat_requests[-1]["messages"][-1]["content"].splitlines()
+    assert last == ["says 0", "says 1", "says 2", "is done", "no stamp"]
+    await asyncio.gather(*tasks)
