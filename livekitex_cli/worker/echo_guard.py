@@ -62,6 +62,7 @@ CREEP = 0.0001  # seconds a frame the microphone's timeline may move later (see 
 GATE = 1.0  # the canceller's output above the loudest echo it may carry passes whole...
 RESIDUE = 10 ** (-30.0 / 20)  # ...and the rest is held down to this
 TAIL = 1.0  # seconds after the agent's voice ends during which its echo may still come back
+BATCH = 10  # microphone frames to the module in one call while the echo is not active
 
 
 class EchoGuard:
@@ -84,7 +85,7 @@ class EchoGuard:
             noise_suppression=noise_suppression,
             high_pass_filter=noise_suppression,
         )
-        # with no echo path, the microphone bypasses the canceller (see ``_process_frame``)
+        # with no echo path, the microphone bypasses the canceller (see ``_process_frames``)
         self._plain = (
             rtc.AudioProcessingModule(
                 echo_cancellation=False,
@@ -181,12 +182,21 @@ class EchoGuard:
 
     def process(self, pcm: bytes) -> bytes:
         """The microphone's 16-bit mono PCM cleaned, in whole 10 ms frames (a partial frame
-        waits for the next call). If the module fails, the audio passes through unchanged."""
+        waits for the next call). If the module fails, the audio passes through unchanged.
+
+        While the agent's voice may be in the microphone, one frame at a time, each after its
+        share of the far end. Otherwise the frames of the call (a room's 20 ms, up to
+        ``BATCH``) go to the module at once: it takes any whole number of 10 ms frames and
+        works through them one by one, and a call into livekit's native library costs more
+        than the module's own work on a frame (0.142 against 0.104 % of a core a call alone,
+        more under load)."""
         self._near.extend(pcm)
         usable = len(self._near) - len(self._near) % self._frame_bytes
         out = bytearray()
-        for start in range(0, usable, self._frame_bytes):
-            out.extend(self._process_frame(bytes(self._near[start : start + self._frame_bytes])))
+        step = self._frame_bytes if self.echo_active else BATCH * self._frame_bytes
+        for start in range(0, usable, step):
+            piece = bytes(self._near[start : min(start + step, usable)])
+            out.extend(self._process_frames(piece))
         del self._near[:usable]
         return bytes(out)
 
@@ -212,12 +222,14 @@ class EchoGuard:
             del self._far[: count * self._far_bytes]
             self._far_at += count * FRAME
 
-    def _process_frame(self, piece: bytes) -> bytes:
+    def _process_frames(self, piece: bytes) -> bytes:
+        """One frame, or several while the echo is not active (``process``)."""
         if self._failed:
             return piece
         try:
-            self._time_near()
-            active = self.echo_active  # once a frame: it drops the spans that have passed
+            for _ in range(len(piece) // self._frame_bytes):
+                self._time_near()
+            active = self.echo_active  # once a call: it drops the spans that have passed
             if active:
                 self._feed_far(piece)
             elif self.echo_cancellation:

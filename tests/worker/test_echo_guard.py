@@ -41,12 +41,13 @@ def speech_starts(
     paths: list[bool | None] | None = None,
     voice_at: float = 0.0,
     arrival: Callable[[int], float] = lambda index: index / 100 + 0.001,
+    per_call: int = 1,
 ) -> list[float]:
     """When the agent's VAD (energy, -35 dBFS, as the room tests use) hears speech in ``mic``
     cleaned by a guard that was told ``voice`` plays out from ``voice_at`` (and from ``again``
     s, if given), the microphone's 10 ms frame ``index`` reaching it at ``arrival(index)``;
     ``active`` gets the guard's ``echo_active`` at each frame, ``paths`` its judgement of the
-    echo path."""
+    echo path; ``per_call``: frames handed to the guard at once (a room hands it 20 ms)."""
     clock = Clock()
     guard = EchoGuard(sample_rate=RATE, echo_cancellation=echo_cancellation, clock=clock)
     for start in (voice_at, again) if again is not None else (voice_at,):
@@ -57,24 +58,25 @@ def speech_starts(
     detector = TurnDetector(EnergyVAD(EnergyVADOptions(threshold_db=-35)), endpointing_delay=0.4)
     resampler = Resampler(detector.vad.sample_rate)
     starts: list[float] = []
-    for index, start in enumerate(range(0, len(mic.data) - STEP + 1, STEP)):
-        clock.now = arrival(index)
-        cleaned = AudioChunk(guard.process(mic.data[start : start + STEP]), RATE, 1)
+    step = STEP * per_call
+    for index, start in enumerate(range(0, len(mic.data) - step + 1, step)):
+        clock.now = arrival((index + 1) * per_call - 1)  # when its last frame came
+        cleaned = AudioChunk(guard.process(mic.data[start : start + step]), RATE, 1)
         if active is not None:
-            active.append(guard.echo_active)
+            active.extend([guard.echo_active] * per_call)
         if paths is not None:
-            paths.append(guard.path.present)
+            paths.extend([guard.path.present] * per_call)
         for event in detector.push(resampler.push(cleaned.to_array(), RATE)):
             if isinstance(event, SpeechStarted):
                 starts.append(event.at)
     return starts
 
 
-@pytest.mark.parametrize("delay", [0.05, 0.15])
-def test_the_agents_echo_is_not_heard_as_speech(delay: float) -> None:
+@pytest.mark.parametrize(("delay", "per_call"), [(0.05, 1), (0.15, 1), (0.15, 2)])
+def test_the_agents_echo_is_not_heard_as_speech(delay: float, per_call: int) -> None:
     voice = speech_chunk(AGENT, RATE)
     mic = echo_mix(voice, delay=delay)
-    assert speech_starts(mic, voice, echo_cancellation=True) == []
+    assert speech_starts(mic, voice, echo_cancellation=True, per_call=per_call) == []
     # the same microphone without echo cancellation (noise suppression still on): the echo
     # is speech to the VAD, and would interrupt the agent
     assert speech_starts(mic, voice, echo_cancellation=False)
@@ -87,15 +89,19 @@ def test_the_user_speaking_over_the_echo_is_heard() -> None:
     assert starts and 2.0 <= starts[0] <= 2.5, starts
 
 
-def test_after_a_quiet_spell_the_echo_is_still_taken_out() -> None:
-    """Between two replies no far end is fed (half the guard's calls); the canceller keeps the
-    echo path it learnt, and the next reply's echo is not heard either."""
+@pytest.mark.parametrize("per_call", [1, 2])
+def test_after_a_quiet_spell_the_echo_is_still_taken_out(per_call: int) -> None:
+    """Between two replies no far end is fed (half the guard's calls), and the microphone's
+    frames go to the module as many at once as it is handed; the canceller keeps the echo path
+    it learnt, and the next reply's echo is not heard either."""
     voice = speech_chunk(AGENT, RATE)
     again = voice.duration + 4.0
     gap = AudioChunk(bytes(2 * int(4.0 * RATE)), RATE, 1)
     mic = echo_mix(AudioChunk(voice.data + gap.data + voice.data, RATE, 1), delay=0.1)
     active: list[bool] = []
-    starts = speech_starts(mic, voice, echo_cancellation=True, again=again, active=active)
+    starts = speech_starts(
+        mic, voice, echo_cancellation=True, again=again, active=active, per_call=per_call
+    )
     assert starts == []
     # the far end was fed while the voice (and its echo tail) could be heard, and not between
     spell = active[int((voice.duration + 1.5) * 100) : int((again - 0.1) * 100)]
@@ -103,8 +109,10 @@ def test_after_a_quiet_spell_the_echo_is_still_taken_out() -> None:
     assert all(active[: int(voice.duration * 100)]) and active[int((again + 0.5) * 100)]
 
 
-@pytest.mark.parametrize("user_at", [0.3, 1.0, 1.5, 2.0, 3.0])
-def test_with_no_echo_the_user_is_heard_whenever_they_speak(user_at: float) -> None:
+@pytest.mark.parametrize(
+    ("user_at", "per_call"), [(0.3, 1), (1.0, 1), (1.5, 1), (2.0, 1), (3.0, 1), (6.0, 2)]
+)
+def test_with_no_echo_the_user_is_heard_whenever_they_speak(user_at: float, per_call: int) -> None:
     """Headphones, or a front end that cancels echo itself: nothing of the agent's voice is in
     the microphone. The guard finds that in the first half second of the voice and stops
     feeding its canceller, which (fed a far end it never found) held the user's speech down by
@@ -113,7 +121,7 @@ def test_with_no_echo_the_user_is_heard_whenever_they_speak(user_at: float) -> N
     voice = speech_chunk(AGENT, RATE)
     mic = echo_mix(voice, gain_db=-80, user=speech_chunk("Stop please.", RATE), user_at=user_at)
     paths: list[bool | None] = []
-    starts = speech_starts(mic, voice, echo_cancellation=True, paths=paths)
+    starts = speech_starts(mic, voice, echo_cancellation=True, paths=paths, per_call=per_call)
     assert starts and user_at <= starts[0] <= user_at + 0.5, starts
     # judged within the first second; a user who talks from the start can look like an echo
     # at first (the canceller is then fed, as it is until judged), until the microphone is
