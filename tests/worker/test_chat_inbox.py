@@ -19,6 +19,20 @@ from tests.session.conftest import openai_agent, openai_server, session_factory 
 WARNING = "older messages dropped"
 
 
+async def held_inbox(
+    server: ScriptedOpenAI, make_session: Any, release: threading.Event
+) -> tuple[ChatInbox, Any, list[asyncio.Task[None]]]:
+    """An inbox on a real session whose first LLM answer is held until ``release``, and the
+    tasks it spawns."""
+    server.push(Hang(30, until=release))
+    session, _ = await make_session(openai_agent(llm={"timeout": 30}))
+    tasks: list[asyncio.Task[None]] = []
+    inbox = ChatInbox(
+        session, room=rtc.Room(), spawn=lambda coro, name: tasks.append(asyncio.create_task(coro))
+    )
+    return inbox, session, tasks
+
+
 async def test_one_burst_is_one_warning_however_many_turns_it_spans(
     openai_server: ScriptedOpenAI,  # noqa: F811
     session_factory: Any,  # noqa: F811
@@ -30,12 +44,7 @@ async def test_one_burst_is_one_warning_however_many_turns_it_spans(
     flood after a quiet spell is a new burst, with its own warning."""
     caplog.set_level(logging.WARNING, logger="livekitex")
     release = threading.Event()
-    openai_server.push(Hang(30, until=release))
-    session, _ = await session_factory(openai_agent(llm={"timeout": 30}))
-    tasks: list[asyncio.Task[None]] = []
-    inbox = ChatInbox(
-        session, room=rtc.Room(), spawn=lambda coro, name: tasks.append(asyncio.create_task(coro))
-    )
+    inbox, session, tasks = await held_inbox(openai_server, session_factory, release)
     for index in range(MAX_PENDING + 5):  # all before the first turn is handed over
         inbox.submit(f"first {index}")
     async with asyncio.timeout(10):
@@ -67,12 +76,7 @@ async def test_waiting_messages_go_in_the_order_their_sender_sent_them(
     """Messages waiting for a turn are joined by the time their sender stamped on them, not
     the order they came in."""
     release = threading.Event()
-    openai_server.push(Hang(30, until=release))
-    session, _ = await session_factory(openai_agent(llm={"timeout": 30}))
-    tasks: list[asyncio.Task[None]] = []
-    inbox = ChatInbox(
-        session, room=rtc.Room(), spawn=lambda coro, name: tasks.append(asyncio.create_task(coro))
-    )
+    inbox, session, tasks = await held_inbox(openai_server, session_factory, release)
     inbox.submit("held", sent_at=1_000)
     async with asyncio.timeout(10):
         while not openai_server.chat_requests:
