@@ -83,37 +83,46 @@ def test_a_spoken_and_typed_conversation_in_the_browser(
     url = dev.playground_url()
     dev.wait_for("worker ready in")
     shot = tmp_path / "playground.png"
-    result = drive(
-        {
-            "scenario": "conversation",
-            "url": url,
-            "wav": str(wav),
-            "agent": "playground-voice",
-            # whisper may mishear a word of audio that went through a browser and Opus on a
-            # busy machine ("What is not weather in Paris?" with two suites running): the
-            # words are checked below, and the agent must answer what was heard
-            "expectUser": ["weather", "paris"],
-            "expectAgent": "You said: ",
-            "message": "hello from the keyboard",
-            "expectReply": "You said: hello from the keyboard",
-            "screenshot": str(shot),
-            "then": {
-                "agent": "playground-text",
-                "expectGreeting": "Type to me.",
-                "message": "and now in text",
-                "expectReply": "You said: and now in text",
-            },
+    config = {
+        "scenario": "conversation",
+        "url": url,
+        "wav": str(wav),
+        "agent": "playground-voice",
+        "expectUser": "",  # any line: what whisper heard is checked below
+        "expectAgent": "You said: ",
+        "message": "hello from the keyboard",
+        "expectReply": "You said: hello from the keyboard",
+        "screenshot": str(shot),
+        "then": {
+            "agent": "playground-text",
+            "expectGreeting": "Type to me.",
+            "message": "and now in text",
+            "expectReply": "You said: and now in text",
         },
-        tmp_path,
-    )
-    # on any failure, the whole of it: what the page showed, and what lkx dev said
-    shown = f"{json.dumps(result, indent=1)}\n--- lkx dev:\n{dev.output()[-8000:]}"
-    if "error" in result:
-        pytest.fail(shown)
+    }
+    misheard: list[str] = []
+    while True:
+        result = drive(config, tmp_path)
+        # on any failure, the whole of it: what the page showed, and what lkx dev said
+        shown = f"{json.dumps(result, indent=1)}\n--- lkx dev:\n{dev.output()[-8000:]}"
+        if "error" in result:
+            pytest.fail(shown)
+        heard = next(
+            line["text"]
+            for line in result["lines"]
+            if (line["speaker"], line["kind"]) == ("user", "speech")
+        )
+        if heard_right(heard) or misheard:
+            break
+        # whisper tiny.en sits on a knife-edge with espeak-ng through a browser and Opus: one
+        # bit of noise flipped a word (a user's try: 22 of 30 decodes of one recording right),
+        # and a busy machine's browser damages the audio more ("What is not where the empire
+        # is?" once in about ten CI runs): one more call, in a new room, before it fails
+        misheard.append(heard)
     try:
         check_conversation(result, shot)
     except AssertionError as failed:
-        pytest.fail(f"{failed}\n{shown}")
+        pytest.fail(f"{failed}\nmisheard first: {misheard}\n{shown}")
     if target := os.environ.get("LKX_PLAYGROUND_SCREENSHOT"):
         shutil.copyfile(shot, target)  # scripts/playground-screenshot.sh keeps it under docs/
     print("playground timings (ms after the click):", result["timings"], result["steps"])
@@ -121,13 +130,17 @@ def test_a_spoken_and_typed_conversation_in_the_browser(
     print("streams:", json.dumps(result["streams"], indent=1))
 
 
+def heard_right(heard: str) -> bool:
+    """Whether whisper heard the question, give or take two words: it slips on audio a busy
+    machine's browser damaged ("is the weather in Paris.", "What is now ever in Paris?")."""
+    said, understood = words(QUESTION), words(heard)
+    return len(said & understood) >= len(said) - 2 and "paris" in understood
+
+
 def check_conversation(result: dict[str, Any], shot: Path) -> None:
     texts = [(line["speaker"], line["kind"], line["text"]) for line in result["lines"]]
     heard = next(t for s, k, t in texts if (s, k) == ("user", "speech"))
-    said, understood = words(QUESTION), words(heard)
-    # whisper slips on audio a busy machine's browser damaged: "is the weather in Paris." and,
-    # with a full suite and a benchmark running beside it, "What is now ever in Paris?"
-    assert len(said & understood) >= len(said) - 2 and "paris" in understood, heard
+    assert heard_right(heard), heard
     assert ("agent", "speech", f"You said: {heard}") in texts  # the answer to what was heard
     assert ("agent", "speech", "Hello from the playground.") in texts  # the greeting, spoken
     assert ("user", "chat", "hello from the keyboard") in texts

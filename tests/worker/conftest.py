@@ -233,6 +233,7 @@ class Participant:
         self.room = room
         self.chat: asyncio.Queue[str] = asyncio.Queue()
         self.heard: list[tuple[str, str]] = []  # (sender identity, text) of every chat message
+        self._reading: list[list[Any]] = []  # [sender, text or None]: opened, not all read yet
         self.transcripts: list[tuple[str, str, dict[str, str]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self.agents_left: list[str] = []  # agents that joined and left again, for diagnosis
@@ -245,10 +246,23 @@ class Participant:
             self.agents_left.append(participant.identity)
 
     def _on_chat(self, reader: rtc.TextStreamReader, sender: str) -> None:
+        """Kept in the order the messages began to arrive (their readers run side by side and
+        may finish in another order), as a user reads them."""
+        entry: list[Any] = [sender, None]
+        self._reading.append(entry)
+
         async def read() -> None:
-            text = await reader.read_all()
-            self.heard.append((sender, text))
-            self.chat.put_nowait(text)
+            try:
+                entry[1] = await reader.read_all()
+            except BaseException:
+                entry[1] = False  # broken off: not heard, and holds no later message back
+                raise
+            finally:
+                while self._reading and self._reading[0][1] is not None:
+                    who, text = self._reading.pop(0)
+                    if text is not False:
+                        self.heard.append((who, text))
+                        self.chat.put_nowait(text)
 
         self._keep(read())
 
