@@ -4,14 +4,13 @@ LLM turns and bounded memory, and a message sent after the flood is answered nex
 Typing is not barging in: the reply under way is not interrupted. Messages that arrive while
 the agent is busy (a reply under way or queued) wait, and are joined, one per line, into the
 next user turn once it is free, in the order their sender sent them (the streams' header
-``timestamp``, the sender's clock), not only in the order their streams opened here: once,
-with four test processes on two cores, a message was answered before one its sender had sent
-a moment earlier (where that order was lost is not known). That turn keeps the newest
-``MAX_PENDING`` messages within ``MAX_PENDING_CHARS``; older ones are dropped, counted
-(``chat_dropped`` in the session's metrics, ``lkx_chat_messages_dropped_total`` on
-``/metrics``) and logged once per burst (drops less than ``BURST_GAP`` apart, however many
-turns the burst spans). A message over ``MAX_MESSAGE_CHARS`` is cut to that length
-(``chat_truncated``), and the rest of its stream is never read into memory.
+``timestamp``, the sender's clock), should their streams have opened here in another order.
+That turn keeps the newest ``MAX_PENDING`` messages within ``MAX_PENDING_CHARS``; older ones
+are dropped, counted (``chat_dropped`` in the session's metrics,
+``lkx_chat_messages_dropped_total`` on ``/metrics``) and logged once per burst (drops less than
+``BURST_GAP`` apart, however many turns the burst spans). A message over ``MAX_MESSAGE_CHARS``
+is cut to that length (``chat_truncated``), and the rest of its stream is never read into
+memory.
 """
 
 from __future__ import annotations
