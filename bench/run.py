@@ -190,6 +190,7 @@ SUITES = {
     "conversation": "bench.conversation",
     "first_reply": "bench.first_reply",
     "handoff": "bench.handoff",
+    "judge": "bench.judge",
     "live_echo": "bench.live_echo",
     "mcp": "bench.mcp",
     "offline_llm": "bench.offline_llm",

@@ -10,7 +10,14 @@ from typing import Annotated, Any
 import typer
 
 from livekitex_cli.cli.logs import LogFormat, LogLevel, LogLevelOption, setup_logging
-from livekitex_cli.cli.output import console, err_console, error_lines, fail, print_error
+from livekitex_cli.cli.output import (
+    console,
+    err_console,
+    error_lines,
+    fail,
+    notify,
+    print_error,
+)
 from livekitex_cli.errors import ExitCode, InvalidFileError, LkxError
 
 
@@ -67,6 +74,10 @@ def test_command(
     except LkxError as exc:
         fail(exc)
     _render(report)
+    from rich.markup import escape
+
+    for note in report.notes:
+        notify(f"[yellow]note:[/] {escape(note)}")
     _write(report, junit, json_file, record)
     if report.unavailable:
         for reason in report.unavailable:

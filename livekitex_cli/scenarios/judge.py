@@ -16,6 +16,21 @@ from livekitex_cli.errors import LkxError, ResourceError
 from livekitex_cli.providers import LLM, ProviderRegistry, default_providers
 from livekitex_cli.session.run_expect import Verdict, grade
 
+# python -m bench judge, 2026-11-28: 14 labelled replies graded twice each
+WEAK_JUDGE = (
+    "the judge is the bundled local model, too small to grade: it gave 12 of 28 verdicts right "
+    "in `python -m bench judge` and passed 12 of 14 replies that miss their criterion, so an "
+    "eval: verdict from it means little; give --judge openai:MODEL, or local:PATH.gguf with a "
+    "capable model"
+)
+
+
+def judge_note(config: ProviderConfig) -> str | None:
+    """What to tell the user about a judge before trusting its verdicts, if anything."""
+    if config.provider == "local" and not config.options.get("model_path"):
+        return WEAK_JUDGE
+    return None
+
 
 class JudgeUnavailable(ResourceError):
     def __init__(self, reason: str) -> None:

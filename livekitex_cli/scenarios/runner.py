@@ -19,7 +19,7 @@ from livekitex_cli.errors import LkxError, ResourceError
 from livekitex_cli.providers import LLM, ProviderRegistry
 from livekitex_cli.scenarios.audio import AudioKit, Driver, TextDriver
 from livekitex_cli.scenarios.expect import Check, check_turn
-from livekitex_cli.scenarios.judge import Judges, JudgeUnavailable, config_key
+from livekitex_cli.scenarios.judge import Judges, JudgeUnavailable, config_key, judge_note
 from livekitex_cli.scenarios.load import Plan
 from livekitex_cli.scenarios.schema import SendAfter
 from livekitex_cli.session import AgentSession, PacedOutput, SessionEvent
@@ -104,6 +104,7 @@ class Runner:
         self.jobs = max(1, jobs)
         self.judge = judge  # ``--judge``: wins over the files' own
         self.judges = judges or Judges(providers)
+        self.notes: list[str] = []  # for the user, once each (a judge too weak to trust)
         self.audio = AudioKit(providers)
         self.on_done = on_done
 
@@ -132,6 +133,8 @@ class Runner:
                 if config_key(config) not in checked:
                     self.judges.check(config)
                     checked.add(config_key(config))
+                    if (note := judge_note(config)) and note not in self.notes:
+                        self.notes.append(note)
 
     async def run(self, plans: Sequence[Plan]) -> list[ScenarioOutcome]:
         """Run every plan; ``JudgeUnavailable`` before anything runs if a judge is missing."""

@@ -19,6 +19,7 @@ from livekitex_cli.tools import ToolRegistry
 class Report:
     outcomes: list[ScenarioOutcome] = field(default_factory=list)
     seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)  # for the user (a judge too weak to trust)
 
     @property
     def passed(self) -> bool:
@@ -79,4 +80,4 @@ async def run_plans(
     started = time.perf_counter()
     runner = Runner(jobs=jobs, providers=providers, judge=judge, on_done=on_done)
     outcomes = await runner.run(plans)
-    return Report(outcomes, time.perf_counter() - started)
+    return Report(outcomes, time.perf_counter() - started, runner.notes)

@@ -499,6 +499,25 @@ def test_judge_option_wins_and_no_eval_needs_no_judge(server: RuleServer, agent_
     assert lkx_test(str(plain), "--judge", "nosuch").exit_code == 0  # not needed, not built
 
 
+@pytest.mark.local_models
+def test_the_bundled_local_judge_is_named_as_too_weak_to_trust(
+    server: RuleServer, agent_file: Path
+) -> None:
+    """It grades for real (the bundled model, loaded), and the run says what its verdicts are
+    worth: 12 of 28 right in ``python -m bench judge``. A judge given a model of one's own is
+    not named."""
+    pytest.importorskip("xllamacpp", reason="the local extra is not installed")
+    server.push(Text("It is sunny in Paris."))
+    path = scenario_file(agent_file.parent, EVAL)
+    result = lkx_test(str(path), "--judge", "local")
+    assert result.exit_code in (0, 1), result.output  # whatever it decided
+    assert "note: the judge is the bundled local model, too small to grade" in result.output
+    assert "python -m bench judge" in result.output
+    server.push(Text("It is sunny in Paris."))
+    result = lkx_test(str(path), "--judge", "openai:scripted-judge")
+    assert "too small to grade" not in result.output
+
+
 def test_judge_that_fails_while_grading_is_exit_6(server: RuleServer, agent_file: Path) -> None:
     server.push(Text("It is sunny."), Status(401, "bad key"))
     path = scenario_file(agent_file.parent, EVAL, head=JUDGE)
