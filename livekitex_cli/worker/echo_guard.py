@@ -193,10 +193,11 @@ class EchoGuard:
         self._near.extend(pcm)
         usable = len(self._near) - len(self._near) % self._frame_bytes
         out = bytearray()
-        step = self._frame_bytes if self.echo_active else BATCH * self._frame_bytes
+        active = self.echo_active  # once a call: it drops the spans that have passed
+        step = self._frame_bytes if active else BATCH * self._frame_bytes
         for start in range(0, usable, step):
             piece = bytes(self._near[start : min(start + step, usable)])
-            out.extend(self._process_frames(piece))
+            out.extend(self._process_frames(piece, active))
         del self._near[:usable]
         return bytes(out)
 
@@ -222,14 +223,13 @@ class EchoGuard:
             del self._far[: count * self._far_bytes]
             self._far_at += count * FRAME
 
-    def _process_frames(self, piece: bytes) -> bytes:
-        """One frame, or several while the echo is not active (``process``)."""
+    def _process_frames(self, piece: bytes, active: bool) -> bytes:
+        """One frame while the echo is ``active``, else one or several (``process``)."""
         if self._failed:
             return piece
         try:
             for _ in range(len(piece) // self._frame_bytes):
                 self._time_near()
-            active = self.echo_active  # once a call: it drops the spans that have passed
             if active:
                 self._feed_far(piece)
             elif self.echo_cancellation:
